@@ -1,0 +1,33 @@
+/**
+ * Key sets behind each trusted issuer. `jwks_uri` uses jose's remote set (HTTP caching, refetch on
+ * an unknown `kid` after a cooldown, so key rotation needs no restart). `jwks_file` is re-read when
+ * the file changes, checked at most once a second, so a rotated file is picked up the same way.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { IssuerConfig } from '../config/compile.js';
+
+export function createKeySet(issuer: IssuerConfig): JWTVerifyGetKey {
+  if (issuer.jwksUri) {
+    return createRemoteJWKSet(new URL(issuer.jwksUri), { timeoutDuration: 5_000, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+  }
+  return createFileKeySet(issuer.jwksFile!);
+}
+
+function createFileKeySet(file: string): JWTVerifyGetKey {
+  let mtimeMs = -1;
+  let checkedAt = 0;
+  let current: JWTVerifyGetKey | undefined;
+  return async function fileKeySet(header, token) {
+    const now = Date.now();
+    if (current === undefined || now - checkedAt > 1_000) {
+      checkedAt = now;
+      const m = statSync(file).mtimeMs;
+      if (m !== mtimeMs || current === undefined) {
+        current = createLocalJWKSet(JSON.parse(readFileSync(file, 'utf8')) as JSONWebKeySet);
+        mtimeMs = m;
+      }
+    }
+    return current(header, token);
+  };
+}

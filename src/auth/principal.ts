@@ -1,0 +1,70 @@
+/**
+ * Verified claims → who is acting. Service-account token: `sub` is the agent. Delegated token
+ * (RFC 8693 §4.1): `sub` is the user and `act.sub` the agent presenting the call; a nested `act`
+ * records earlier actors. `delegation` lists the chain outermost first: [agent, …earlier actors, user].
+ * The agent's roles come from the registry, never from the token.
+ */
+import type { JWTPayload } from 'jose';
+import { GatewayError } from '../errors.js';
+
+export interface Principal {
+  readonly agentId: string;
+  /** The delegating user, or null for a service-account token. */
+  readonly userId: string | null;
+  readonly userRoles: readonly string[];
+  readonly delegation: readonly string[];
+  readonly scopes: ReadonlySet<string>;
+  readonly jti: string;
+  readonly issuer: string;
+  readonly iat: number;
+  readonly exp: number;
+  readonly taskId: string | null;
+}
+
+const MAX_CHAIN = 8;
+
+export function principalFromClaims(claims: JWTPayload): Principal {
+  const sub = claims.sub;
+  if (typeof sub !== 'string' || sub === '') throw new GatewayError('token_claim_missing', 'The token lacks a "sub" claim.');
+  const actors: string[] = [];
+  let act: unknown = claims.act;
+  while (act !== undefined) {
+    if (typeof act !== 'object' || act === null || typeof (act as { sub?: unknown }).sub !== 'string') {
+      throw new GatewayError('token_claim_invalid', 'The token\'s "act" claim must be an object with a string "sub".');
+    }
+    if (actors.length >= MAX_CHAIN) throw new GatewayError('token_claim_invalid', `The delegation chain is longer than ${MAX_CHAIN}.`);
+    actors.push((act as { sub: string }).sub);
+    act = (act as { act?: unknown }).act;
+  }
+  const delegated = actors.length > 0;
+  return {
+    agentId: delegated ? actors[0]! : sub,
+    userId: delegated ? sub : null,
+    userRoles: delegated ? stringList(claims.roles, 'roles') : [],
+    delegation: delegated ? [...actors, sub] : [sub],
+    scopes: new Set(scopeList(claims.scope)),
+    jti: claims.jti as string,
+    issuer: claims.iss as string,
+    iat: claims.iat as number,
+    exp: claims.exp as number,
+    taskId: typeof claims.task_id === 'string' ? claims.task_id : null,
+  };
+}
+
+function scopeList(scope: unknown): string[] {
+  if (scope === undefined) return [];
+  if (typeof scope === 'string') return scope.split(' ').filter(Boolean);
+  if (Array.isArray(scope) && scope.every((s) => typeof s === 'string')) return scope;
+  throw new GatewayError('token_claim_invalid', 'The token\'s "scope" claim must be a space-separated string.');
+}
+
+function stringList(v: unknown, claim: string): string[] {
+  if (v === undefined) return [];
+  if (Array.isArray(v) && v.every((s) => typeof s === 'string')) return v;
+  throw new GatewayError('token_claim_invalid', `The token's "${claim}" claim must be a list of strings.`);
+}
+
+/** Whether the token's scopes cover `tool:action` (or `tool:*`). */
+export function hasScope(p: Principal, tool: string, scope: string): boolean {
+  return p.scopes.has(scope) || p.scopes.has(`${tool}:*`);
+}

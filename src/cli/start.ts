@@ -1,0 +1,62 @@
+/** `portcullis start [--config gateway.yaml]` — run the gateway until SIGTERM/SIGINT, then drain and exit 0. */
+import { ensureDevKeys } from '../auth/dev-issuer.js';
+import { startExampleTools } from '../examples/index.js';
+import { buildGateway } from '../gateway.js';
+import { parse, type Command } from './args.js';
+import { loadRuntimeConfig } from './config-file.js';
+
+export const start: Command = {
+  summary: 'run the gateway',
+  usage: 'portcullis start [--config gateway.yaml]',
+  async run(argv) {
+    const { values } = parse(argv, { config: { type: 'string', short: 'c' } });
+    if (values.help) return help(this.usage);
+    const config = loadRuntimeConfig(values.config);
+    if (config.dev.issuer) await ensureDevKeys(config.dev.keysDir);
+    const examples = config.dev.exampleTools ? await startExampleTools(config) : undefined;
+    const gateway = buildGateway(config);
+    const log = gateway.logger;
+    let urls: { proxyUrl: string; adminUrl: string };
+    try {
+      urls = await gateway.listen();
+    } catch (err) {
+      await examples?.close();
+      throw err;
+    }
+    log.info({ proxy: urls.proxyUrl, admin: urls.adminUrl, tools: config.tools.size, agents: config.agents.size }, 'portcullis listening');
+    if (examples?.started.length) log.info({ tools: examples.started }, 'example tools started');
+    if (config.dev.issuer) printFirstSteps(urls.proxyUrl);
+
+    await new Promise<void>((resolve) => {
+      const stop = (signal: NodeJS.Signals) => {
+        log.info({ signal }, 'shutting down: draining in-flight calls');
+        resolve();
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+    await gateway.close();
+    await examples?.close();
+    log.info('portcullis stopped');
+    return 0;
+  },
+};
+
+function printFirstSteps(proxyUrl: string): void {
+  process.stderr.write(
+    [
+      '',
+      'Portcullis is running with the development issuer (dev.issuer: true). First call:',
+      '  TOKEN=$(npx portcullis token mint --agent support-bot --scope "ticketing:read ticketing:write")',
+      `  curl -s ${proxyUrl}/tools/ticketing/tickets -H "Authorization: Bearer $TOKEN"`,
+      'A refusal (the token does not cover payments):',
+      `  curl -s ${proxyUrl}/tools/payments/payments -H "Authorization: Bearer $TOKEN"`,
+      '',
+    ].join('\n'),
+  );
+}
+
+export function help(usage: string): number {
+  process.stdout.write(`usage: ${usage}\n`);
+  return 0;
+}

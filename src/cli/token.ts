@@ -1,0 +1,68 @@
+/** `portcullis token mint …` — print a capability token signed by the development issuer. */
+import { mintDevToken, DEV_ADMIN_AUDIENCE } from '../auth/dev-issuer.js';
+import { parseDuration } from '../config/units.js';
+import { parse, UsageError, type Command } from './args.js';
+import { loadRuntimeConfig } from './config-file.js';
+import { help } from './start.js';
+
+const USAGE = `portcullis token mint --agent ID [--user ID] [--roles "r1 r2"] [--via ID,...] [--scope "crm:read tickets:write"]
+       [--ttl 5m] [--task ID] [--config gateway.yaml]
+       portcullis token mint --admin --subject ID --groups "sec-ops approvers" [--ttl 15m]`;
+
+export const token: Command = {
+  summary: 'mint a development token (dev.issuer: true only)',
+  usage: USAGE,
+  async run(argv) {
+    const { values, positionals } = parse(
+      argv,
+      {
+        config: { type: 'string', short: 'c' },
+        agent: { type: 'string' },
+        user: { type: 'string' },
+        roles: { type: 'string' },
+        via: { type: 'string' },
+        scope: { type: 'string' },
+        ttl: { type: 'string', default: '5m' },
+        task: { type: 'string' },
+        admin: { type: 'boolean' },
+        subject: { type: 'string' },
+        groups: { type: 'string' },
+      },
+      true,
+    );
+    if (values.help) return help(USAGE);
+    if (positionals[0] !== 'mint' || positionals.length !== 1) throw new UsageError('expected `portcullis token mint`');
+    const ttlMs = parseDuration(values.ttl ?? '5m');
+    if (ttlMs === undefined || ttlMs <= 0) throw new UsageError(`--ttl: not a duration: ${values.ttl}`);
+    const config = loadRuntimeConfig(values.config);
+    if (!config.dev.issuer) throw new UsageError('token mint needs dev.issuer: true in the config (it signs with the development key)');
+    const list = (s: string | undefined) => (s ?? '').split(/[\s,]+/).filter(Boolean);
+
+    let jwt: string;
+    if (values.admin) {
+      if (!values.subject) throw new UsageError('--admin needs --subject');
+      jwt = await mintDevToken(config.dev.keysDir, {
+        agent: values.subject,
+        ttlSec: ttlMs / 1000,
+        audience: DEV_ADMIN_AUDIENCE,
+        claims: { [config.admin.rolesClaim]: list(values.groups), amr: ['pwd', 'mfa'], auth_time: Math.floor(Date.now() / 1000) },
+      });
+    } else {
+      if (!values.agent) throw new UsageError('--agent is required');
+      if (ttlMs / 1000 > config.auth.maxTokenTtlSec) {
+        process.stderr.write(`warning: --ttl ${values.ttl} exceeds auth.max_token_ttl; the gateway will refuse this token\n`);
+      }
+      jwt = await mintDevToken(config.dev.keysDir, {
+        agent: values.agent,
+        user: values.user,
+        userRoles: values.roles === undefined ? undefined : list(values.roles),
+        via: list(values.via),
+        scope: values.scope,
+        ttlSec: ttlMs / 1000,
+        taskId: values.task,
+      });
+    }
+    process.stdout.write(`${jwt}\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,243 @@
+/**
+ * Raw (validated) config → the frozen runtime form the request path reads. Everything that can be
+ * computed once is computed here: durations in ms, the per-tool route table, lower-cased header
+ * names, resolved file paths. Request code never looks at the raw config again.
+ */
+import { resolve } from 'node:path';
+import { ConfigError } from './load.js';
+import { parseDuration, parseSize } from './units.js';
+import { compileTemplate, type OperationTemplate } from './route-template.js';
+import type { ActionName, Classification, RawConfig } from './schema.js';
+import { DEV_ADMIN_AUDIENCE, DEV_AUDIENCE, DEV_ISSUER, devJwksFile } from '../auth/dev-issuer.js';
+
+export type AdminRole = 'operator' | 'approver' | 'auditor' | 'admin';
+export const ADMIN_ROLES: readonly AdminRole[] = ['operator', 'approver', 'auditor', 'admin'];
+
+export interface IssuerConfig {
+  readonly issuer: string;
+  readonly jwksUri?: string;
+  readonly jwksFile?: string;
+  readonly audiences: readonly string[];
+}
+
+export interface AgentEntry {
+  readonly id: string;
+  readonly owner: string;
+  readonly purpose?: string;
+  readonly version?: string;
+  readonly roles: readonly string[];
+  readonly maxClassification: Classification;
+  readonly status: 'active' | 'suspended' | 'retired';
+}
+
+export interface OperationRoute extends OperationTemplate {
+  readonly name: string;
+  readonly action: ActionName;
+  readonly risk: 'low' | 'medium' | 'high';
+  readonly mcpTool?: string;
+  /** `tool:action`, precomputed for the scope check. */
+  readonly scope: string;
+}
+
+export interface ToolRoute {
+  readonly name: string;
+  readonly origin: string;
+  /** Path prefix of the upstream URL, without a trailing slash ('' for none). */
+  readonly basePath: string;
+  readonly protocol: 'http' | 'mcp';
+  readonly classification: Classification;
+  readonly credential?: { readonly header: string; readonly value: string };
+  readonly timeoutMs: number;
+  readonly maxBodyBytes: number;
+  readonly tls?: { readonly caFile?: string; readonly servername?: string };
+  readonly operations: readonly OperationRoute[];
+}
+
+export interface RuntimeConfig {
+  readonly listen: { readonly proxy: Listen; readonly admin: Listen };
+  readonly auth: {
+    readonly issuers: readonly IssuerConfig[];
+    readonly algorithms: readonly string[];
+    readonly clockToleranceSec: number;
+    readonly maxTokenTtlSec: number;
+    readonly maxTokenBytes: number;
+    readonly tokenCache: { readonly enabled: boolean; readonly maxEntries: number };
+  };
+  readonly agents: ReadonlyMap<string, AgentEntry>;
+  readonly tools: ReadonlyMap<string, ToolRoute>;
+  readonly admin: {
+    readonly issuers: readonly IssuerConfig[];
+    readonly rolesClaim: string;
+    readonly roleMap: ReadonlyMap<string, AdminRole>;
+    readonly breakGlassSha256?: string;
+  };
+  readonly logLevel: string;
+  readonly shutdownGraceMs: number;
+  readonly dev: { readonly issuer: boolean; readonly exampleTools: boolean; readonly keysDir: string };
+  /** The validated source, kept for later stages (policy, audit, state) that compile their own parts. */
+  readonly raw: RawConfig;
+  readonly baseDir: string;
+}
+
+interface Listen {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Headers a tool credential may not name: framing, routing and our own identity headers. */
+const RESERVED_HEADERS = new Set([
+  'host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer',
+  'proxy-connection', 'portcullis-agent', 'portcullis-user', 'portcullis-request-id',
+]);
+
+export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
+  const agents = new Map<string, AgentEntry>();
+  for (const [id, a] of Object.entries(raw.agents)) {
+    agents.set(id, Object.freeze({
+      id, owner: a.owner, purpose: a.purpose, version: a.version, roles: Object.freeze([...a.roles]),
+      maxClassification: a.max_classification, status: a.status,
+    }));
+  }
+
+  const tools = new Map<string, ToolRoute>();
+  for (const [name, t] of Object.entries(raw.tools)) tools.set(name, compileTool(name, t, raw, baseDir));
+
+  const roleMap = new Map<string, AdminRole>();
+  for (const [group, role] of Object.entries(raw.admin.auth.role_map)) {
+    if (!ADMIN_ROLES.includes(role as AdminRole)) {
+      throw new ConfigError(`admin.auth.role_map.${group}`, `must be one of ${ADMIN_ROLES.join(', ')} (got ${JSON.stringify(role)})`);
+    }
+    roleMap.set(group, role as AdminRole);
+  }
+
+  const keysDir = resolve(baseDir, raw.dev.keys_dir);
+  const devIssuer = (audience: string): IssuerConfig[] =>
+    raw.dev.issuer ? [{ issuer: DEV_ISSUER, jwksFile: devJwksFile(keysDir), audiences: [audience] }] : [];
+
+  const runtime: RuntimeConfig = {
+    listen: {
+      proxy: { host: raw.listen.proxy.host, port: raw.listen.proxy.port ?? 8080 },
+      admin: { host: raw.listen.admin.host, port: raw.listen.admin.port ?? 8081 },
+    },
+    auth: {
+      issuers: [...raw.auth.issuers.map((iss, i) => compileIssuer(iss, `auth.issuers.${i}`, baseDir)), ...devIssuer(DEV_AUDIENCE)],
+      algorithms: raw.auth.algorithms,
+      clockToleranceSec: duration(raw.auth.clock_tolerance, 'auth.clock_tolerance') / 1000,
+      maxTokenTtlSec: duration(raw.auth.max_token_ttl, 'auth.max_token_ttl') / 1000,
+      maxTokenBytes: size(raw.auth.max_token_bytes, 'auth.max_token_bytes'),
+      tokenCache: { enabled: raw.auth.token_cache.enabled, maxEntries: raw.auth.token_cache.max_entries },
+    },
+    agents,
+    tools,
+    admin: {
+      issuers: [
+        ...raw.admin.auth.issuers.map((iss, i) => compileIssuer(iss, `admin.auth.issuers.${i}`, baseDir)),
+        ...devIssuer(DEV_ADMIN_AUDIENCE),
+      ],
+      rolesClaim: raw.admin.auth.roles_claim,
+      roleMap,
+      breakGlassSha256: raw.admin.break_glass?.sha256.toLowerCase(),
+    },
+    logLevel: raw.logging.level,
+    shutdownGraceMs: duration(raw.shutdown.grace, 'shutdown.grace'),
+    dev: { issuer: raw.dev.issuer, exampleTools: raw.dev.example_tools, keysDir },
+    raw,
+    baseDir,
+  };
+  if (runtime.auth.issuers.length === 0) throw new ConfigError('auth.issuers', 'needs at least one trusted issuer (or dev.issuer: true)');
+  const issuerNames = runtime.auth.issuers.map((i) => i.issuer);
+  const dup = issuerNames.find((n, i) => issuerNames.indexOf(n) !== i);
+  if (dup !== undefined) throw new ConfigError('auth.issuers', `issuer ${JSON.stringify(dup)} is listed twice`);
+  if (runtime.auth.maxTokenTtlSec <= 0) throw new ConfigError('auth.max_token_ttl', 'must be longer than 0s');
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(runtime.logLevel)) {
+    throw new ConfigError('logging.level', `must be one of fatal, error, warn, info, debug, trace, silent (got ${JSON.stringify(runtime.logLevel)})`);
+  }
+  return deepFreeze(runtime);
+}
+
+function compileTool(name: string, t: RawConfig['tools'][string], raw: RawConfig, baseDir: string): ToolRoute {
+  const at = `tools.${name}`;
+  let url: URL;
+  try {
+    url = new URL(t.upstream);
+  } catch {
+    throw new ConfigError(`${at}.upstream`, `is not a valid URL (got ${JSON.stringify(t.upstream)})`);
+  }
+  if (url.search || url.hash || url.username || url.password) {
+    throw new ConfigError(`${at}.upstream`, 'must not carry a query, fragment or user info; use credentials for secrets');
+  }
+  let credential: ToolRoute['credential'];
+  if (t.credentials) {
+    const header = t.credentials.header.toLowerCase();
+    if (RESERVED_HEADERS.has(header) || !/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(header)) {
+      throw new ConfigError(`${at}.credentials.header`, `cannot inject into ${JSON.stringify(t.credentials.header)}`);
+    }
+    if (/[\r\n\0]/.test(t.credentials.value)) throw new ConfigError(`${at}.credentials.value`, 'contains a line break or NUL');
+    credential = { header, value: t.credentials.value };
+  }
+  const seen = new Set<string>();
+  const operations = t.operations.map((op, i): OperationRoute => {
+    const opAt = `${at}.operations.${i}`;
+    if (seen.has(op.name)) throw new ConfigError(`${opAt}.name`, `duplicate operation name ${JSON.stringify(op.name)}`);
+    seen.add(op.name);
+    if (t.protocol === 'http') {
+      if (!op.path) throw new ConfigError(`${opAt}.path`, 'is required for an http tool');
+      if (!op.method) throw new ConfigError(`${opAt}.method`, 'is required for an http tool');
+    } else if (!op.mcp_tool) {
+      throw new ConfigError(`${opAt}.mcp_tool`, 'is required for an mcp tool');
+    }
+    let template: OperationTemplate;
+    try {
+      template = compileTemplate(op.method ?? 'POST', op.path ?? '/');
+    } catch (err) {
+      throw new ConfigError(`${opAt}.path`, (err as Error).message);
+    }
+    return { ...template, name: op.name, action: op.action, risk: op.risk, mcpTool: op.mcp_tool, scope: `${name}:${op.action}` };
+  });
+  const maxBody = t.max_body !== undefined ? size(t.max_body, `${at}.max_body`) : size(raw.limits.max_body, 'limits.max_body');
+  const timeoutMs = duration(t.timeout, `${at}.timeout`);
+  if (timeoutMs <= 0) throw new ConfigError(`${at}.timeout`, 'must be longer than 0s');
+  return {
+    name,
+    origin: url.origin,
+    basePath: url.pathname.replace(/\/+$/, ''),
+    protocol: t.protocol,
+    classification: t.classification,
+    credential,
+    timeoutMs,
+    maxBodyBytes: maxBody,
+    tls: t.tls ? { caFile: t.tls.ca_file ? resolve(baseDir, t.tls.ca_file) : undefined, servername: t.tls.servername } : undefined,
+    operations,
+  };
+}
+
+function compileIssuer(iss: RawConfig['auth']['issuers'][number], at: string, baseDir: string): IssuerConfig {
+  if (!iss.jwks_uri === !iss.jwks_file) throw new ConfigError(at, 'needs exactly one of jwks_uri or jwks_file');
+  return {
+    issuer: iss.issuer,
+    jwksUri: iss.jwks_uri,
+    jwksFile: iss.jwks_file ? resolve(baseDir, iss.jwks_file) : undefined,
+    audiences: iss.audiences,
+  };
+}
+
+function duration(v: string | number, at: string): number {
+  const ms = parseDuration(v);
+  if (ms === undefined) throw new ConfigError(at, `is not a duration like 500ms, 5s, 15m or 1h (got ${JSON.stringify(v)})`);
+  return ms;
+}
+
+function size(v: string | number, at: string): number {
+  const b = parseSize(v);
+  if (b === undefined) throw new ConfigError(at, `is not a size like 64kb or 1mb (got ${JSON.stringify(v)})`);
+  return b;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    const values = o instanceof Map ? [...o.values()] : Object.values(o);
+    for (const v of values) deepFreeze(v);
+  }
+  return o;
+}

@@ -1,0 +1,160 @@
+/**
+ * The gateway.yaml schema. The TypeScript type is derived from it (never written twice), defaults
+ * live here, and unknown keys are refused so that a typo fails at start, not at 3 a.m.
+ * Keys are a public contract (SPEC.md): add freely, never rename.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const Strict = { additionalProperties: false } as const;
+const Duration = (dflt: string) => Type.Union([Type.String(), Type.Number()], { default: dflt });
+const Size = (dflt: string) => Type.Union([Type.String(), Type.Number()], { default: dflt });
+const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', maxLength: 128 });
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+
+export const CLASSIFICATIONS = ['public', 'internal', 'confidential', 'regulated'] as const;
+export const ACTIONS = ['read', 'write', 'export', 'admin', 'approve'] as const;
+const Classification = Type.Union(CLASSIFICATIONS.map((c) => Type.Literal(c)));
+const Action = Type.Union(ACTIONS.map((a) => Type.Literal(a)));
+
+const Listener = (port: number) =>
+  Type.Object({ host: Type.String({ default: '127.0.0.1' }), port: Type.Optional(Port) }, { ...Strict, default: { port } });
+
+const Issuer = Type.Object(
+  {
+    issuer: Type.String({ minLength: 1 }),
+    jwks_uri: Type.Optional(Type.String({ pattern: '^https?://' })),
+    jwks_file: Type.Optional(Type.String({ minLength: 1 })),
+    audiences: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+  },
+  Strict,
+);
+
+const Operation = Type.Object(
+  {
+    name: Id,
+    method: Type.Optional(Type.String({ pattern: '^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|\\*)$' })),
+    path: Type.Optional(Type.String({ pattern: '^/' })),
+    mcp_tool: Type.Optional(Type.String({ minLength: 1 })),
+    action: Action,
+    risk: Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high')], { default: 'low' }),
+  },
+  Strict,
+);
+
+const Tool = Type.Object(
+  {
+    upstream: Type.String({ pattern: '^https?://' }),
+    protocol: Type.Union([Type.Literal('http'), Type.Literal('mcp')], { default: 'http' }),
+    classification: Classification,
+    credentials: Type.Optional(Type.Object({ header: Type.String({ minLength: 1 }), value: Type.String() }, Strict)),
+    timeout: Duration('10s'),
+    max_body: Type.Optional(Size('1mb')),
+    tls: Type.Optional(Type.Object({ ca_file: Type.Optional(Type.String()), servername: Type.Optional(Type.String()) }, Strict)),
+    operations: Type.Array(Operation, { minItems: 1 }),
+  },
+  // TypeBox's Value.Default only descends into Record values whose schema has a default of its own.
+  { ...Strict, default: {} },
+);
+
+const Agent = Type.Object(
+  {
+    owner: Type.String({ minLength: 1 }),
+    purpose: Type.Optional(Type.String()),
+    version: Type.Optional(Type.String()),
+    roles: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    max_classification: Classification,
+    status: Type.Union([Type.Literal('active'), Type.Literal('suspended'), Type.Literal('retired')], { default: 'active' }),
+  },
+  { ...Strict, default: {} },
+);
+
+const Sink = Type.Object({ type: Type.String({ minLength: 1 }) }, { additionalProperties: true });
+
+export const ConfigSchema = Type.Object(
+  {
+    listen: Type.Object({ proxy: Listener(8080), admin: Listener(8081) }, { ...Strict, default: {} }),
+    auth: Type.Object(
+      {
+        issuers: Type.Array(Issuer, { default: [] }),
+        algorithms: Type.Array(
+          Type.Union(['EdDSA', 'ES256', 'ES384', 'RS256', 'PS256', 'RS384', 'PS384', 'RS512', 'PS512'].map((a) => Type.Literal(a))),
+          { minItems: 1, default: ['EdDSA', 'ES256', 'RS256', 'PS256'] },
+        ),
+        clock_tolerance: Duration('5s'),
+        max_token_ttl: Duration('15m'),
+        max_token_bytes: Size('8kb'),
+        token_cache: Type.Object(
+          { enabled: Type.Boolean({ default: true }), max_entries: Type.Integer({ minimum: 1, default: 10_000 }) },
+          { ...Strict, default: {} },
+        ),
+      },
+      { ...Strict, default: {} },
+    ),
+    agents: Type.Record(Id, Agent, { default: {} }),
+    tools: Type.Record(Id, Tool, { default: {} }),
+    limits: Type.Object({ max_body: Size('1mb') }, { ...Strict, default: {} }),
+    policy: Type.Object(
+      {
+        bundle: Type.String({ default: './policies/build/bundle.tar.gz' }),
+        entrypoint: Type.String({ default: 'portcullis/decision' }),
+        watch: Type.Boolean({ default: true }),
+      },
+      { ...Strict, default: {} },
+    ),
+    approvals: Type.Object(
+      {
+        hold: Duration('30s'),
+        ttl: Duration('15m'),
+        notify: Type.Object({ webhook: Type.Union([Type.String(), Type.Null()], { default: null }) }, { ...Strict, default: {} }),
+      },
+      { ...Strict, default: {} },
+    ),
+    audit: Type.Object(
+      {
+        sinks: Type.Array(Sink, { default: [{ type: 'file', path: './audit/audit.jsonl' }] }),
+        checkpoint: Type.Object({ every: Type.Integer({ minimum: 1, default: 1000 }), interval: Duration('10s') }, { ...Strict, default: {} }),
+      },
+      { ...Strict, default: {} },
+    ),
+    state: Type.Object(
+      {
+        store: Type.Union([Type.Literal('memory'), Type.Literal('redis')], { default: 'memory' }),
+        redis: Type.Object(
+          { url: Type.String({ default: 'redis://127.0.0.1:6379' }), prefix: Type.String({ default: 'portcullis:' }) },
+          { ...Strict, default: {} },
+        ),
+      },
+      { ...Strict, default: {} },
+    ),
+    admin: Type.Object(
+      {
+        auth: Type.Object(
+          {
+            issuers: Type.Array(Issuer, { default: [] }),
+            roles_claim: Type.String({ default: 'groups' }),
+            role_map: Type.Record(Type.String(), Type.String(), { default: {} }),
+          },
+          { ...Strict, default: {} },
+        ),
+        break_glass: Type.Optional(Type.Object({ sha256: Type.String({ pattern: '^[0-9a-fA-F]{64}$' }) }, Strict)),
+      },
+      { ...Strict, default: {} },
+    ),
+    logging: Type.Object({ level: Type.String({ default: 'info' }) }, { ...Strict, default: {} }),
+    shutdown: Type.Object({ grace: Duration('10s') }, { ...Strict, default: {} }),
+    dev: Type.Object(
+      {
+        issuer: Type.Boolean({ default: false }),
+        example_tools: Type.Boolean({ default: false }),
+        keys_dir: Type.String({ default: './.portcullis/dev' }),
+      },
+      { ...Strict, default: {} },
+    ),
+  },
+  Strict,
+);
+
+export type RawConfig = Static<typeof ConfigSchema>;
+export type Classification = (typeof CLASSIFICATIONS)[number];
+export type ActionName = (typeof ACTIONS)[number];
+export type { TSchema };

@@ -1,0 +1,67 @@
+/**
+ * The admin listener: health, readiness and metrics (unauthenticated, for probes and scrapers;
+ * bind the listener to a private address), and `/admin/*` behind the admin auth guard. Later
+ * issues register kill, revoke, approvals, audit and reload routes through `registerAdminRoutes`.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { RuntimeConfig } from '../config/compile.js';
+import { ERROR_CODES, GatewayError } from '../errors.js';
+import { fastifyLogging, type Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { createAdminAuthenticator, requireRole, type AdminAuthenticator } from './admin-auth.js';
+import { newRequestId } from '../pipeline/index.js';
+
+export interface Readiness {
+  /** Named checks; the gateway is ready when every one is true. */
+  checks(): Record<string, boolean>;
+}
+
+export interface AdminAppDeps {
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly readiness: Readiness;
+  readonly tokenCacheSize: () => number;
+}
+
+export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app: FastifyInstance; authenticate: AdminAuthenticator } {
+  const app = Fastify({ ...fastifyLogging(deps.logger, 'admin'), genReqId: newRequestId });
+  const authenticate = createAdminAuthenticator(config);
+
+  app.setErrorHandler((err, request, reply) => {
+    const gErr = err instanceof GatewayError ? err : fromFramework(err);
+    if (gErr.reason === 'internal') request.log.error({ err }, 'admin request failed');
+    if (gErr.code === 'invalid_token') reply.header('www-authenticate', 'Bearer realm="portcullis-admin", error="invalid_token"');
+    return reply.code(gErr.status).type('application/json; charset=utf-8').send(gErr.body(request.id));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const gErr = new GatewayError('not_found', `No admin endpoint ${request.method} ${request.url.split('?')[0]}.`);
+    return reply.code(gErr.status).send(gErr.body(request.id));
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.adminRequests.labels(request.routeOptions.url ?? 'unmatched', String(reply.statusCode)).inc();
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const checks = deps.readiness.checks();
+    const ready = Object.values(checks).every(Boolean);
+    return reply.code(ready ? 200 : 503).send({ ready, checks });
+  });
+  app.get('/metrics', async (_request, reply) => {
+    reply.type(deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+  app.get('/admin/whoami', { preHandler: requireRole(authenticate, 'operator', 'approver', 'auditor', 'admin') }, async (request) => ({
+    subject: request.admin!.subject,
+    roles: [...request.admin!.roles].sort(),
+    break_glass: request.admin!.breakGlass,
+  }));
+
+  return { app, authenticate };
+}
+
+function fromFramework(err: unknown): GatewayError {
+  const status = (err as { statusCode?: number }).statusCode ?? 500;
+  if (status >= 400 && status < 500) return new GatewayError('header_invalid', (err as Error).message);
+  return new GatewayError('internal', ERROR_CODES.internal_error.message, { cause: err });
+}

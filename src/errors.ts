@@ -1,0 +1,113 @@
+/**
+ * The one registry of refusals. An error code (SPEC "Errors the agent sees") fixes the HTTP status
+ * and the agent-facing summary; a reason code says precisely why, and the same reason string is
+ * used by the response body, the log line, the metric label and (later) the audit event.
+ * Reasons are a closed set so that metric label cardinality stays bounded.
+ * test/errors.test.ts keeps README's error table in sync with ERROR_CODES.
+ */
+
+export const ERROR_CODES = {
+  invalid_request: { status: 400, message: 'The request is malformed or ambiguous and was not forwarded.' },
+  invalid_token: { status: 401, message: 'The capability token is missing, malformed, expired or not trusted.' },
+  insufficient_scope: { status: 403, message: "The token's scopes do not cover this tool and action." },
+  forbidden: { status: 403, message: 'The call is not permitted.' },
+  killed: { status: 403, message: 'The kill switch stops calls for this agent, user or tool.' },
+  approval_pending: { status: 202, message: 'The call waits for a human approver.' },
+  approval_denied: { status: 403, message: 'A human approver refused the call.' },
+  unknown_route: { status: 404, message: 'No tool operation matches this method and path.' },
+  payload_too_large: { status: 413, message: "The request body exceeds the tool's limit." },
+  rate_limited: { status: 429, message: 'Too many calls; retry later.' },
+  internal_error: { status: 500, message: 'The gateway failed to handle the call; nothing was forwarded.' },
+  upstream_error: { status: 502, message: "The tool's upstream failed or could not be reached." },
+  policy_unavailable: { status: 503, message: 'The policy could not be evaluated, so the call is refused.' },
+  audit_unavailable: { status: 503, message: 'The audit log cannot be written, so the call is refused.' },
+  unavailable: { status: 503, message: 'The gateway is shutting down or not ready.' },
+  upstream_timeout: { status: 504, message: "The tool's upstream did not answer in time." },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Reason code → the error code it produces. */
+export const REASONS = {
+  // authenticate
+  token_missing: 'invalid_token',
+  token_in_query: 'invalid_token',
+  token_too_large: 'invalid_token',
+  token_malformed: 'invalid_token',
+  token_issuer_unknown: 'invalid_token',
+  token_algorithm_refused: 'invalid_token',
+  token_key_unknown: 'invalid_token',
+  token_signature_invalid: 'invalid_token',
+  token_expired: 'invalid_token',
+  token_not_yet_valid: 'invalid_token',
+  token_issued_in_future: 'invalid_token',
+  token_claim_missing: 'invalid_token',
+  token_claim_invalid: 'invalid_token',
+  token_lifetime_too_long: 'invalid_token',
+  token_keys_unavailable: 'invalid_token',
+  // resolve
+  path_malformed: 'invalid_request',
+  path_traversal: 'invalid_request',
+  path_encoded_separator: 'invalid_request',
+  path_double_encoding: 'invalid_request',
+  path_nul: 'invalid_request',
+  path_parameters: 'invalid_request',
+  path_empty_segment: 'invalid_request',
+  header_invalid: 'invalid_request',
+  tool_unknown: 'unknown_route',
+  operation_unknown: 'unknown_route',
+  // guard
+  agent_unknown: 'forbidden',
+  agent_suspended: 'forbidden',
+  agent_retired: 'forbidden',
+  // admin API
+  admin_role_missing: 'forbidden',
+  not_found: 'unknown_route',
+  // decide
+  scope_missing: 'insufficient_scope',
+  policy_denied: 'forbidden',
+  policy_error: 'policy_unavailable',
+  // forward
+  body_too_large: 'payload_too_large',
+  upstream_timeout: 'upstream_timeout',
+  upstream_unreachable: 'upstream_error',
+  upstream_reset: 'upstream_error',
+  upstream_5xx: 'upstream_error',
+  upstream_tls: 'upstream_error',
+  client_aborted: 'invalid_request',
+  // lifecycle
+  shutting_down: 'unavailable',
+  internal: 'internal_error',
+} as const satisfies Record<string, ErrorCode>;
+
+export type Reason = keyof typeof REASONS;
+
+/** A refusal: carries the reason code; the error code and HTTP status follow from the registry. */
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
+  readonly code: ErrorCode;
+  readonly status: number;
+  constructor(
+    readonly reason: Reason,
+    /** Agent-facing detail; must never contain a secret. */
+    detail?: string,
+    readonly extra: { reasons?: readonly string[]; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    const code = REASONS[reason];
+    super(detail ?? ERROR_CODES[code].message, extra.cause === undefined ? undefined : { cause: extra.cause });
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+  }
+
+  /** The SPEC's JSON error body. `reasons` leads with the reason code, then any policy reasons. */
+  body(requestId: string): ErrorBody {
+    return { error: this.code, message: this.message, request_id: requestId, reasons: [this.reason, ...(this.extra.reasons ?? [])] };
+  }
+}
+
+export interface ErrorBody {
+  error: ErrorCode;
+  message: string;
+  request_id: string;
+  reasons: string[];
+}

@@ -1,0 +1,119 @@
+/**
+ * buildGateway(config, deps) — the whole gateway from a compiled config and injected dependencies:
+ * the proxy listener, the admin listener and their shared parts. No module-level state, so tests
+ * build many gateways in one process.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
+import type { RuntimeConfig } from './config/compile.js';
+import { createJwtVerifier } from './auth/jwt-verifier.js';
+import { createTokenAuthenticator } from './auth/token-authenticator.js';
+import { createAdminApp } from './control/admin-app.js';
+import { GatewayError } from './errors.js';
+import { createLogger, fastifyLogging, type Logger } from './observability/logger.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { scopeOnlyDecider, type Decider } from './pipeline/decide.js';
+import { createPipeline, newRequestId } from './pipeline/index.js';
+
+export interface GatewayDeps {
+  logger?: Logger;
+  /** Where logs go when no logger is given (tests capture them here). */
+  logDestination?: DestinationStream;
+  metrics?: Metrics;
+  decider?: Decider;
+}
+
+export interface Gateway {
+  readonly config: RuntimeConfig;
+  readonly proxy: FastifyInstance;
+  readonly admin: FastifyInstance;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Starts both listeners; returns their base URLs (port 0 in config picks a free port). */
+  listen(): Promise<{ proxyUrl: string; adminUrl: string }>;
+  /** Stops accepting, drains in-flight calls (up to shutdown.grace), then closes everything. */
+  close(): Promise<void>;
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
+export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gateway {
+  const logger = deps.logger ?? createLogger({ level: config.logLevel, destination: deps.logDestination });
+  const metrics = deps.metrics ?? createMetrics();
+  let closing = false;
+  let listening = false;
+
+  const verify = createJwtVerifier({
+    issuers: config.auth.issuers,
+    algorithms: config.auth.algorithms,
+    clockToleranceSec: config.auth.clockToleranceSec,
+    maxTokenBytes: config.auth.maxTokenBytes,
+    maxTtlSec: config.auth.maxTokenTtlSec,
+    requiredClaims: ['iss', 'aud', 'exp', 'iat', 'jti'],
+  });
+  const tokens = createTokenAuthenticator(verify, {
+    cache: config.auth.tokenCache,
+    stats: { onCache: (result) => metrics.tokenCache.labels(result).inc() },
+  });
+  const pipeline = createPipeline(config, {
+    tokens,
+    decider: deps.decider ?? scopeOnlyDecider,
+    metrics,
+    logger,
+    isClosing: () => closing,
+  });
+
+  const proxy = Fastify({
+    ...fastifyLogging(logger, 'proxy'),
+    genReqId: newRequestId,
+    requestIdHeader: false,
+    return503OnClosing: false,
+    exposeHeadRoutes: false,
+    // Paths are checked by request-path.ts; the router must not reinterpret them first.
+    routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false },
+  });
+  // Bodies are streamed to the upstream untouched: hand Fastify's parser stage the raw stream.
+  proxy.removeAllContentTypeParsers();
+  proxy.addContentTypeParser('*', (_request, _payload, done) => done(null));
+  proxy.route({ method: METHODS, url: '/*', handler: pipeline.handle });
+  proxy.setNotFoundHandler(pipeline.handle);
+  proxy.setErrorHandler((err, request, reply) => {
+    const status = (err as { statusCode?: number }).statusCode ?? 500;
+    const gErr = status >= 400 && status < 500 ? new GatewayError('header_invalid', 'The request could not be parsed.', { cause: err }) : err;
+    return pipeline.refuse(request, reply, gErr);
+  });
+
+  const { app: admin } = createAdminApp(config, {
+    metrics,
+    logger,
+    tokenCacheSize: tokens.cacheSize,
+    readiness: { checks: () => ({ listening, not_shutting_down: !closing }) },
+  });
+
+  async function listen() {
+    const proxyUrl = await proxy.listen({ host: config.listen.proxy.host, port: config.listen.proxy.port });
+    const adminUrl = await admin.listen({ host: config.listen.admin.host, port: config.listen.admin.port });
+    listening = true;
+    return { proxyUrl, adminUrl };
+  }
+
+  async function close() {
+    if (closing) return;
+    closing = true;
+    const grace = setTimeout(() => {
+      logger.warn({ grace_ms: config.shutdownGraceMs }, 'shutdown grace expired; closing remaining connections');
+      proxy.server.closeAllConnections();
+    }, config.shutdownGraceMs);
+    grace.unref();
+    try {
+      await proxy.close();
+      await admin.close();
+      await pipeline.upstreams.close();
+    } finally {
+      clearTimeout(grace);
+      listening = false;
+    }
+  }
+
+  return { config, proxy, admin, metrics, logger, listen, close };
+}

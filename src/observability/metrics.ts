@@ -1,0 +1,58 @@
+/**
+ * One prom-client Registry per gateway (tests build many in one process). Label values are bounded:
+ * tool and operation names come from the config (never from the request), and outcome/reason from
+ * the closed registry in errors.ts.
+ */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly calls: Counter<'tool' | 'operation' | 'outcome' | 'reason'>;
+  readonly callDuration: Histogram<'tool' | 'outcome'>;
+  readonly upstreamDuration: Histogram<'tool'>;
+  readonly tokenCache: Counter<'result'>;
+  readonly adminRequests: Counter<'route' | 'status'>;
+}
+
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'portcullis_' });
+  const registers = [registry];
+  return {
+    registry,
+    calls: new Counter({
+      name: 'portcullis_calls_total',
+      help: 'Tool calls by tool, operation, outcome (ok or the error code) and reason code.',
+      labelNames: ['tool', 'operation', 'outcome', 'reason'],
+      registers,
+    }),
+    callDuration: new Histogram({
+      name: 'portcullis_call_duration_seconds',
+      help: 'Whole-call latency as the gateway saw it, from arrival to response headers.',
+      labelNames: ['tool', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    upstreamDuration: new Histogram({
+      name: 'portcullis_upstream_duration_seconds',
+      help: 'Time from sending the call upstream to its response headers.',
+      labelNames: ['tool'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    tokenCache: new Counter({
+      name: 'portcullis_token_cache_total',
+      help: 'Verified-token cache lookups by result (hit or miss).',
+      labelNames: ['result'],
+      registers,
+    }),
+    adminRequests: new Counter({
+      name: 'portcullis_admin_requests_total',
+      help: 'Admin API requests by route and status.',
+      labelNames: ['route', 'status'],
+      registers,
+    }),
+  };
+}

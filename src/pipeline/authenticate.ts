@@ -1,0 +1,31 @@
+/**
+ * Stage 1 — who is acting. The capability token comes from `Authorization: Bearer` only: a token in
+ * the query string leaks into access logs and browser history (RFC 6750 §5.3), so it is refused
+ * rather than ignored, even when a header token is also present.
+ */
+import type { TokenAuthenticator } from '../auth/token-authenticator.js';
+import { GatewayError } from '../errors.js';
+import type { CallContext } from './context.js';
+
+const QUERY_TOKEN = /(?:^|[?&])access_token=/i;
+
+export function createAuthenticate(tokens: TokenAuthenticator) {
+  return async function authenticate(ctx: CallContext): Promise<void> {
+    const q = ctx.url.indexOf('?');
+    if (q >= 0 && QUERY_TOKEN.test(ctx.url.slice(q))) {
+      throw new GatewayError('token_in_query', 'Send the token in the Authorization header, never in the URL.');
+    }
+    ctx.principal = await tokens.authenticate(bearerToken(ctx.raw.headers.authorization));
+  };
+}
+
+export function bearerToken(header: string | undefined): string {
+  if (header === undefined || header === '') throw new GatewayError('token_missing', 'An Authorization: Bearer capability token is required.');
+  const space = header.indexOf(' ');
+  if (space < 0 || header.slice(0, space).toLowerCase() !== 'bearer') {
+    throw new GatewayError('token_malformed', 'The Authorization header must use the Bearer scheme.');
+  }
+  const token = header.slice(space + 1).trim();
+  if (token === '') throw new GatewayError('token_missing', 'The Bearer token is empty.');
+  return token;
+}

@@ -1,0 +1,50 @@
+/**
+ * The typed request context: the only way stages talk to each other. Each stage fills in what it
+ * establishes (principal, route, decision…) and later stages read it; nothing else is shared.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { AgentEntry, OperationRoute, ToolRoute } from '../config/compile.js';
+import type { Principal } from '../auth/principal.js';
+import type { ErrorCode, Reason } from '../errors.js';
+
+/** What the decide stage concluded (the policy engine fills this from issue #3 on). */
+export interface Decision {
+  readonly allow: boolean;
+  readonly approvalRequired: boolean;
+  readonly reasons: readonly string[];
+  /** Which engine and revision decided ("scope" until the Rego engine is plugged in). */
+  readonly revision: string;
+}
+
+export interface CallContext {
+  readonly requestId: string;
+  /** performance.now() at arrival. */
+  readonly startedAt: number;
+  readonly method: string;
+  readonly url: string;
+  readonly clientIp: string;
+  readonly raw: IncomingMessage;
+  /** Aborted when the call must stop: client gone, shutdown, and (later) the kill switch. */
+  readonly abort: AbortController;
+
+  principal?: Principal;
+  agent?: AgentEntry;
+  tool?: ToolRoute;
+  operation?: OperationRoute;
+  params?: Readonly<Record<string, string>>;
+  /** Path (with base path and query) sent upstream: exactly what was authorised. */
+  upstreamPath?: string;
+  query?: string;
+  decision?: Decision;
+  upstreamHeaders?: Record<string, string | string[]>;
+
+  /** Filled as the call ends. */
+  outcome?: {
+    status: number;
+    code?: ErrorCode;
+    reason?: Reason;
+    upstreamStatus?: number;
+    upstreamMs?: number;
+    bytesIn?: number;
+  };
+}

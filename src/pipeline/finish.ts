@@ -1,0 +1,80 @@
+/**
+ * The end of every call, allowed or refused: one response shape, one log line, one set of metric
+ * updates, all sharing the same reason code. The audit event (issue #4) is appended here too.
+ */
+import type { FastifyReply } from 'fastify';
+import { GatewayError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { CallContext } from './context.js';
+import type { UpstreamResponse } from './forward.js';
+
+export function createFinish(deps: { metrics: Metrics; logger: Logger }) {
+  const { metrics, logger } = deps;
+
+  function relay(ctx: CallContext, reply: FastifyReply, res: UpstreamResponse): FastifyReply {
+    record(ctx, res.status, undefined);
+    reply.code(res.status).headers(res.headers).header('portcullis-request-id', ctx.requestId);
+    return reply.send(res.body);
+  }
+
+  function refuse(ctx: CallContext, reply: FastifyReply, err: unknown): FastifyReply {
+    const gErr = err instanceof GatewayError ? err : new GatewayError('internal', undefined, { cause: err });
+    if (gErr.reason === 'internal') logger.error({ err: errorSummary(err), request_id: ctx.requestId }, 'unexpected failure in the request path');
+    record(ctx, gErr.status, gErr);
+    if (reply.sent || reply.raw.headersSent) {
+      reply.raw.destroy();
+      return reply;
+    }
+    reply.code(gErr.status).header('portcullis-request-id', ctx.requestId).header('cache-control', 'no-store');
+    if (gErr.code === 'invalid_token') {
+      reply.header('www-authenticate', gErr.reason === 'token_missing' ? 'Bearer realm="portcullis"' : 'Bearer realm="portcullis", error="invalid_token"');
+    } else if (gErr.code === 'insufficient_scope' && ctx.operation) {
+      reply.header('www-authenticate', `Bearer realm="portcullis", error="insufficient_scope", scope="${ctx.operation.scope}"`);
+    }
+    // A refused body may still be arriving; closing the connection avoids reading it to the end.
+    if (gErr.code === 'payload_too_large' || gErr.code === 'invalid_request' || gErr.reason === 'shutting_down') reply.header('connection', 'close');
+    if (gErr.extra.headers) reply.headers(gErr.extra.headers);
+    return reply.type('application/json; charset=utf-8').send(JSON.stringify(gErr.body(ctx.requestId)));
+  }
+
+  function record(ctx: CallContext, status: number, err: GatewayError | undefined): void {
+    const seconds = (performance.now() - ctx.startedAt) / 1000;
+    const tool = ctx.tool?.name ?? '-';
+    const outcome = err ? err.code : 'ok';
+    const reason = err ? err.reason : 'allowed';
+    ctx.outcome = { ...ctx.outcome, status, code: err?.code, reason: err?.reason };
+    metrics.calls.labels(tool, ctx.operation?.name ?? '-', outcome, reason).inc();
+    metrics.callDuration.labels(tool, outcome).observe(seconds);
+    if (ctx.outcome.upstreamMs !== undefined) metrics.upstreamDuration.labels(tool).observe(ctx.outcome.upstreamMs / 1000);
+    const p = ctx.principal;
+    logger.info({
+      request_id: ctx.requestId,
+      method: ctx.method,
+      tool: ctx.tool?.name,
+      operation: ctx.operation?.name,
+      agent: p?.agentId,
+      user: p?.userId ?? undefined,
+      task_id: p?.taskId ?? undefined,
+      status,
+      outcome,
+      reason,
+      upstream_status: ctx.outcome.upstreamStatus,
+      duration_ms: round(seconds * 1000),
+      upstream_ms: ctx.outcome.upstreamMs === undefined ? undefined : round(ctx.outcome.upstreamMs),
+      client: ctx.clientIp,
+    }, 'call');
+  }
+
+  return { relay, refuse };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/** What may be logged of an unexpected error: its type, code and message, never request data. */
+function errorSummary(err: unknown): Record<string, unknown> {
+  const e = err as { name?: string; code?: string; message?: string; stack?: string };
+  return { type: e?.name, code: e?.code, message: e?.message, stack: e?.stack };
+}

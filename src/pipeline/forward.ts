@@ -1,0 +1,123 @@
+/**
+ * Stage 6 — send the call to the tool and stream the answer back. One undici Pool per tool, TLS
+ * verified (set explicitly, never left to a default), redirects never followed (a 3xx goes back to
+ * the agent as is), bodies streamed both ways with the tool's size limit, and the tool's timeout
+ * bounding the wait for response headers and every gap in the response body.
+ * Upstream failures become generic errors: an upstream's error body may carry internals or echo the
+ * injected credential, so 5xx bodies are discarded, never relayed.
+ */
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import { Pool } from 'undici';
+import type { RuntimeConfig, ToolRoute } from '../config/compile.js';
+import { GatewayError } from '../errors.js';
+import type { CallContext } from './context.js';
+import { relayableResponseHeaders } from './inject.js';
+
+export interface UpstreamResponse {
+  readonly status: number;
+  readonly headers: Record<string, string | string[]>;
+  readonly body: NodeJS.ReadableStream;
+}
+
+export interface Upstreams {
+  forward(ctx: CallContext): Promise<UpstreamResponse>;
+  close(): Promise<void>;
+}
+
+class BodyTooLarge extends Error {}
+
+export function createUpstreams(config: RuntimeConfig): Upstreams {
+  const pools = new Map<string, Pool>();
+  for (const tool of config.tools.values()) pools.set(tool.name, createPool(tool));
+
+  async function forward(ctx: CallContext): Promise<UpstreamResponse> {
+    const tool = ctx.tool!;
+    const pool = pools.get(tool.name)!;
+    const body = requestBody(ctx.raw, tool.maxBodyBytes);
+    const started = performance.now();
+    try {
+      const res = await pool.request({
+        method: ctx.method as 'GET',
+        path: ctx.upstreamPath!,
+        headers: ctx.upstreamHeaders!,
+        body,
+        signal: ctx.abort.signal,
+        headersTimeout: tool.timeoutMs,
+        bodyTimeout: tool.timeoutMs,
+      });
+      ctx.outcome = { status: res.statusCode, upstreamStatus: res.statusCode, upstreamMs: performance.now() - started };
+      if (res.statusCode >= 500) {
+        await res.body.dump().catch(() => undefined);
+        throw new GatewayError('upstream_5xx', `The tool's upstream answered ${res.statusCode}.`);
+      }
+      return { status: res.statusCode, headers: relayableResponseHeaders(res.headers), body: res.body };
+    } catch (err) {
+      if (err instanceof GatewayError) throw err;
+      throw upstreamFailure(err, ctx);
+    }
+  }
+
+  async function close(): Promise<void> {
+    await Promise.all([...pools.values()].map((p) => p.close().catch(() => p.destroy())));
+  }
+
+  return { forward, close };
+}
+
+function createPool(tool: ToolRoute): Pool {
+  return new Pool(tool.origin, {
+    connections: 256,
+    pipelining: 1,
+    keepAliveTimeout: 4_000,
+    connect: {
+      rejectUnauthorized: true,
+      ...(tool.tls?.caFile ? { ca: readFileSync(tool.tls.caFile) } : {}),
+      ...(tool.tls?.servername ? { servername: tool.tls.servername } : {}),
+    },
+  });
+}
+
+/**
+ * The request body for undici: none when the client sent none; the raw stream when a
+ * Content-Length within the limit frames it (Node's parser enforces the framing); otherwise a
+ * counting iterator that stops at the limit.
+ */
+function requestBody(raw: IncomingMessage, max: number): Readable | null {
+  const te = raw.headers['transfer-encoding'];
+  const cl = raw.headers['content-length'];
+  if (te === undefined) {
+    if (cl === undefined || cl === '0') return null;
+    if (Number(cl) > max) throw new GatewayError('body_too_large', `The request body (${cl} bytes) exceeds this tool's limit of ${max} bytes.`);
+    return raw;
+  }
+  return Readable.from(limited(raw, max), { objectMode: false });
+}
+
+async function* limited(raw: IncomingMessage, max: number): AsyncIterable<Buffer> {
+  let seen = 0;
+  for await (const chunk of raw as AsyncIterable<Buffer>) {
+    seen += chunk.length;
+    if (seen > max) throw new BodyTooLarge();
+    yield chunk;
+  }
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_DESTROYED']);
+const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+function upstreamFailure(err: unknown, ctx: CallContext): GatewayError {
+  const e = err as { code?: string; name?: string; cause?: unknown };
+  if (err instanceof BodyTooLarge || (e.cause instanceof BodyTooLarge)) {
+    return new GatewayError('body_too_large', `The request body exceeds this tool's limit of ${ctx.tool!.maxBodyBytes} bytes.`);
+  }
+  if (ctx.abort.signal.aborted) return new GatewayError('client_aborted', 'The call was aborted before the upstream answered.', { cause: err });
+  const code = e.code ?? (e.cause as { code?: string } | undefined)?.code ?? '';
+  if (TIMEOUT.has(code)) return new GatewayError('upstream_timeout', `The tool's upstream did not answer within ${ctx.tool!.timeoutMs}ms.`, { cause: err });
+  if (UNREACHABLE.has(code)) return new GatewayError('upstream_unreachable', "The tool's upstream could not be reached.", { cause: err });
+  if (/CERT|TLS|SSL|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) {
+    return new GatewayError('upstream_tls', "The tool's upstream TLS certificate did not verify.", { cause: err });
+  }
+  return new GatewayError('upstream_reset', "The tool's upstream closed the connection.", { cause: err });
+}

@@ -1,0 +1,20 @@
+/**
+ * Stage 3 — may this agent act at all right now: the registry (no entry, no access; only `active`
+ * agents). The kill switch, revocation and rate limits (issues #5 and #7) join here, reading
+ * in-memory snapshots so the hot path never waits on Redis.
+ */
+import type { RuntimeConfig } from '../config/compile.js';
+import { GatewayError } from '../errors.js';
+import type { CallContext } from './context.js';
+
+export function createGuard(config: RuntimeConfig) {
+  const agents = config.agents;
+  return function guard(ctx: CallContext): void {
+    const id = ctx.principal!.agentId;
+    const agent = agents.get(id);
+    if (!agent) throw new GatewayError('agent_unknown', `Agent ${JSON.stringify(id)} is not in the registry.`);
+    if (agent.status === 'suspended') throw new GatewayError('agent_suspended', `Agent ${JSON.stringify(id)} is suspended.`);
+    if (agent.status === 'retired') throw new GatewayError('agent_retired', `Agent ${JSON.stringify(id)} is retired.`);
+    ctx.agent = agent;
+  };
+}

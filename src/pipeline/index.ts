@@ -1,0 +1,103 @@
+/**
+ * The request path, in one place. The order is the architecture; each position has a reason:
+ *
+ *  1. authenticate — who is acting. First, so nothing about tools or routes is revealed to a caller
+ *                    without a valid capability token, and so every later refusal names an agent.
+ *  2. resolve      — which tool and operation (deny by default), with the path decoded and checked
+ *                    once; after it, `upstreamPath` is exactly what will be authorised and forwarded.
+ *  3. guard        — may this agent act at all right now (registry; kill, revocation and rate
+ *                    limits join here). Cheap in-memory checks before the policy's cost.
+ *  4. decide       — token scope, then policy. Needs the principal, agent entry and operation.
+ *  (hold)          — approvals for high-risk calls join here (issue #5), after a decision and
+ *                    before any credential is attached.
+ *  5. inject       — strip the agent's credentials and forgeable headers, attach the tool's own.
+ *                    Last before forwarding, so a refused call never touches a tool credential.
+ *  6. forward      — stream the call to the upstream and the answer back.
+ *  (audit)         — every outcome, allowed or refused, is recorded by `finish` (issue #4 appends
+ *                    the hash-chained event there).
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RuntimeConfig } from '../config/compile.js';
+import type { TokenAuthenticator } from '../auth/token-authenticator.js';
+import { GatewayError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { createAuthenticate } from './authenticate.js';
+import type { CallContext } from './context.js';
+import { createDecide, type Decider } from './decide.js';
+import { createUpstreams, type Upstreams } from './forward.js';
+import { createGuard } from './guard.js';
+import { createInject } from './inject.js';
+import { createResolve } from './resolve.js';
+import { createFinish } from './finish.js';
+
+type Stage = (ctx: CallContext) => void | Promise<void>;
+
+export interface PipelineDeps {
+  readonly tokens: TokenAuthenticator;
+  readonly decider: Decider;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** True once shutdown began: new calls are refused with 503 while in-flight ones drain. */
+  readonly isClosing: () => boolean;
+}
+
+export interface Pipeline {
+  handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply>;
+  /** Answers a request that failed before the pipeline ran (framework errors) in the same format. */
+  refuse(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply;
+  readonly upstreams: Upstreams;
+}
+
+export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipeline {
+  const stages: readonly Stage[] = [
+    createAuthenticate(deps.tokens),
+    createResolve(config),
+    createGuard(config),
+    createDecide(deps.decider),
+    createInject(),
+  ];
+  const upstreams = createUpstreams(config);
+  const finish = createFinish(deps);
+
+  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const ctx = newContext(request);
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) ctx.abort.abort();
+    });
+    try {
+      if (deps.isClosing()) throw new GatewayError('shutting_down', 'The gateway is shutting down; retry on another replica.');
+      for (const stage of stages) {
+        const pending = stage(ctx);
+        if (pending) await pending;
+      }
+      const res = await upstreams.forward(ctx);
+      return finish.relay(ctx, reply, res);
+    } catch (err) {
+      return finish.refuse(ctx, reply, err);
+    }
+  }
+
+  function refuse(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+    return finish.refuse(newContext(request), reply, err);
+  }
+
+  return { handle, refuse, upstreams };
+}
+
+function newContext(request: FastifyRequest): CallContext {
+  return {
+    requestId: request.id,
+    startedAt: performance.now(),
+    method: request.raw.method ?? 'GET',
+    url: request.raw.url ?? '/',
+    clientIp: request.raw.socket.remoteAddress ?? '',
+    raw: request.raw,
+    abort: new AbortController(),
+  };
+}
+
+export function newRequestId(): string {
+  return randomUUID();
+}

@@ -1,0 +1,59 @@
+/**
+ * Stage 5 — what the upstream receives. The agent's own credentials (Authorization, cookies) and
+ * every identity or forwarding header a client could forge are dropped; hop-by-hop headers are
+ * dropped (RFC 9110 §7.6.1), including those the client's `Connection` header names — that list is
+ * applied to the client's headers only, so it can never remove what the gateway adds afterwards.
+ * Then the tool's real credential and the gateway's identity headers are set.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { CallContext } from './context.js';
+
+const DROP = new Set([
+  'host', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'authorization', 'proxy-authorization', 'cookie', 'forwarded', 'x-real-ip', 'x-client-ip', 'true-client-ip',
+  'x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override',
+]);
+const DROP_PREFIXES = ['x-forwarded-', 'portcullis-'];
+
+export function createInject() {
+  return function inject(ctx: CallContext): void {
+    const incoming = ctx.raw.headers;
+    const tool = ctx.tool!;
+    const connectionListed = listedInConnection(incoming.connection);
+    const out: Record<string, string | string[]> = {};
+    for (const name in incoming) {
+      if (DROP.has(name) || connectionListed?.has(name) || name === tool.credential?.header) continue;
+      if (DROP_PREFIXES.some((p) => name.startsWith(p))) continue;
+      const v = incoming[name];
+      if (v !== undefined) out[name] = v;
+    }
+    if (tool.credential) out[tool.credential.header] = tool.credential.value;
+    const p = ctx.principal!;
+    out['portcullis-agent'] = p.agentId;
+    if (p.userId !== null) out['portcullis-user'] = p.userId;
+    out['portcullis-request-id'] = ctx.requestId;
+    out['x-forwarded-for'] = ctx.clientIp;
+    out['x-forwarded-proto'] = 'http';
+    if (incoming.host !== undefined) out['x-forwarded-host'] = incoming.host;
+    ctx.upstreamHeaders = out;
+  };
+}
+
+function listedInConnection(value: string | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  return new Set(value.toLowerCase().split(',').map((s) => s.trim()).filter(Boolean));
+}
+
+/** Response headers that must not be relayed to the agent (hop-by-hop, RFC 9110 §7.6.1). */
+export function relayableResponseHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const conn = headers.connection;
+  const listed = typeof conn === 'string' ? listedInConnection(conn) : undefined;
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    if (name === 'connection' || name === 'keep-alive' || name === 'proxy-connection' || name === 'transfer-encoding' ||
+        name === 'upgrade' || name === 'te' || name === 'trailer' || listed?.has(name)) continue;
+    const v = headers[name];
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}
