@@ -1,0 +1,56 @@
+/**
+ * Builds and starts a whole gateway on port 0 from a config object, capturing its log lines so a
+ * test can assert what was (and was not) logged.
+ */
+import { Writable } from 'node:stream';
+import { compileConfig, type RuntimeConfig } from '../../src/config/compile.js';
+import { validate } from '../../src/config/load.js';
+import { buildGateway, type Gateway, type GatewayDeps } from '../../src/gateway.js';
+import type { TestIssuer } from './issuer.js';
+
+export interface RunningGateway {
+  readonly gateway: Gateway;
+  readonly config: RuntimeConfig;
+  readonly proxyUrl: string;
+  readonly adminUrl: string;
+  readonly logs: Record<string, unknown>[];
+  readonly rawLogs: string[];
+  close(): Promise<void>;
+}
+
+/** All log text captured by every gateway started in this process (for secrecy assertions). */
+export const capturedLogText: string[] = [];
+
+export function testConfig(issuer: TestIssuer, tools: Record<string, unknown>, extra: Record<string, unknown> = {}): RuntimeConfig {
+  const raw = validate({
+    listen: { proxy: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
+    auth: { issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksFile, audiences: ['portcullis'] }] },
+    agents: {
+      'support-bot': { owner: 'alice@example.com', roles: ['support_agent'], max_classification: 'confidential' },
+      'sleepy-bot': { owner: 'bob@example.com', roles: ['support_agent'], max_classification: 'internal', status: 'suspended' },
+      'old-bot': { owner: 'bob@example.com', roles: ['support_agent'], max_classification: 'internal', status: 'retired' },
+    },
+    tools,
+    logging: { level: 'info' },
+    shutdown: { grace: '2s' },
+    ...extra,
+  });
+  return compileConfig(raw, process.cwd());
+}
+
+export async function startGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
+  const logs: Record<string, unknown>[] = [];
+  const rawLogs: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      const text = chunk.toString('utf8');
+      rawLogs.push(text);
+      capturedLogText.push(text);
+      for (const line of text.split('\n').filter(Boolean)) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const gateway = buildGateway(config, { logDestination: destination, ...deps });
+  const { proxyUrl, adminUrl } = await gateway.listen();
+  return { gateway, config, proxyUrl, adminUrl, logs, rawLogs, close: () => gateway.close() };
+}
