@@ -99,8 +99,9 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
     }));
   }
 
+  const defaultMaxBody = size(raw.limits.max_body, 'limits.max_body');
   const tools = new Map<string, ToolRoute>();
-  for (const [name, t] of Object.entries(raw.tools)) tools.set(name, compileTool(name, t, raw, baseDir));
+  for (const [name, t] of Object.entries(raw.tools)) tools.set(name, compileTool(name, t, defaultMaxBody, baseDir));
 
   const roleMap = new Map<string, AdminRole>();
   for (const [group, role] of Object.entries(raw.admin.auth.role_map)) {
@@ -155,7 +156,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
   return deepFreeze(runtime);
 }
 
-function compileTool(name: string, t: RawConfig['tools'][string], raw: RawConfig, baseDir: string): ToolRoute {
+function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody: number, baseDir: string): ToolRoute {
   const at = `tools.${name}`;
   let url: URL;
   try {
@@ -194,7 +195,7 @@ function compileTool(name: string, t: RawConfig['tools'][string], raw: RawConfig
     }
     return { ...template, name: op.name, action: op.action, risk: op.risk, mcpTool: op.mcp_tool, scope: `${name}:${op.action}` };
   });
-  const maxBody = t.max_body !== undefined ? size(t.max_body, `${at}.max_body`) : size(raw.limits.max_body, 'limits.max_body');
+  const maxBody = t.max_body !== undefined ? size(t.max_body, `${at}.max_body`) : defaultMaxBody;
   const timeoutMs = duration(t.timeout, `${at}.timeout`);
   if (timeoutMs <= 0) throw new ConfigError(`${at}.timeout`, 'must be longer than 0s');
   return {

@@ -38,7 +38,7 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
 
 /** Parses and validates config text (exported for tests and for the embedded default). */
 export function parseConfig(text: string, opts: { env?: NodeJS.ProcessEnv; baseDir?: string } = {}): RawConfig {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     throw new ConfigError('', `invalid YAML at line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`);
@@ -52,7 +52,9 @@ export function parseConfig(text: string, opts: { env?: NodeJS.ProcessEnv; baseD
 /** Fills defaults and checks the schema; throws the first error, phrased for a person. */
 export function validate(value: unknown): RawConfig {
   const withDefaults = Value.Default(ConfigSchema, structuredClone(value));
-  const first = checker.Errors(withDefaults).First();
+  // A misspelt key also shows up as a missing required one; the misspelling is the useful report.
+  const errors = [...checker.Errors(withDefaults)];
+  const first = errors.find((e) => e.message === 'Unexpected property') ?? errors[0];
   if (first) throw new ConfigError(pointerToPath(first.path), describe(first));
   return withDefaults as RawConfig;
 }

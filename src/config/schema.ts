@@ -48,7 +48,7 @@ const Tool = Type.Object(
     classification: Classification,
     credentials: Type.Optional(Type.Object({ header: Type.String({ minLength: 1 }), value: Type.String() }, Strict)),
     timeout: Duration('10s'),
-    max_body: Type.Optional(Size('1mb')),
+    max_body: Type.Optional(Type.Union([Type.String(), Type.Number()])),
     tls: Type.Optional(Type.Object({ ca_file: Type.Optional(Type.String()), servername: Type.Optional(Type.String()) }, Strict)),
     operations: Type.Array(Operation, { minItems: 1 }),
   },
@@ -90,8 +90,8 @@ export const ConfigSchema = Type.Object(
       },
       { ...Strict, default: {} },
     ),
-    agents: Type.Record(Id, Agent, { default: {} }),
-    tools: Type.Record(Id, Tool, { default: {} }),
+    agents: Type.Record(Id, Agent, { default: {}, additionalProperties: false }),
+    tools: Type.Record(Id, Tool, { default: {}, additionalProperties: false }),
     limits: Type.Object({ max_body: Size('1mb') }, { ...Strict, default: {} }),
     policy: Type.Object(
       {

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES, type ErrorCode } from '../../src/errors.js';
 import { createTestIssuer, type TestIssuer } from '../helpers/issuer.js';
 import { startUpstream, type RecordingUpstream } from '../helpers/upstream.js';
-import { startGateway, testConfig, type RunningGateway } from '../helpers/gateway.js';
+import { capturedLogText, startGateway, testConfig, type RunningGateway } from '../helpers/gateway.js';
+import { expectNoSecrets } from '../helpers/secrets.js';
 import { send } from '../helpers/http.js';
 import { CRM_SECRET, crmTools } from './fixtures.js';
 import type { Decider } from '../../src/pipeline/decide.js';
@@ -67,6 +68,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw.close();
   await up.close();
+  // Whatever happened above, the logs never held a token or the injected credential.
+  expectNoSecrets(capturedLogText, [CRM_SECRET, 'crm-secret-credential']);
 });
 
 async function call(opts: { agent?: string; scope?: string; method?: string; path: string; headers?: Record<string, string>; body?: any; noToken?: boolean }) {

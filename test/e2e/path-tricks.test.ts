@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestIssuer, type TestIssuer } from '../helpers/issuer.js';
 import { startUpstream, type RecordingUpstream } from '../helpers/upstream.js';
-import { startGateway, testConfig, type RunningGateway } from '../helpers/gateway.js';
+import { capturedLogText, startGateway, testConfig, type RunningGateway } from '../helpers/gateway.js';
+import { expectNoSecrets } from '../helpers/secrets.js';
 import { send } from '../helpers/http.js';
-import { crmTools } from './fixtures.js';
+import { CRM_SECRET, crmTools } from './fixtures.js';
 
 let issuer: TestIssuer;
 let up: RecordingUpstream;
@@ -19,6 +20,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw.close();
   await up.close();
+  // Whatever happened above, the logs never held a token or the injected credential.
+  expectNoSecrets(capturedLogText, [CRM_SECRET, 'crm-secret-credential']);
 });
 beforeEach(() => {
   up.received.length = 0;

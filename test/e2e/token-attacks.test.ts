@@ -3,9 +3,10 @@ import { generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { b64url, createTestIssuer, type TestIssuer } from '../helpers/issuer.js';
 import { startUpstream, type RecordingUpstream } from '../helpers/upstream.js';
-import { startGateway, testConfig, type RunningGateway } from '../helpers/gateway.js';
+import { capturedLogText, startGateway, testConfig, type RunningGateway } from '../helpers/gateway.js';
+import { expectNoSecrets } from '../helpers/secrets.js';
 import { send } from '../helpers/http.js';
-import { crmTools } from './fixtures.js';
+import { CRM_SECRET, crmTools } from './fixtures.js';
 
 let issuer: TestIssuer;
 let up: RecordingUpstream;
@@ -20,6 +21,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw.close();
   await up.close();
+  // Whatever happened above, the logs never held a token or the injected credential.
+  expectNoSecrets(capturedLogText, [CRM_SECRET, 'crm-secret-credential']);
 });
 
 /** Each attack builds the Authorization value (or null to send none) and may use a different path. */
