@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestIssuer, type TestIssuer } from '../helpers/issuer.js';
-import { startUpstream, type RecordingUpstream } from '../helpers/upstream.js';
+import { echoJson, startUpstream, type RecordingUpstream } from '../helpers/upstream.js';
 import { capturedLogText, startGateway, testConfig, type RunningGateway } from '../helpers/gateway.js';
 import { expectNoSecrets } from '../helpers/secrets.js';
 import { send } from '../helpers/http.js';
@@ -73,7 +73,7 @@ describe('an allowed call, end to end', () => {
       expect(res.status).toBe(201);
       expect(res.json()).toEqual({ echoed: '{"text":"called back"}' });
     } finally {
-      up.handler = (req, res) => res.end(JSON.stringify({ ok: true, method: req.method, url: req.url }));
+      up.handler = echoJson;
     }
   });
 
@@ -96,7 +96,7 @@ describe('an allowed call, end to end', () => {
       expect(res.status).toBe(302);
       expect(up.received).toHaveLength(1);
     } finally {
-      up.handler = (req, res) => res.end(JSON.stringify({ ok: true, method: req.method, url: req.url }));
+      up.handler = echoJson;
     }
   });
 
