@@ -10,13 +10,15 @@ import { createJwtVerifier } from './auth/jwt-verifier.js';
 import { createTokenAuthenticator } from './auth/token-authenticator.js';
 import { createAdminApp } from './control/admin-app.js';
 import { GatewayError } from './errors.js';
-import { createLogger, fastifyLogging, type Logger } from './observability/logger.js';
+import { createAccessLogger, createLogger, fastifyLogging, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { scopeOnlyDecider, type Decider } from './pipeline/decide.js';
 import { createPipeline, newRequestId } from './pipeline/index.js';
 
 export interface GatewayDeps {
   logger?: Logger;
+  /** The per-call access log (see createAccessLogger); defaults to one on the same destination. */
+  accessLogger?: Logger;
   /** Where logs go when no logger is given (tests capture them here). */
   logDestination?: DestinationStream;
   metrics?: Metrics;
@@ -39,6 +41,7 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gateway {
   const logger = deps.logger ?? createLogger({ level: config.logLevel, destination: deps.logDestination });
+  const accessLogger = deps.accessLogger ?? createAccessLogger({ level: config.logLevel, destination: deps.logDestination });
   const metrics = deps.metrics ?? createMetrics();
   let closing = false;
   let listening = false;
@@ -60,11 +63,14 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     decider: deps.decider ?? scopeOnlyDecider,
     metrics,
     logger,
+    accessLogger,
     isClosing: () => closing,
   });
 
   const proxy = Fastify({
     ...fastifyLogging(logger, 'proxy'),
+    // No per-request child logger: the proxy logs only through finish.ts, which names the request id.
+    childLoggerFactory: (parent) => parent,
     genReqId: newRequestId,
     requestIdHeader: false,
     return503OnClosing: false,
@@ -112,6 +118,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     } finally {
       clearTimeout(grace);
       listening = false;
+      accessLogger.flush();
     }
   }
 

@@ -12,16 +12,36 @@ export const REDACT_PATHS = [
 ];
 
 export function createLogger(opts: { level: string; destination?: DestinationStream }): Logger {
-  return pino(
-    {
-      level: opts.level,
-      base: { service: 'portcullis' },
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    opts.destination,
-  );
+  return pino({ ...baseOptions(opts.level), redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, opts.destination);
+}
+
+/**
+ * The per-call access log: the same format and destination, but without the redaction pass, which
+ * cost ~30% of throughput when run on every call (bench, 2026-11-23). Safe because its only caller
+ * (pipeline/finish.ts) builds each line from a fixed list of fields that cannot hold a secret:
+ * ids, names, status codes, reason codes and timings — never headers, bodies or claims.
+ */
+export function createAccessLogger(opts: { level: string; destination?: DestinationStream }): Logger {
+  return pino(baseOptions(opts.level), opts.destination ?? bufferedStdout());
+}
+
+/**
+ * stdout, written in batches: a synchronous write per call cost another ~28% of throughput (bench,
+ * 2026-11-23). Lines wait at most 200 ms; pino flushes the buffer synchronously on process exit and
+ * the gateway flushes it on close, so a clean stop loses nothing. A crash may lose the last 200 ms of
+ * access lines, which is why the audit log (issue #4), not this log, is the record of truth.
+ */
+function bufferedStdout(): DestinationStream {
+  return pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 200 });
+}
+
+function baseOptions(level: string) {
+  return {
+    level,
+    base: { service: 'portcullis' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
 }
 export type { Logger };
 

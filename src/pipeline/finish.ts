@@ -9,8 +9,8 @@ import type { Metrics } from '../observability/metrics.js';
 import type { CallContext } from './context.js';
 import type { UpstreamResponse } from './forward.js';
 
-export function createFinish(deps: { metrics: Metrics; logger: Logger }) {
-  const { metrics, logger } = deps;
+export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLogger: Logger }) {
+  const { metrics, logger, accessLogger } = deps;
 
   function relay(ctx: CallContext, reply: FastifyReply, res: UpstreamResponse): FastifyReply {
     record(ctx, res.status, undefined);
@@ -43,12 +43,16 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger }) {
     const tool = ctx.tool?.name ?? '-';
     const outcome = err ? err.code : 'ok';
     const reason = err ? err.reason : 'allowed';
-    ctx.outcome = { ...ctx.outcome, status, code: err?.code, reason: err?.reason };
-    metrics.calls.labels(tool, ctx.operation?.name ?? '-', outcome, reason).inc();
-    metrics.callDuration.labels(tool, outcome).observe(seconds);
-    if (ctx.outcome.upstreamMs !== undefined) metrics.upstreamDuration.labels(tool).observe(ctx.outcome.upstreamMs / 1000);
+    const o = (ctx.outcome ??= { status });
+    o.status = status;
+    o.code = err?.code;
+    o.reason = err?.reason;
+    metrics.calls.inc({ tool, operation: ctx.operation?.name ?? '-', outcome, reason });
+    metrics.callDuration.observe({ tool, outcome }, seconds);
+    if (o.upstreamMs !== undefined) metrics.upstreamDuration.observe({ tool }, o.upstreamMs / 1000);
     const p = ctx.principal;
-    logger.info({
+    // Only ids, names, codes and timings: this logger has no redaction pass (observability/logger.ts).
+    accessLogger.info({
       request_id: ctx.requestId,
       method: ctx.method,
       tool: ctx.tool?.name,
@@ -59,9 +63,9 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger }) {
       status,
       outcome,
       reason,
-      upstream_status: ctx.outcome.upstreamStatus,
+      upstream_status: o.upstreamStatus,
       duration_ms: round(seconds * 1000),
-      upstream_ms: ctx.outcome.upstreamMs === undefined ? undefined : round(ctx.outcome.upstreamMs),
+      upstream_ms: o.upstreamMs === undefined ? undefined : round(o.upstreamMs),
       client: ctx.clientIp,
     }, 'call');
   }

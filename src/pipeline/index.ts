@@ -39,6 +39,8 @@ export interface PipelineDeps {
   readonly decider: Decider;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** One line per call, built from safe fields only (no redaction pass). */
+  readonly accessLogger: Logger;
   /** True once shutdown began: new calls are refused with 503 while in-flight ones drain. */
   readonly isClosing: () => boolean;
 }

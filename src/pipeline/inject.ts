@@ -40,7 +40,7 @@ export function createInject() {
 }
 
 function listedInConnection(value: string | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined;
   return new Set(value.toLowerCase().split(',').map((s) => s.trim()).filter(Boolean));
 }
 

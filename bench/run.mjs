@@ -1,0 +1,137 @@
+// `npm run bench` — the upstream directly, a bare @fastify/http-proxy and Portcullis (token cache off
+// and on), measured with autocannon in one run, same upstream and payload. Prints requests/s, p50 and
+// p99 for each and the gateway ÷ bare-proxy ratio, and writes bench/results/<date>.{md,json}.
+// Options (env): DURATION=10 (s per run), CONNECTIONS=64, DELAY_MS=0 (upstream latency), BODY=1 (POST a
+// 2 KB JSON body instead of GET).
+import { fork, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+
+const DURATION = Number(process.env.DURATION ?? 10);
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? 64);
+const DELAY_MS = Number(process.env.DELAY_MS ?? 0);
+const WITH_BODY = process.env.BODY === '1';
+const here = new URL('.', import.meta.url).pathname;
+
+// Servers under test run on the last core, the load generator and the upstream on the first
+// (taskset, when there is more than one core), so they do not steal each other's CPU.
+const ncpu = cpus().length;
+
+function start(script, env, core) {
+  const child = fork(join(here, 'servers', script), [], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve({ child, port: m.ready }));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  }).then(async (s) => {
+    if (ncpu > 1) taskset(s.child.pid, core);
+    return s;
+  });
+}
+
+function taskset(pid, core) {
+  return spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' }).status === 0;
+}
+
+async function stop(s) {
+  s.child.kill('SIGTERM');
+  await new Promise((r) => s.child.once('exit', r));
+}
+
+function run(url, headers, body) {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      { url, connections: CONNECTIONS, pipelining: 1, duration: DURATION, headers, method: body ? 'POST' : 'GET', body },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    );
+  });
+}
+
+async function measure(name, port, headers, body, path) {
+  const url = `http://127.0.0.1:${port}${path}`;
+  // Warm-up: JIT, connection pools, the token cache.
+  await new Promise((resolve, reject) =>
+    autocannon({ url, connections: CONNECTIONS, duration: 2, headers, method: body ? 'POST' : 'GET', body }, (e, r) => (e ? reject(e) : resolve(r))),
+  );
+  const r = await run(url, headers, body);
+  const row = {
+    name,
+    rps: Math.round(r.requests.average),
+    p50_ms: r.latency.p50,
+    p99_ms: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+  };
+  console.log(`${name.padEnd(34)} ${String(row.rps).padStart(8)} req/s   p50 ${String(row.p50_ms).padStart(5)} ms   p99 ${String(row.p99_ms).padStart(5)} ms   non-2xx ${row.non2xx}   errors ${row.errors}`);
+  return row;
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
+  const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const jwksFile = join(dir, 'jwks.json');
+  writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'EdDSA' }] }));
+  const now = Math.floor(Date.now() / 1000);
+  const token = await new SignJWT({ scope: 'crm:read crm:write' })
+    .setProtectedHeader({ alg: 'EdDSA', kid: 'bench' })
+    .setIssuer('https://idp.bench').setAudience('portcullis').setSubject('support-bot').setJti('bench-1')
+    .setIssuedAt(now).setExpirationTime(now + 900).sign(privateKey);
+
+  const body = WITH_BODY ? JSON.stringify({ text: 'x'.repeat(2000) }) : undefined;
+  const path = WITH_BODY ? '/tools/crm/contacts/c-1/notes' : '/tools/crm/contacts/c-1';
+  const headers = { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) };
+
+  if (ncpu > 1) taskset(process.pid, 0);
+  const upstream = await start('upstream.mjs', { DELAY_MS: String(DELAY_MS) }, 0);
+  const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
+  const core = ncpu - 1;
+  console.log(`machine: ${ncpu} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  console.log(`load: autocannon, ${CONNECTIONS} connections, ${DURATION}s per run, upstream delay ${DELAY_MS} ms, ${body ? 'POST 2 KB JSON' : 'GET'}; servers under test pinned to core ${core}\n`);
+
+  const rows = [];
+  rows.push(await measure('upstream direct', upstream.port, headers, body, path));
+  for (const [name, script, env] of [
+    ['bare @fastify/http-proxy', 'bare-proxy.mjs', {}],
+    ['portcullis (token cache off)', 'gateway.mjs', { TOKEN_CACHE: 'off' }],
+    ['portcullis (token cache on)', 'gateway.mjs', {}],
+  ]) {
+    const s = await start(script, { UPSTREAM: upstreamUrl, JWKS_FILE: jwksFile, ...env }, core);
+    try {
+      rows.push(await measure(name, s.port, headers, body, path));
+    } finally {
+      await stop(s);
+    }
+  }
+  await stop(upstream);
+
+  const bare = rows.find((r) => r.name.startsWith('bare'));
+  const gw = rows.find((r) => r.name === 'portcullis (token cache on)');
+  const ratio = gw.rps / bare.rps;
+  console.log(`\ngateway ÷ bare proxy (token cache on): ${ratio.toFixed(2)}  (goal ≥ 0.80)`);
+
+  const date = new Date().toISOString().slice(0, 10);
+  mkdirSync(join(here, 'results'), { recursive: true });
+  const meta = { date, node: process.version, cpus: ncpu, cpu: cpus()[0]?.model, connections: CONNECTIONS, duration_s: DURATION, upstream_delay_ms: DELAY_MS, body: Boolean(body) };
+  writeFileSync(join(here, 'results', `${date}.json`), JSON.stringify({ meta, rows, ratio_gateway_over_bare: Number(ratio.toFixed(3)) }, null, 2) + '\n');
+  const md = [
+    `# Bench ${date}`,
+    '',
+    `${meta.cpus} × ${meta.cpu}, node ${meta.node}; autocannon ${CONNECTIONS} connections, ${DURATION}s, upstream delay ${DELAY_MS} ms, ${body ? 'POST 2 KB' : 'GET'}.`,
+    '',
+    '| configuration | req/s | p50 ms | p99 ms | non-2xx | errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map((r) => `| ${r.name} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.non2xx} | ${r.errors} |`),
+    '',
+    `Gateway ÷ bare proxy (token cache on): **${ratio.toFixed(2)}** (goal ≥ 0.80).`,
+    '',
+  ].join('\n');
+  writeFileSync(join(here, 'results', `${date}.md`), md);
+  if (rows.some((r) => r.non2xx > 0 || r.errors > 0)) {
+    console.error('some requests failed: the numbers above are not valid');
+    process.exitCode = 1;
+  }
+}
+
+await main();

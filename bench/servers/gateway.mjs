@@ -1,0 +1,30 @@
+// Portcullis itself, built from dist/ with a config that points the `crm` tool at the bench upstream.
+// TOKEN_CACHE=off disables the verified-token cache; logs go to stdout (the bench discards them).
+import { compileConfig } from '../../dist/config/compile.js';
+import { validate } from '../../dist/config/load.js';
+import { buildGateway } from '../../dist/gateway.js';
+
+const raw = validate({
+  listen: { proxy: { host: '127.0.0.1', port: Number(process.env.PORT ?? 0) }, admin: { host: '127.0.0.1', port: 0 } },
+  auth: {
+    issuers: [{ issuer: 'https://idp.bench', jwks_file: process.env.JWKS_FILE, audiences: ['portcullis'] }],
+    token_cache: { enabled: process.env.TOKEN_CACHE !== 'off' },
+  },
+  agents: { 'support-bot': { owner: 'alice@example.com', roles: ['support_agent'], max_classification: 'confidential' } },
+  tools: {
+    crm: {
+      upstream: process.env.UPSTREAM,
+      classification: 'confidential',
+      credentials: { header: 'authorization', value: 'Bearer bench-crm-credential' },
+      operations: [
+        { name: 'get-contact', method: 'GET', path: '/contacts/:id', action: 'read' },
+        { name: 'add-note', method: 'POST', path: '/contacts/:id/notes', action: 'write' },
+      ],
+    },
+  },
+  logging: { level: process.env.LOG_LEVEL ?? 'info' },
+});
+const gateway = buildGateway(compileConfig(raw, process.cwd()));
+const { proxyUrl } = await gateway.listen();
+process.send?.({ ready: Number(new URL(proxyUrl).port) });
+process.on('SIGTERM', () => gateway.close().then(() => process.exit(0)));
