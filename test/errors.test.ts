@@ -1,0 +1,19 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ERROR_CODES, REASONS } from '../src/errors.js';
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const errorsDoc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
+
+describe('the documented error tables match the registry', () => {
+  it("README's error-code table lists every code with its status, and nothing else", () => {
+    const rows = [...readme.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])]);
+    const registry = Object.entries(ERROR_CODES).map(([code, { status }]) => [code, status]);
+    expect(rows.sort()).toEqual(registry.sort());
+  });
+
+  it('docs/errors.md lists every reason code with its error code, and nothing else', () => {
+    const rows = [...errorsDoc.matchAll(/^\| `([a-z_0-9]+)` \| `([a-z_]+)` \|/gm)].map((m) => [m[1], m[2]]);
+    expect(rows.sort()).toEqual(Object.entries(REASONS).sort());
+  });
+});
