@@ -51,6 +51,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     algorithms: config.auth.algorithms,
     clockToleranceSec: config.auth.clockToleranceSec,
     maxTokenBytes: config.auth.maxTokenBytes,
+    jwks: config.auth.jwks,
     maxTtlSec: config.auth.maxTokenTtlSec,
     requiredClaims: ['iss', 'aud', 'exp', 'iat', 'jti'],
   });

@@ -13,6 +13,8 @@ export interface JwtVerifierOptions {
   readonly algorithms: readonly string[];
   readonly clockToleranceSec: number;
   readonly maxTokenBytes: number;
+  /** Remote JWKS caching: how long a fetched set is trusted, and the minimum gap between refetches on an unknown kid. */
+  readonly jwks: { readonly cacheMaxAgeMs: number; readonly cooldownMs: number };
   /** Refuse a token whose `exp - iat` is longer than this (capability tokens must be short-lived). */
   readonly maxTtlSec?: number;
   readonly requiredClaims: readonly string[];
@@ -25,7 +27,7 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   const byIssuer = new Map<string, { config: IssuerConfig; keys: JWTVerifyGetKey }>();
-  for (const config of opts.issuers) byIssuer.set(config.issuer, { config, keys: createKeySet(config) });
+  for (const config of opts.issuers) byIssuer.set(config.issuer, { config, keys: createKeySet(config, opts.jwks) });
   const algorithms = [...opts.algorithms];
   const requiredClaims = [...opts.requiredClaims];
 

@@ -7,9 +7,13 @@ import { readFileSync, statSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { IssuerConfig } from '../config/compile.js';
 
-export function createKeySet(issuer: IssuerConfig): JWTVerifyGetKey {
+export function createKeySet(issuer: IssuerConfig, remote: { cacheMaxAgeMs: number; cooldownMs: number }): JWTVerifyGetKey {
   if (issuer.jwksUri) {
-    return createRemoteJWKSet(new URL(issuer.jwksUri), { timeoutDuration: 5_000, cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+    return createRemoteJWKSet(new URL(issuer.jwksUri), {
+      timeoutDuration: 5_000,
+      cooldownDuration: remote.cooldownMs,
+      cacheMaxAge: remote.cacheMaxAgeMs,
+    });
   }
   return createFileKeySet(issuer.jwksFile!);
 }

@@ -61,6 +61,7 @@ export interface RuntimeConfig {
     readonly clockToleranceSec: number;
     readonly maxTokenTtlSec: number;
     readonly maxTokenBytes: number;
+    readonly jwks: { readonly cacheMaxAgeMs: number; readonly cooldownMs: number };
     readonly tokenCache: { readonly enabled: boolean; readonly maxEntries: number };
   };
   readonly agents: ReadonlyMap<string, AgentEntry>;
@@ -126,6 +127,10 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
       clockToleranceSec: duration(raw.auth.clock_tolerance, 'auth.clock_tolerance') / 1000,
       maxTokenTtlSec: duration(raw.auth.max_token_ttl, 'auth.max_token_ttl') / 1000,
       maxTokenBytes: size(raw.auth.max_token_bytes, 'auth.max_token_bytes'),
+      jwks: {
+        cacheMaxAgeMs: duration(raw.auth.jwks_cache_max_age, 'auth.jwks_cache_max_age'),
+        cooldownMs: duration(raw.auth.jwks_cooldown, 'auth.jwks_cooldown'),
+      },
       tokenCache: { enabled: raw.auth.token_cache.enabled, maxEntries: raw.auth.token_cache.max_entries },
     },
     agents,
@@ -214,6 +219,14 @@ function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody
 
 function compileIssuer(iss: RawConfig['auth']['issuers'][number], at: string, baseDir: string): IssuerConfig {
   if (!iss.jwks_uri === !iss.jwks_file) throw new ConfigError(at, 'needs exactly one of jwks_uri or jwks_file');
+  if (iss.jwks_uri) {
+    // Keys fetched over plain HTTP could be swapped in transit, and with them every token: only loopback may skip TLS.
+    const u = URL.canParse(iss.jwks_uri) ? new URL(iss.jwks_uri) : undefined;
+    if (!u) throw new ConfigError(`${at}.jwks_uri`, `is not a valid URL (got ${JSON.stringify(iss.jwks_uri)})`);
+    if (u.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)) {
+      throw new ConfigError(`${at}.jwks_uri`, 'must use https:// (http:// is accepted only for loopback)');
+    }
+  }
   return {
     issuer: iss.issuer,
     jwksUri: iss.jwks_uri,

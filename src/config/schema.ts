@@ -83,6 +83,8 @@ export const ConfigSchema = Type.Object(
         clock_tolerance: Duration('5s'),
         max_token_ttl: Duration('15m'),
         max_token_bytes: Size('8kb'),
+        jwks_cache_max_age: Duration('10m'),
+        jwks_cooldown: Duration('30s'),
         token_cache: Type.Object(
           { enabled: Type.Boolean({ default: true }), max_entries: Type.Integer({ minimum: 1, default: 10_000 }) },
           { ...Strict, default: {} },

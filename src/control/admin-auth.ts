@@ -29,6 +29,7 @@ export function createAdminAuthenticator(config: RuntimeConfig): AdminAuthentica
         algorithms: config.auth.algorithms,
         clockToleranceSec: config.auth.clockToleranceSec,
         maxTokenBytes: config.auth.maxTokenBytes,
+        jwks: config.auth.jwks,
         requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub'],
       })
     : undefined;
