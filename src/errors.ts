@@ -67,6 +67,8 @@ export const REASONS = {
   scope_missing: 'insufficient_scope',
   policy_denied: 'forbidden',
   policy_error: 'policy_unavailable',
+  // hold
+  approval_required: 'approval_pending',
   // forward
   body_too_large: 'payload_too_large',
   upstream_timeout: 'upstream_timeout',
@@ -91,7 +93,7 @@ export class GatewayError extends Error {
     readonly reason: Reason,
     /** Agent-facing detail; must never contain a secret. */
     detail?: string,
-    readonly extra: { reasons?: readonly string[]; headers?: Record<string, string>; cause?: unknown } = {},
+    readonly extra: { reasons?: readonly string[]; policyRevision?: string; headers?: Record<string, string>; cause?: unknown } = {},
   ) {
     const code = REASONS[reason];
     super(detail ?? ERROR_CODES[code].message, extra.cause === undefined ? undefined : { cause: extra.cause });
@@ -101,7 +103,9 @@ export class GatewayError extends Error {
 
   /** The SPEC's JSON error body. `reasons` leads with the reason code, then any policy reasons. */
   body(requestId: string): ErrorBody {
-    return { error: this.code, message: this.message, request_id: requestId, reasons: [this.reason, ...(this.extra.reasons ?? [])] };
+    const body: ErrorBody = { error: this.code, message: this.message, request_id: requestId, reasons: [this.reason, ...(this.extra.reasons ?? [])] };
+    if (this.extra.policyRevision !== undefined) body.policy_revision = this.extra.policyRevision;
+    return body;
   }
 }
 
@@ -110,4 +114,6 @@ export interface ErrorBody {
   message: string;
   request_id: string;
   reasons: string[];
+  /** The policy bundle revision that decided, when a policy decision caused the refusal. */
+  policy_revision?: string;
 }

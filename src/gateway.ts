@@ -12,7 +12,8 @@ import { createAdminApp } from './control/admin-app.js';
 import { GatewayError } from './errors.js';
 import { createAccessLogger, createLogger, fastifyLogging, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
-import { scopeOnlyDecider, type Decider } from './pipeline/decide.js';
+import type { Decider } from './pipeline/decide.js';
+import { createPolicyEngine, type PolicyEngine } from './policy/engine.js';
 import { createPipeline, newRequestId } from './pipeline/index.js';
 
 export interface GatewayDeps {
@@ -22,6 +23,7 @@ export interface GatewayDeps {
   /** Where logs go when no logger is given (tests capture them here). */
   logDestination?: DestinationStream;
   metrics?: Metrics;
+  /** Replaces the policy engine (tests about something other than policy). */
   decider?: Decider;
 }
 
@@ -31,6 +33,8 @@ export interface Gateway {
   readonly admin: FastifyInstance;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** The policy engine, unless a decider was injected. */
+  readonly policy?: PolicyEngine;
   /** Starts both listeners; returns their base URLs (port 0 in config picks a free port). */
   listen(): Promise<{ proxyUrl: string; adminUrl: string }>;
   /** Stops accepting, drains in-flight calls (up to shutdown.grace), then closes everything. */
@@ -59,9 +63,10 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     cache: config.auth.tokenCache,
     stats: { onCache: (result) => metrics.tokenCache.labels(result).inc() },
   });
+  const policy = deps.decider ? undefined : createPolicyEngine(config, { metrics, logger });
   const pipeline = createPipeline(config, {
     tokens,
-    decider: deps.decider ?? scopeOnlyDecider,
+    decider: deps.decider ?? policy!,
     metrics,
     logger,
     accessLogger,
@@ -94,10 +99,14 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     metrics,
     logger,
     tokenCacheSize: tokens.cacheSize,
-    readiness: { checks: () => ({ listening, not_shutting_down: !closing }) },
+    policy,
+    readiness: { checks: () => ({ listening, not_shutting_down: !closing, policy_loaded: policy ? policy.status().active : true }) },
   });
 
   async function listen() {
+    // Load the bundle before listening, so the first call already sees it (a bad bundle leaves the
+    // gateway up but not ready, refusing calls with policy_unavailable).
+    await policy?.start();
     const proxyUrl = await proxy.listen({ host: config.listen.proxy.host, port: config.listen.proxy.port });
     const adminUrl = await admin.listen({ host: config.listen.admin.host, port: config.listen.admin.port });
     listening = true;
@@ -107,6 +116,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   async function close() {
     if (closing) return;
     closing = true;
+    policy?.close();
     const grace = setTimeout(() => {
       logger.warn({ grace_ms: config.shutdownGraceMs }, 'shutdown grace expired; closing remaining connections');
       proxy.server.closeAllConnections();
@@ -123,5 +133,5 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     }
   }
 
-  return { config, proxy, admin, metrics, logger, listen, close };
+  return { config, proxy, admin, metrics, logger, policy, listen, close };
 }

@@ -12,6 +12,8 @@ export interface Principal {
   /** The delegating user, or null for a service-account token. */
   readonly userId: string | null;
   readonly userRoles: readonly string[];
+  /** The user's classification clearance, when the token carries a `clearance` claim. */
+  readonly userClearance: string | null;
   readonly delegation: readonly string[];
   readonly scopes: ReadonlySet<string>;
   readonly jti: string;
@@ -41,6 +43,7 @@ export function principalFromClaims(claims: JWTPayload): Principal {
     agentId: delegated ? actors[0]! : sub,
     userId: delegated ? sub : null,
     userRoles: delegated ? stringList(claims.roles, 'roles') : [],
+    userClearance: delegated && typeof claims.clearance === 'string' ? claims.clearance : null,
     delegation: delegated ? [...actors, sub] : [sub],
     scopes: new Set(scopeList(claims.scope)),
     jti: claims.jti as string,

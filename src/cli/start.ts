@@ -27,6 +27,9 @@ export const start: Command = {
     if (examples?.started.length) log.info({ tools: examples.started }, 'example tools started');
     if (config.dev.issuer) printFirstSteps(urls.proxyUrl);
 
+    // SIGHUP reloads the policy bundle (a bad one keeps the old policy serving).
+    const onHup = () => void gateway.policy?.reload('signal');
+    process.on('SIGHUP', onHup);
     await new Promise<void>((resolve) => {
       const stop = (signal: NodeJS.Signals) => {
         log.info({ signal }, 'shutting down: draining in-flight calls');
@@ -35,6 +38,7 @@ export const start: Command = {
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });
+    process.off('SIGHUP', onHup);
     await gateway.close();
     await examples?.close();
     log.info('portcullis stopped');

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { ConfigError } from './load.js';
 import { parseDuration, parseSize } from './units.js';
 import { compileTemplate, type OperationTemplate } from './route-template.js';
-import type { ActionName, Classification, RawConfig } from './schema.js';
+import type { ActionName, Classification, RawConfig, TrustLevel } from './schema.js';
 import { DEV_ADMIN_AUDIENCE, DEV_AUDIENCE, DEV_ISSUER, devJwksFile } from '../auth/dev-issuer.js';
 
 export type AdminRole = 'operator' | 'approver' | 'auditor' | 'admin';
@@ -28,6 +28,7 @@ export interface AgentEntry {
   readonly roles: readonly string[];
   readonly maxClassification: Classification;
   readonly status: 'active' | 'suspended' | 'retired';
+  readonly trustLevel: TrustLevel;
 }
 
 export interface OperationRoute extends OperationTemplate {
@@ -72,6 +73,14 @@ export interface RuntimeConfig {
     readonly roleMap: ReadonlyMap<string, AdminRole>;
     readonly breakGlassSha256?: string;
   };
+  readonly policy: {
+    /** A file path (resolved) or an http(s) URL. */
+    readonly bundle: string;
+    readonly remote: boolean;
+    readonly entrypoint: string;
+    readonly watch: boolean;
+    readonly pollIntervalMs: number;
+  };
   readonly logLevel: string;
   readonly shutdownGraceMs: number;
   readonly dev: { readonly issuer: boolean; readonly exampleTools: boolean; readonly keysDir: string };
@@ -96,7 +105,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
   for (const [id, a] of Object.entries(raw.agents)) {
     agents.set(id, Object.freeze({
       id, owner: a.owner, purpose: a.purpose, version: a.version, roles: Object.freeze([...a.roles]),
-      maxClassification: a.max_classification, status: a.status,
+      maxClassification: a.max_classification, status: a.status, trustLevel: a.trust_level,
     }));
   }
 
@@ -143,6 +152,13 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
       rolesClaim: raw.admin.auth.roles_claim,
       roleMap,
       breakGlassSha256: raw.admin.break_glass?.sha256.toLowerCase(),
+    },
+    policy: {
+      bundle: /^https?:\/\//.test(raw.policy.bundle) ? raw.policy.bundle : resolve(baseDir, raw.policy.bundle),
+      remote: /^https?:\/\//.test(raw.policy.bundle),
+      entrypoint: raw.policy.entrypoint,
+      watch: raw.policy.watch,
+      pollIntervalMs: duration(raw.policy.poll_interval, 'policy.poll_interval'),
     },
     logLevel: raw.logging.level,
     shutdownGraceMs: duration(raw.shutdown.grace, 'shutdown.grace'),

@@ -13,6 +13,7 @@ const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 
 export const CLASSIFICATIONS = ['public', 'internal', 'confidential', 'regulated'] as const;
 export const ACTIONS = ['read', 'write', 'export', 'admin', 'approve'] as const;
+export const TRUST_LEVELS = ['untrusted', 'provisional', 'standard', 'elevated', 'trusted'] as const;
 const Classification = Type.Union(CLASSIFICATIONS.map((c) => Type.Literal(c)));
 const Action = Type.Union(ACTIONS.map((a) => Type.Literal(a)));
 
@@ -64,6 +65,8 @@ const Agent = Type.Object(
     roles: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
     max_classification: Classification,
     status: Type.Union([Type.Literal('active'), Type.Literal('suspended'), Type.Literal('retired')], { default: 'active' }),
+    // The level the policy sees until live trust scores exist (issue #7).
+    trust_level: Type.Union(TRUST_LEVELS.map((l) => Type.Literal(l)), { default: 'standard' }),
   },
   { ...Strict, default: {} },
 );
@@ -97,9 +100,10 @@ export const ConfigSchema = Type.Object(
     limits: Type.Object({ max_body: Size('1mb') }, { ...Strict, default: {} }),
     policy: Type.Object(
       {
-        bundle: Type.String({ default: './policies/build/bundle.tar.gz' }),
-        entrypoint: Type.String({ default: 'portcullis/decision' }),
+        bundle: Type.String({ minLength: 1, default: './policies/build/bundle.tar.gz' }),
+        entrypoint: Type.String({ minLength: 1, default: 'portcullis/decision' }),
         watch: Type.Boolean({ default: true }),
+        poll_interval: Duration('30s'),
       },
       { ...Strict, default: {} },
     ),
@@ -159,4 +163,5 @@ export const ConfigSchema = Type.Object(
 export type RawConfig = Static<typeof ConfigSchema>;
 export type Classification = (typeof CLASSIFICATIONS)[number];
 export type ActionName = (typeof ACTIONS)[number];
+export type TrustLevel = (typeof TRUST_LEVELS)[number];
 export type { TSchema };

@@ -10,6 +10,8 @@ import { fastifyLogging, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { createAdminAuthenticator, requireRole, type AdminAuthenticator } from './admin-auth.js';
 import { newRequestId } from '../pipeline/index.js';
+import type { PolicyEngine } from '../policy/engine.js';
+import { registerPolicyRoutes } from './policy-routes.js';
 
 export interface Readiness {
   /** Named checks; the gateway is ready when every one is true. */
@@ -21,6 +23,8 @@ export interface AdminAppDeps {
   readonly logger: Logger;
   readonly readiness: Readiness;
   readonly tokenCacheSize: () => number;
+  /** Absent when a test injects its own decider. */
+  readonly policy?: PolicyEngine;
 }
 
 export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app: FastifyInstance; authenticate: AdminAuthenticator } {
@@ -57,6 +61,7 @@ export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app
     break_glass: request.admin!.breakGlass,
   }));
 
+  if (deps.policy) registerPolicyRoutes(app, authenticate, deps.policy);
   return { app, authenticate };
 }
 

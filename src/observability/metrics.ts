@@ -3,7 +3,7 @@
  * tool and operation names come from the config (never from the request), and outcome/reason from
  * the closed registry in errors.ts.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -14,6 +14,11 @@ export interface Metrics {
   readonly upstreamDuration: Histogram<'tool'>;
   readonly tokenCache: Counter<'result'>;
   readonly adminRequests: Counter<'route' | 'status'>;
+  readonly policyDecisions: Counter<'result'>;
+  readonly policyEval: Histogram;
+  readonly policyBundle: Gauge<'revision'>;
+  readonly policyReloads: Counter<'result' | 'trigger'>;
+  readonly policyLastReload: Gauge<'result'>;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -45,6 +50,36 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     tokenCache: new Counter({
       name: 'portcullis_token_cache_total',
       help: 'Verified-token cache lookups by result (hit or miss).',
+      labelNames: ['result'],
+      registers,
+    }),
+    policyDecisions: new Counter({
+      name: 'portcullis_policy_decisions_total',
+      help: 'Policy decisions by result: allow, deny, approval, or error (a deny: policy_unavailable).',
+      labelNames: ['result'],
+      registers,
+    }),
+    policyEval: new Histogram({
+      name: 'portcullis_policy_eval_seconds',
+      help: 'In-process policy evaluation time (input serialisation, wasm evaluation, output parsing).',
+      buckets: [0.000005, 0.00001, 0.00002, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025],
+      registers,
+    }),
+    policyBundle: new Gauge({
+      name: 'portcullis_policy_bundle_info',
+      help: 'The active policy bundle (value 1, revision as a label).',
+      labelNames: ['revision'],
+      registers,
+    }),
+    policyReloads: new Counter({
+      name: 'portcullis_policy_reloads_total',
+      help: 'Policy bundle loads by result (success or failure) and trigger (start, watch, poll, admin, signal).',
+      labelNames: ['result', 'trigger'],
+      registers,
+    }),
+    policyLastReload: new Gauge({
+      name: 'portcullis_policy_last_reload_timestamp_seconds',
+      help: 'When the last policy load attempt ended, by result.',
       labelNames: ['result'],
       registers,
     }),

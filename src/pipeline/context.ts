@@ -32,6 +32,8 @@ export interface CallContext {
   tool?: ToolRoute;
   operation?: OperationRoute;
   params?: Readonly<Record<string, string>>;
+  /** Decoded path segments after `/tools/<tool>`. */
+  segments?: readonly string[];
   /** Path (with base path and query) sent upstream: exactly what was authorised. */
   upstreamPath?: string;
   query?: string;

@@ -64,6 +64,7 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLog
       outcome,
       reason,
       upstream_status: o.upstreamStatus,
+      policy_revision: ctx.decision?.revision,
       duration_ms: round(seconds * 1000),
       upstream_ms: o.upstreamMs === undefined ? undefined : round(o.upstreamMs),
       client: ctx.clientIp,

@@ -7,12 +7,14 @@
  *                    once; after it, `upstreamPath` is exactly what will be authorised and forwarded.
  *  3. guard        — may this agent act at all right now (registry; kill, revocation and rate
  *                    limits join here). Cheap in-memory checks before the policy's cost.
- *  4. decide       — token scope, then policy. Needs the principal, agent entry and operation.
- *  (hold)          — approvals for high-risk calls join here (issue #5), after a decision and
- *                    before any credential is attached.
- *  5. inject       — strip the agent's credentials and forgeable headers, attach the tool's own.
+ *  4. decide       — token scope, then the compiled Rego policy. Needs the principal, the agent's
+ *                    registry entry and the operation.
+ *  5. hold         — a call the policy marks approval_required waits for a human (issue #5 adds the
+ *                    approvals; until then it is answered approval_pending and not forwarded).
+ *                    After a decision, before any credential is attached.
+ *  6. inject       — strip the agent's credentials and forgeable headers, attach the tool's own.
  *                    Last before forwarding, so a refused call never touches a tool credential.
- *  6. forward      — stream the call to the upstream and the answer back.
+ *  7. forward      — stream the call to the upstream and the answer back.
  *  (audit)         — every outcome, allowed or refused, is recorded by `finish` (issue #4 appends
  *                    the hash-chained event there).
  */
@@ -28,6 +30,7 @@ import type { CallContext } from './context.js';
 import { createDecide, type Decider } from './decide.js';
 import { createUpstreams, type Upstreams } from './forward.js';
 import { createGuard } from './guard.js';
+import { createHold } from './hold.js';
 import { createInject } from './inject.js';
 import { createResolve } from './resolve.js';
 import { createFinish } from './finish.js';
@@ -58,6 +61,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
     createResolve(config),
     createGuard(config),
     createDecide(deps.decider),
+    createHold(),
     createInject(),
   ];
   const upstreams = createUpstreams(config);

@@ -25,6 +25,7 @@ export function createResolve(config: RuntimeConfig) {
     if (!match) throw new GatewayError('operation_unknown', `No operation of ${tool.name} matches ${ctx.method} ${target.encodedPath || '/'}.`);
     ctx.operation = match.op;
     ctx.params = match.params;
+    ctx.segments = target.segments;
     ctx.query = target.query;
     const path = tool.basePath + (target.encodedPath || '/');
     ctx.upstreamPath = target.query ? `${path}?${target.query}` : path;

@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { freePort, runCli, startCli } from '../helpers/cli.js';
 import { send } from '../helpers/http.js';
@@ -52,7 +53,8 @@ describe('portcullis start', () => {
     const ports = { proxy: await freePort(), admin: await freePort() };
     let yaml = readFileSync(new URL('../../gateway.yaml', import.meta.url), 'utf8')
       .replace('port: 8080', `port: ${ports.proxy}`)
-      .replace('port: 8081', `port: ${ports.admin}`);
+      .replace('port: 8081', `port: ${ports.admin}`)
+      .replace('./policies/build/bundle.tar.gz', fileURLToPath(new URL('../../policies/build/bundle.tar.gz', import.meta.url)));
     for (const p of ['9101', '9102', '9103', '9105', '9106']) yaml = yaml.replace(`127.0.0.1:${p}`, `127.0.0.1:${await freePort()}`);
     writeFileSync(join(dir, 'gateway.yaml'), yaml);
     const config = join(dir, 'gateway.yaml');

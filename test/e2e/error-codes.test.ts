@@ -12,7 +12,6 @@ import type { Decider } from '../../src/pipeline/decide.js';
 /** Codes that no part of this version can produce yet; each names the issue that brings it. */
 export const RESERVED: Partial<Record<ErrorCode, string>> = {
   killed: '#5 kill switch',
-  approval_pending: '#5 approvals',
   approval_denied: '#5 approvals',
   rate_limited: '#7 rate limits',
   audit_unavailable: '#4 audit',
@@ -29,6 +28,7 @@ const testDecider: Decider = {
   decide(ctx) {
     if (ctx.operation!.name === 'export') return { allow: false, approvalRequired: false, reasons: ['exports are not for support agents'], revision: 'test' };
     if (ctx.params?.id === 'policy-crash') throw new Error('wasm trap');
+    if (ctx.params?.id === 'needs-approval') return { allow: false, approvalRequired: true, reasons: ['high risk'], revision: 'test' };
     return { allow: true, approvalRequired: false, reasons: ['test allow'], revision: 'test' };
   },
 };
@@ -80,7 +80,7 @@ async function call(opts: { agent?: string; scope?: string; method?: string; pat
     headers: { ...(opts.noToken ? {} : { authorization: `Bearer ${token}` }), ...opts.headers },
     body: opts.body,
   });
-  if (res.headers['content-type']?.startsWith('application/json') && res.status >= 400) {
+  if (res.headers['content-type']?.startsWith('application/json') && (res.status >= 400 || res.status === 202)) {
     const body = res.json();
     seen.add(body.error);
     expect(body.request_id).toBe(res.headers['portcullis-request-id']);
@@ -130,6 +130,14 @@ describe('every error code the gateway can raise, through the whole gateway', ()
     const res = await call({ path: '/tools/crm/contacts/policy-crash' });
     expect(res.status).toBe(503);
     expect(res.json()).toMatchObject({ error: 'policy_unavailable', reasons: ['policy_error'] });
+    expect(up.received.length).toBe(before);
+  });
+
+  it('approval_pending (202) when the decision needs approval: not forwarded until approvals exist', async () => {
+    const before = up.received.length;
+    const res = await call({ path: '/tools/crm/contacts/needs-approval' });
+    expect(res.status).toBe(202);
+    expect(res.json()).toMatchObject({ error: 'approval_pending', reasons: ['approval_required', 'high risk'], policy_revision: 'test' });
     expect(up.received.length).toBe(before);
   });
 
@@ -216,7 +224,7 @@ describe('every error code the gateway can raise, through the whole gateway', ()
   });
 
   it('covers every code in the registry except those reserved for later issues', () => {
-    const expected = Object.keys(ERROR_CODES).filter((c) => !(c in RESERVED) && c !== 'approval_pending');
+    const expected = Object.keys(ERROR_CODES).filter((c) => !(c in RESERVED));
     expect([...seen].sort()).toEqual(expected.sort());
   });
 });

@@ -7,6 +7,7 @@ import { compileConfig, type RuntimeConfig } from '../../src/config/compile.js';
 import { validate } from '../../src/config/load.js';
 import { buildGateway, type Gateway, type GatewayDeps } from '../../src/gateway.js';
 import type { TestIssuer } from './issuer.js';
+import type { Decider } from '../../src/pipeline/decide.js';
 
 export interface RunningGateway {
   readonly gateway: Gateway;
@@ -38,7 +39,15 @@ export function testConfig(issuer: TestIssuer, tools: Record<string, unknown>, e
   return compileConfig(raw, process.cwd());
 }
 
-export async function startGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Promise<RunningGateway> {
+/**
+ * For suites about something other than policy: registry + scope decide, and the decision says so.
+ * Policy suites pass `{ policy: true }` to run the real engine with the configured bundle.
+ */
+export const scopeOnlyDecider: Decider = {
+  decide: (ctx) => ({ allow: true, approvalRequired: false, reasons: [`scope ${ctx.operation!.scope}`], revision: 'scope-only' }),
+};
+
+export async function startGateway(config: RuntimeConfig, deps: GatewayDeps & { policy?: boolean } = {}): Promise<RunningGateway> {
   const logs: Record<string, unknown>[] = [];
   const rawLogs: string[] = [];
   const destination = new Writable({
@@ -50,7 +59,8 @@ export async function startGateway(config: RuntimeConfig, deps: GatewayDeps = {}
       cb();
     },
   });
-  const gateway = buildGateway(config, { logDestination: destination, ...deps });
+  const { policy, ...rest } = deps;
+  const gateway = buildGateway(config, { logDestination: destination, ...(policy ? {} : { decider: scopeOnlyDecider }), ...rest });
   const { proxyUrl, adminUrl } = await gateway.listen();
   return { gateway, config, proxyUrl, adminUrl, logs, rawLogs, close: () => gateway.close() };
 }

@@ -1,0 +1,79 @@
+/** `portcullis policy build | test | eval` — the platform team's loop: write Rego, test it, build the bundle, try a decision. */
+import { readFileSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { loadBundle, describe } from '../policy/bundle.js';
+import { checkDecision } from '../policy/engine.js';
+import { policySourceDigest } from '../policy/sources.js';
+import { parse, UsageError, type Command } from './args.js';
+import { runOpa } from './opa.js';
+import { help } from './start.js';
+
+const USAGE = `portcullis policy build [--dir policies] [--out policies/build/bundle.tar.gz] [--entrypoint portcullis/decision]
+       portcullis policy test  [--dir policies] [--verbose]
+       portcullis policy eval  --input FILE|- [--bundle policies/build/bundle.tar.gz] [--entrypoint portcullis/decision]`;
+
+export const policy: Command = {
+  summary: 'build, test and evaluate the Rego policy',
+  usage: USAGE,
+  async run(argv) {
+    const { values, positionals } = parse(
+      argv,
+      {
+        dir: { type: 'string', default: 'policies' },
+        out: { type: 'string', default: 'policies/build/bundle.tar.gz' },
+        bundle: { type: 'string', default: 'policies/build/bundle.tar.gz' },
+        entrypoint: { type: 'string', default: 'portcullis/decision' },
+        input: { type: 'string' },
+        verbose: { type: 'boolean', short: 'v' },
+      },
+      true,
+    );
+    if (values.help) return help(USAGE);
+    const [sub, ...extra] = positionals;
+    if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+    if (sub === 'build') return build(values.dir!, values.out!, values.entrypoint!);
+    if (sub === 'test') return runOpa(['test', values.dir!, '--ignore', 'build', ...(values.verbose ? ['--verbose'] : [])]);
+    if (sub === 'eval') {
+      if (!values.input) throw new UsageError('eval needs --input FILE (or - for standard input)');
+      return evaluate(values.input, values.bundle!, values.entrypoint!);
+    }
+    throw new UsageError('expected `policy build`, `policy test` or `policy eval`');
+  },
+};
+
+async function build(dir: string, out: string, entrypoint: string): Promise<number> {
+  const revision = policySourceDigest(dir);
+  mkdirSync(dirname(resolve(out)), { recursive: true });
+  const code = runOpa(['build', '-t', 'wasm', '-e', entrypoint, '--revision', revision, '--ignore', '*_test.rego', '--ignore', 'build', '-o', out, dir]);
+  if (code !== 0) return code;
+  // Prove the bundle loads and answers before anyone ships it.
+  const bundle = await loadBundle(readFileSync(out), entrypoint);
+  process.stdout.write(`built ${out} (${bundle.bytes} bytes, revision ${bundle.revision})\n`);
+  return 0;
+}
+
+async function evaluate(inputFile: string, bundlePath: string, entrypoint: string): Promise<number> {
+  const text = inputFile === '-' ? readFileSync(0, 'utf8') : readFileSync(inputFile, 'utf8');
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--input is not JSON: ${(err as Error).message}`);
+  }
+  const bundle = await loadBundle(readFileSync(bundlePath), entrypoint);
+  const started = process.hrtime.bigint();
+  let rs: unknown;
+  try {
+    rs = bundle.policy.evaluate(input, bundle.entrypoint);
+  } catch (err) {
+    process.stderr.write(`portcullis policy: evaluation failed: ${describe(err)}\n`);
+    return 1;
+  }
+  const micros = Number(process.hrtime.bigint() - started) / 1000;
+  const d = checkDecision(rs, bundle.revision);
+  const result = d.approvalRequired ? 'approval_required' : d.allow ? 'allow' : 'deny';
+  process.stdout.write(
+    JSON.stringify({ result, allow: d.allow, approval_required: d.approvalRequired, reasons: d.reasons, revision: d.revision, eval_us: Math.round(micros * 10) / 10 }, null, 2) + '\n',
+  );
+  return 0;
+}

@@ -1,0 +1,88 @@
+/**
+ * The policy input document (SPEC "Policy"; docs/policies.md field by field). Parts that do not
+ * change between calls — the agent's registry entry, the tool, the operation — are built once and
+ * reused, so a call only allocates what is its own. Fields are only ever added (versioned contract).
+ */
+import type { AgentEntry, OperationRoute, RuntimeConfig, ToolRoute } from '../config/compile.js';
+import type { TrustLevel } from '../config/schema.js';
+import type { CallContext } from '../pipeline/context.js';
+
+/** Until live trust scores exist (issue #7) the score is the middle of the registry level's band. */
+export const DEFAULT_TRUST_SCORE: Record<TrustLevel, number> = { untrusted: 10, provisional: 30, standard: 50, elevated: 70, trusted: 90 };
+
+export interface PolicyInput {
+  agent: { id: string; roles: readonly string[]; owner: string; max_classification: string; trust: { score: number; level: string } };
+  user: { id: string; roles: readonly string[]; clearance: string | null } | null;
+  delegation: readonly string[];
+  actors: readonly { id: string; type: 'agent'; registered: boolean; roles: readonly string[] }[];
+  token: { scopes: readonly string[]; jti: string; iat: number; exp: number; task_id: string | null };
+  tool: { name: string; classification: string };
+  operation: { name: string; action: string; risk: string };
+  request: { method: string; path: string; params: Readonly<Record<string, string>>; query: Record<string, string[]>; mcp: null };
+  context: { time: string; ip: string };
+}
+
+export type InputBuilder = (ctx: CallContext) => PolicyInput;
+
+export function createInputBuilder(config: RuntimeConfig): InputBuilder {
+  const agents = new Map<AgentEntry, PolicyInput['agent']>();
+  for (const a of config.agents.values()) agents.set(a, agentInput(a));
+  const tools = new Map<ToolRoute, PolicyInput['tool']>();
+  const ops = new Map<OperationRoute, PolicyInput['operation']>();
+  for (const t of config.tools.values()) {
+    tools.set(t, Object.freeze({ name: t.name, classification: t.classification }));
+    for (const op of t.operations) ops.set(op, Object.freeze({ name: op.name, action: op.action, risk: op.risk }));
+  }
+
+  return function buildInput(ctx: CallContext): PolicyInput {
+    const p = ctx.principal!;
+    const agent = ctx.agent!;
+    return {
+      agent: agents.get(agent) ?? agentInput(agent),
+      user: p.userId === null ? null : { id: p.userId, roles: p.userRoles, clearance: p.userClearance },
+      delegation: p.delegation,
+      // Intermediate actors of a delegation chain (neither the presenting agent nor the user).
+      actors: p.delegation.length > 2 ? p.delegation.slice(1, -1).map((id) => actorInput(config, id)) : [],
+      token: { scopes: [...p.scopes], jti: p.jti, iat: p.iat, exp: p.exp, task_id: p.taskId },
+      tool: tools.get(ctx.tool!)!,
+      operation: ops.get(ctx.operation!)!,
+      request: {
+        method: ctx.method,
+        path: '/' + (ctx.segments ?? []).join('/'),
+        params: ctx.params ?? {},
+        query: parseQuery(ctx.query ?? ''),
+        mcp: null,
+      },
+      context: { time: canonicalUtc(Date.now()), ip: ctx.clientIp },
+    };
+  };
+}
+
+function agentInput(a: AgentEntry): PolicyInput['agent'] {
+  return Object.freeze({
+    id: a.id,
+    roles: a.roles,
+    owner: a.owner,
+    max_classification: a.maxClassification,
+    trust: Object.freeze({ score: DEFAULT_TRUST_SCORE[a.trustLevel], level: a.trustLevel }),
+  });
+}
+
+function actorInput(config: RuntimeConfig, id: string): PolicyInput['actors'][number] {
+  const entry = config.agents.get(id);
+  return { id, type: 'agent', registered: entry !== undefined && entry.status === 'active', roles: entry?.roles ?? [] };
+}
+
+/** Repeated keys keep every value, in order (the shape OPA-Envoy's `parsed_query` uses). */
+function parseQuery(query: string): Record<string, string[]> {
+  // No prototype: a key named __proto__ or constructor is just a key.
+  const out = Object.create(null) as Record<string, string[]>;
+  if (query === '') return out;
+  for (const [k, v] of new URLSearchParams(query)) (out[k] ??= []).push(v);
+  return out;
+}
+
+/** `YYYY-MM-DDTHH:MM:SSZ`: the one format the policy compares timestamps in (see policies/portcullis.rego). */
+export function canonicalUtc(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19) + 'Z';
+}
