@@ -58,14 +58,14 @@ user_grants contains r if {
 
 denials contains msg if {
 	count(agent_grants) == 0
-	msg := sprintf("agent %s: no role of %v grants %s:%s (%s)", [input.agent.id, sort(agent_roles), tool, action, op])
+	msg := sprintf("agent %s: no role (%s) grants %s:%s (%s)", [input.agent.id, concat(", ", sort(agent_roles)), tool, action, op])
 }
 
 # Delegation is an intersection: the user's roles must grant the call too.
 denials contains msg if {
 	delegated
 	count(user_grants) == 0
-	msg := sprintf("user %s: no role of %v grants %s:%s (%s)", [input.user.id, input.user.roles, tool, action, op])
+	msg := sprintf("user %s: no role (%s) grants %s:%s (%s)", [input.user.id, concat(", ", sort(input.user.roles)), tool, action, op])
 }
 
 # A chain of agents needs every link to permit the call (input.actors: intermediate agents).

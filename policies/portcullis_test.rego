@@ -96,7 +96,7 @@ test_deny_by_default_for_an_unknown_role if {
 	d := portcullis.decision with input as c
 	not d.allow
 	not d.approval_required
-	contains(d.reasons[0], "no role of")
+	contains(d.reasons[0], "no role (nobody) grants")
 }
 
 test_every_allow_names_its_grant if {

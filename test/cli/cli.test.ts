@@ -97,6 +97,12 @@ describe('portcullis start', () => {
       const who = await send(`http://127.0.0.1:${ports.admin}`, { path: '/admin/whoami', headers: { authorization: `Bearer ${admin.stdout.trim()}` } });
       expect(who.json()).toMatchObject({ subject: 'erin@example.com', roles: ['operator'] });
 
+      // SIGHUP reloads the policy bundle.
+      gw.child.kill('SIGHUP');
+      const deadline = Date.now() + 5000;
+      while (!gw.lines.some((l) => l.msg === 'policy bundle loaded' && l.trigger === 'signal') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(gw.lines.some((l) => l.msg === 'policy bundle loaded' && l.trigger === 'signal')).toBe(true);
+
       const line = gw.lines.find((l) => l.msg === 'call' && l.task_id === 'T-1');
       expect(line).toMatchObject({ agent: 'support-bot', tool: 'ticketing', status: 200 });
       expect(JSON.stringify(gw.lines)).not.toContain(token);

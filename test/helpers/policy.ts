@@ -1,0 +1,34 @@
+/** Builds policy bundles for tests with the real CLI and the real opa compiler. */
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runCli } from './cli.js';
+
+export const REPO_POLICIES = fileURLToPath(new URL('../../policies', import.meta.url));
+export const SHIPPED_BUNDLE = join(REPO_POLICIES, 'build', 'bundle.tar.gz');
+
+/**
+ * Copies the shipped policies (or writes `rego` alone), applies `editData` to data.yaml's text,
+ * builds with `portcullis policy build`, and returns the bundle's path.
+ */
+export async function buildPolicyBundle(opts: { editData?: (yaml: string) => string; rego?: string; entrypoint?: string } = {}): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-policy-'));
+  const src = join(dir, 'policies');
+  if (opts.rego) {
+    cpSync(REPO_POLICIES, src, { recursive: true, filter: (p) => !p.endsWith('.rego') && !p.includes('/build') });
+    writeFileSync(join(src, 'custom.rego'), opts.rego);
+  } else {
+    cpSync(REPO_POLICIES, src, { recursive: true, filter: (p) => !p.includes('/build') });
+  }
+  if (opts.editData) writeFileSync(join(src, 'data.yaml'), opts.editData(readFileSync(join(src, 'data.yaml'), 'utf8')));
+  const out = join(dir, 'bundle.tar.gz');
+  const r = await runCli(['policy', 'build', '--dir', src, '--out', out, '--entrypoint', opts.entrypoint ?? 'portcullis/decision'], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`policy build failed: ${r.stderr}`);
+  return out;
+}
+
+/** `YYYY-MM-DDTHH:MM:SSZ` `seconds` from now. */
+export function utcIn(seconds: number): string {
+  return new Date(Date.now() + seconds * 1000).toISOString().slice(0, 19) + 'Z';
+}
