@@ -221,8 +221,10 @@ test_elevation_names_only_its_agent if {
 }
 
 test_malformed_elevation_expiry_grants_nothing if {
-	bad := object.union(elevation, {"until": "2026-12-01T00:00:00+02:00"})
-	outcome(call("support-bot", "crm", "write", "update-contact")) == "deny" with data.elevations as [bad]
+	every until in ["2026-12-01T00:00:00+02:00", "2026-12-01 00:00:00Z", "2026-12-0aT00:00:00Z", "2026-12-01T00:00:00.5Z", "2999-1e-01T00:00:00Z", 1798761600] {
+		bad := object.union(elevation, {"until": until})
+		outcome(call("support-bot", "crm", "write", "update-contact")) == "deny" with data.elevations as [bad]
+	}
 }
 
 test_shipped_elevations_are_canonical if {
@@ -233,4 +235,16 @@ test_shipped_elevations_are_canonical if {
 
 test_the_shipped_elevation_has_expired if {
 	outcome(call("support-bot", "crm", "write", "update-contact")) == "deny"
+}
+
+# ---- robustness: a malformed input never becomes an allow
+
+test_non_string_ids_deny if {
+	c := object.union(call("support-bot", "ticketing", "read", "list-tickets"), {"agent": {"id": 42}})
+	outcome(c) == "deny"
+}
+
+test_missing_user_roles_deny if {
+	c := delegated(call("support-bot", "crm", "read", "get-contact"), {"id": "alice@example.com"})
+	outcome(c) == "deny"
 }

@@ -6,7 +6,9 @@ set -euo pipefail
 OPA_VERSION="v1.22.2"
 cache="${PORTCULLIS_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/portcullis}/opa-${OPA_VERSION}"
 bin="$cache/opa"
-if [ ! -x "$bin" ] || ! "$bin" version 2>/dev/null | grep -q "^Version: ${OPA_VERSION#v}$"; then
+# Read the whole version output first: `opa version | grep -q` under pipefail fails on SIGPIPE.
+have="$([ -x "$bin" ] && "$bin" version 2>/dev/null || true)"
+if ! grep -qx "Version: ${OPA_VERSION#v}" <<<"$have"; then
   command -v go >/dev/null || { echo "scripts/opa.sh: Go is needed to install opa ${OPA_VERSION}" >&2; exit 1; }
   echo "installing opa ${OPA_VERSION} into $cache (go install; takes a minute or two once)" >&2
   mkdir -p "$cache"
