@@ -8,6 +8,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { policyEvalBench } from './policy-eval.mjs';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 
 const DURATION = Number(process.env.DURATION ?? 10);
@@ -94,8 +95,9 @@ async function main() {
   rows.push(await measure('upstream direct', upstream.port, headers, body, path));
   for (const [name, script, env] of [
     ['bare @fastify/http-proxy', 'bare-proxy.mjs', {}],
-    ['portcullis (token cache off)', 'gateway.mjs', { TOKEN_CACHE: 'off' }],
-    ['portcullis (token cache on)', 'gateway.mjs', {}],
+    ['portcullis: token (cache off), no policy', 'gateway.mjs', { TOKEN_CACHE: 'off', POLICY: 'off' }],
+    ['portcullis: token (cache on), no policy', 'gateway.mjs', { POLICY: 'off' }],
+    ['portcullis: default (token cache, policy)', 'gateway.mjs', {}],
   ]) {
     const s = await start(script, { UPSTREAM: upstreamUrl, JWKS_FILE: jwksFile, ...env }, core);
     try {
@@ -107,14 +109,20 @@ async function main() {
   await stop(upstream);
 
   const bare = rows.find((r) => r.name.startsWith('bare'));
-  const gw = rows.find((r) => r.name === 'portcullis (token cache on)');
+  const gw = rows.find((r) => r.name === 'portcullis: default (token cache, policy)');
+  const noPolicy = rows.find((r) => r.name === 'portcullis: token (cache on), no policy');
   const ratio = gw.rps / bare.rps;
-  console.log(`\ngateway ÷ bare proxy (token cache on): ${ratio.toFixed(2)}  (goal ≥ 0.80)`);
+  console.log(`\ngateway (default) ÷ bare proxy: ${ratio.toFixed(2)}  (goal ≥ 0.80); policy costs ${((1 - gw.rps / noPolicy.rps) * 100).toFixed(1)}% of throughput`);
+
+  // In-process policy evaluation, measured on the load generator's core after the network runs.
+  const evalBench = await policyEvalBench();
+  console.log(`\npolicy evaluation (shipped policy, ${evalBench.input_bytes}-byte input):`);
+  for (const r of evalBench.rows) console.log(`  ${r.name.padEnd(88)} p50 ${r.p50_us} µs  p99 ${r.p99_us} µs`);
 
   const date = new Date().toISOString().slice(0, 10);
   mkdirSync(join(here, 'results'), { recursive: true });
   const meta = { date, node: process.version, cpus: ncpu, cpu: cpus()[0]?.model, connections: CONNECTIONS, duration_s: DURATION, upstream_delay_ms: DELAY_MS, body: Boolean(body) };
-  writeFileSync(join(here, 'results', `${date}.json`), JSON.stringify({ meta, rows, ratio_gateway_over_bare: Number(ratio.toFixed(3)) }, null, 2) + '\n');
+  writeFileSync(join(here, 'results', `${date}.json`), JSON.stringify({ meta, rows, ratio_gateway_over_bare: Number(ratio.toFixed(3)), policy_eval: evalBench }, null, 2) + '\n');
   const md = [
     `# Bench ${date}`,
     '',
@@ -124,7 +132,14 @@ async function main() {
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map((r) => `| ${r.name} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.non2xx} | ${r.errors} |`),
     '',
-    `Gateway ÷ bare proxy (token cache on): **${ratio.toFixed(2)}** (goal ≥ 0.80).`,
+    `Gateway (default: token cache, policy, metrics, access log) ÷ bare proxy: **${ratio.toFixed(2)}** (goal ≥ 0.80).`,
+    `The policy costs ${((1 - gw.rps / noPolicy.rps) * 100).toFixed(1)}% of throughput.`,
+    '',
+    `Policy evaluation, shipped policy, ${evalBench.input_bytes}-byte input (revision ${evalBench.revision}):`,
+    '',
+    '| measurement | p50 µs | p99 µs | p99.9 µs |',
+    '| --- | ---: | ---: | ---: |',
+    ...evalBench.rows.map((r) => `| ${r.name} | ${r.p50_us} | ${r.p99_us} | ${r.p999_us} |`),
     '',
   ].join('\n');
   writeFileSync(join(here, 'results', `${date}.md`), md);

@@ -1,11 +1,12 @@
 // Portcullis itself, built from dist/ with a config that points the `crm` tool at the bench upstream.
-// TOKEN_CACHE=off disables the verified-token cache; logs go to stdout (the bench discards them).
+// TOKEN_CACHE=off disables the verified-token cache; POLICY=off replaces the Rego policy with a
+// registry-and-scope decider (the ladder's step below "+ policy"); logs go to stdout (discarded).
 import { compileConfig } from '../../dist/config/compile.js';
 import { validate } from '../../dist/config/load.js';
 import { buildGateway } from '../../dist/gateway.js';
 
 const raw = validate({
-  listen: { proxy: { host: '127.0.0.1', port: Number(process.env.PORT ?? 0) }, admin: { host: '127.0.0.1', port: 0 } },
+  listen: { proxy: { host: '127.0.0.1', port: Number(process.env.PORT ?? 0) }, admin: { host: '127.0.0.1', port: Number(process.env.ADMIN_PORT ?? 0) } },
   auth: {
     issuers: [{ issuer: 'https://idp.bench', jwks_file: process.env.JWKS_FILE, audiences: ['portcullis'] }],
     token_cache: { enabled: process.env.TOKEN_CACHE !== 'off' },
@@ -22,9 +23,11 @@ const raw = validate({
       ],
     },
   },
+  policy: { bundle: new URL('../../policies/build/bundle.tar.gz', import.meta.url).pathname, watch: false },
   logging: { level: process.env.LOG_LEVEL ?? 'info' },
 });
-const gateway = buildGateway(compileConfig(raw, process.cwd()));
+const allowByScope = { decide: () => ({ allow: true, approvalRequired: false, reasons: ['scope'], revision: 'none' }) };
+const gateway = buildGateway(compileConfig(raw, process.cwd()), process.env.POLICY === 'off' ? { decider: allowByScope } : {});
 const { proxyUrl } = await gateway.listen();
 process.send?.({ ready: Number(new URL(proxyUrl).port) });
 process.on('SIGTERM', () => gateway.close().then(() => process.exit(0)));
