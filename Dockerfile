@@ -13,6 +13,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY package.json gateway.yaml ./
+COPY policies/build ./policies/build
 RUN mkdir -p /app/.portcullis /app/audit && chown node /app/.portcullis /app/audit
 USER node
 EXPOSE 8080 8081
