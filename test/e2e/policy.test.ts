@@ -6,7 +6,7 @@ import { createTestIssuer, type TestIssuer } from '../helpers/issuer.js';
 import { startUpstream, type RecordingUpstream } from '../helpers/upstream.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { send } from '../helpers/http.js';
-import { buildPolicyBundle, SHIPPED_BUNDLE, utcIn } from '../helpers/policy.js';
+import { buildPolicyBundle, letSalesWriteTickets, pollUntil, SHIPPED_BUNDLE, utcIn } from '../helpers/policy.js';
 import { shippedCatalogue } from './shipped-catalogue.js';
 
 let issuer: TestIssuer;
@@ -197,16 +197,10 @@ describe('bundle lifecycle', () => {
       const token = await issuer.token('sales-bot', 'ticketing:write');
       const create = () => call(gw, token, 'POST', '/tools/ticketing/tickets', { title: 'x' });
       expect((await create()).status).toBe(403);
-      const widened = await buildPolicyBundle({ editData: (y) => y.replace('  sales_ops_agent:\n', '  sales_ops_agent:\n    ticketing: { read: "*", write: "*" }\n').replace(/(  sales_ops_agent:\n(?:    .*\n)*?)    ticketing: \{ read: "\*" \}\n/, '$1') });
+      const widened = await buildPolicyBundle({ editData: letSalesWriteTickets });
       copyFileSync(widened, `${path}.tmp`);
       renameSync(`${path}.tmp`, path);
-      const deadline = Date.now() + 5000;
-      let status = 403;
-      while (status !== 200 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 100));
-        status = (await create()).status;
-      }
-      expect(status).toBe(200);
+      expect((await pollUntil(create, (r) => r.status !== 403)).status).toBe(200);
       expect(gw.logs.some((l) => l.msg === 'policy bundle loaded' && l.trigger === 'watch')).toBe(true);
     } finally {
       await gw.close();

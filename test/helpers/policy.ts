@@ -32,3 +32,21 @@ export async function buildPolicyBundle(opts: { editData?: (yaml: string) => str
 export function utcIn(seconds: number): string {
   return new Date(Date.now() + seconds * 1000).toISOString().slice(0, 19) + 'Z';
 }
+
+/** A data.yaml edit for reload tests: sales ops agents may also write tickets. */
+export function letSalesWriteTickets(yaml: string): string {
+  const from = '    ticketing: { read: "*" }\n    warehouse: { read: [list-views, query-view] }';
+  if (!yaml.includes(from)) throw new Error('data.yaml changed: update letSalesWriteTickets');
+  return yaml.replace(from, '    ticketing: { read: "*", write: "*" }\n    warehouse: { read: [list-views, query-view] }');
+}
+
+/** Calls `probe` every 100 ms until `done(result)` or the deadline; returns the last result. */
+export async function pollUntil<T>(probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let v = await probe();
+  while (!done(v) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    v = await probe();
+  }
+  return v;
+}
