@@ -69,6 +69,9 @@ export const REASONS = {
   policy_error: 'policy_unavailable',
   // hold
   approval_required: 'approval_pending',
+  // audit
+  audit_log_unwritable: 'audit_unavailable',
+  audit_write_failed: 'audit_unavailable',
   // forward
   body_too_large: 'payload_too_large',
   upstream_timeout: 'upstream_timeout',

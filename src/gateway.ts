@@ -14,6 +14,10 @@ import { createAccessLogger, createLogger, fastifyLogging, type Logger } from '.
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import type { Decider } from './pipeline/decide.js';
 import { createPolicyEngine, type PolicyEngine } from './policy/engine.js';
+import type { AuditPort } from './pipeline/context.js';
+import { openAuditTrail, type AuditTrail } from './audit/trail.js';
+import { loadCheckpointSigner } from './audit/checkpoint-key.js';
+import { startShippers, type Shippers } from './audit/shipper.js';
 import { createPipeline, newRequestId } from './pipeline/index.js';
 
 export interface GatewayDeps {
@@ -35,6 +39,8 @@ export interface Gateway {
   readonly logger: Logger;
   /** The policy engine, unless a decider was injected. */
   readonly policy?: PolicyEngine;
+  /** The audit trail, once listen() opened it. */
+  readonly audit: () => AuditTrail | undefined;
   /** Starts both listeners; returns their base URLs (port 0 in config picks a free port). */
   listen(): Promise<{ proxyUrl: string; adminUrl: string }>;
   /** Stops accepting, drains in-flight calls (up to shutdown.grace), then closes everything. */
@@ -63,13 +69,28 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     cache: config.auth.tokenCache,
     stats: { onCache: (result) => metrics.tokenCache.labels(result).inc() },
   });
-  const policy = deps.decider ? undefined : createPolicyEngine(config, { metrics, logger });
+  // The audit trail opens in listen() (it reads the log to continue its chain); until then, and if
+  // it fails, the port reports unhealthy and every call is refused with audit_unavailable.
+  let trail: AuditTrail | undefined;
+  let shippers: Shippers | undefined;
+  const audit: AuditPort = {
+    record: (type, fields, opts) => (trail ? trail.record(type, fields, opts) : opts?.durable ? Promise.reject(new Error('the audit trail is not open')) : undefined),
+    healthy: () => trail?.healthy() ?? false,
+  };
+  const policy = deps.decider
+    ? undefined
+    : createPolicyEngine(config, {
+        metrics,
+        logger,
+        onLoad: (r, trigger) => audit.record('policy_reload', { trigger, ok: r.ok, revision: r.revision, previous_revision: r.previous, changed: r.changed, error: r.error ?? null }),
+      });
   const pipeline = createPipeline(config, {
     tokens,
     decider: deps.decider ?? policy!,
     metrics,
     logger,
     accessLogger,
+    audit,
     isClosing: () => closing,
   });
 
@@ -100,13 +121,22 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     logger,
     tokenCacheSize: tokens.cacheSize,
     policy,
-    readiness: { checks: () => ({ listening, not_shutting_down: !closing, policy_loaded: policy ? policy.status().active : true }) },
+    audit: () => trail,
+    readiness: {
+      checks: () => ({ listening, not_shutting_down: !closing, policy_loaded: policy ? policy.status().active : true, audit_writable: audit.healthy() }),
+    },
   });
 
   async function listen() {
+    trail = await openAuditTrail(
+      { ...config.audit, signer: await loadCheckpointSigner(config.audit.signingKey, { generate: config.audit.generateSigningKey }) },
+      { metrics, logger },
+    );
+    shippers = startShippers(config.audit, trail, { metrics, logger });
     // Load the bundle before listening, so the first call already sees it (a bad bundle leaves the
     // gateway up but not ready, refusing calls with policy_unavailable).
     await policy?.start();
+    trail.record('startup', { pid: process.pid, tools: config.tools.size, agents: config.agents.size, policy_revision: policy?.status().revision ?? null });
     const proxyUrl = await proxy.listen({ host: config.listen.proxy.host, port: config.listen.proxy.port });
     const adminUrl = await admin.listen({ host: config.listen.admin.host, port: config.listen.admin.port });
     listening = true;
@@ -131,7 +161,11 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
       listening = false;
       accessLogger.flush();
     }
+    // Last: every call has its event; then the shutdown event and a final signed checkpoint.
+    trail?.record('shutdown', { pid: process.pid });
+    await trail?.close();
+    await shippers?.stop();
   }
 
-  return { config, proxy, admin, metrics, logger, policy, listen, close };
+  return { config, proxy, admin, metrics, logger, policy, audit: () => trail, listen, close };
 }

@@ -1,11 +1,12 @@
 /** `portcullis <command>` — dispatch. Exit codes: 0 success, 1 failure, 2 wrong usage or bad config. */
 import { ConfigError } from '../config/load.js';
 import { UsageError, type Command } from './args.js';
+import { audit } from './audit.js';
 import { policy } from './policy.js';
 import { start } from './start.js';
 import { token } from './token.js';
 
-const COMMANDS: Record<string, Command> = { start, token, policy };
+const COMMANDS: Record<string, Command> = { start, token, policy, audit };
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);

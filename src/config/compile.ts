@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { ConfigError } from './load.js';
 import { parseDuration, parseSize } from './units.js';
 import { compileTemplate, type OperationTemplate } from './route-template.js';
+import { compileAudit, type AuditConfig } from './compile-audit.js';
 import type { ActionName, Classification, RawConfig, TrustLevel } from './schema.js';
 import { DEV_ADMIN_AUDIENCE, DEV_AUDIENCE, DEV_ISSUER, devJwksFile } from '../auth/dev-issuer.js';
 
@@ -52,6 +53,8 @@ export interface ToolRoute {
   readonly maxBodyBytes: number;
   readonly tls?: { readonly caFile?: string; readonly servername?: string };
   readonly operations: readonly OperationRoute[];
+  /** Opt-in capture of the JSON request body into the audit event, with these dotted paths redacted. */
+  readonly captureBody?: { readonly redact: readonly string[] };
 }
 
 export interface RuntimeConfig {
@@ -81,6 +84,7 @@ export interface RuntimeConfig {
     readonly watch: boolean;
     readonly pollIntervalMs: number;
   };
+  readonly audit: AuditConfig;
   readonly logLevel: string;
   readonly shutdownGraceMs: number;
   readonly dev: { readonly issuer: boolean; readonly exampleTools: boolean; readonly keysDir: string };
@@ -160,6 +164,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
       watch: raw.policy.watch,
       pollIntervalMs: duration(raw.policy.poll_interval, 'policy.poll_interval'),
     },
+    audit: compileAudit(raw, baseDir),
     logLevel: raw.logging.level,
     shutdownGraceMs: duration(raw.shutdown.grace, 'shutdown.grace'),
     dev: { issuer: raw.dev.issuer, exampleTools: raw.dev.example_tools, keysDir },
@@ -230,6 +235,7 @@ function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody
     maxBodyBytes: maxBody,
     tls: t.tls ? { caFile: t.tls.ca_file ? resolve(baseDir, t.tls.ca_file) : undefined, servername: t.tls.servername } : undefined,
     operations,
+    captureBody: t.audit?.capture_body ? { redact: t.audit.redact } : undefined,
   };
 }
 

@@ -52,6 +52,16 @@ const Tool = Type.Object(
     max_body: Type.Optional(Type.Union([Type.String(), Type.Number()])),
     tls: Type.Optional(Type.Object({ ca_file: Type.Optional(Type.String()), servername: Type.Optional(Type.String()) }, Strict)),
     operations: Type.Array(Operation, { minItems: 1 }),
+    audit: Type.Optional(
+      Type.Object(
+        {
+          // Opt in to keeping the (JSON) request body in the audit event, with named fields redacted.
+          capture_body: Type.Boolean({ default: false }),
+          redact: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+        },
+        Strict,
+      ),
+    ),
   },
   // TypeBox's Value.Default only descends into Record values whose schema has a default of its own.
   { ...Strict, default: {} },
@@ -117,8 +127,13 @@ export const ConfigSchema = Type.Object(
     ),
     audit: Type.Object(
       {
+        chain: Type.Optional(Id),
         sinks: Type.Array(Sink, { default: [{ type: 'file', path: './audit/audit.jsonl' }] }),
         checkpoint: Type.Object({ every: Type.Integer({ minimum: 1, default: 1000 }), interval: Duration('10s') }, { ...Strict, default: {} }),
+        signing_key: Type.String({ minLength: 1, default: './.portcullis/audit-signing-key.pem' }),
+        generate_signing_key: Type.Optional(Type.Boolean()),
+        group_commit: Duration('2ms'),
+        rotate: Type.Object({ max_bytes: Size('64mb'), max_age: Duration('24h') }, { ...Strict, default: {} }),
       },
       { ...Strict, default: {} },
     ),

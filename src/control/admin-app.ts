@@ -12,6 +12,8 @@ import { createAdminAuthenticator, requireRole, type AdminAuthenticator } from '
 import { newRequestId } from '../pipeline/index.js';
 import type { PolicyEngine } from '../policy/engine.js';
 import { registerPolicyRoutes } from './policy-routes.js';
+import { registerAuditRoutes } from './audit-routes.js';
+import type { AuditTrail } from '../audit/trail.js';
 
 export interface Readiness {
   /** Named checks; the gateway is ready when every one is true. */
@@ -25,6 +27,7 @@ export interface AdminAppDeps {
   readonly tokenCacheSize: () => number;
   /** Absent when a test injects its own decider. */
   readonly policy?: PolicyEngine;
+  readonly audit: () => AuditTrail | undefined;
 }
 
 export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app: FastifyInstance; authenticate: AdminAuthenticator } {
@@ -62,6 +65,7 @@ export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app
   }));
 
   if (deps.policy) registerPolicyRoutes(app, authenticate, deps.policy);
+  registerAuditRoutes(app, authenticate, deps.audit);
   return { app, authenticate };
 }
 

@@ -19,6 +19,12 @@ export interface Metrics {
   readonly policyBundle: Gauge<'revision'>;
   readonly policyReloads: Counter<'result' | 'trigger'>;
   readonly policyLastReload: Gauge<'result'>;
+  readonly auditEvents: Counter<'stage'>;
+  readonly auditFlush: Histogram;
+  readonly auditHealthy: Gauge;
+  readonly auditSinkShipped: Counter<'sink'>;
+  readonly auditSinkFailures: Counter<'sink'>;
+  readonly auditSinkLag: Gauge<'sink'>;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -81,6 +87,41 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       name: 'portcullis_policy_last_reload_timestamp_seconds',
       help: 'When the last policy load attempt ended, by result.',
       labelNames: ['result'],
+      registers,
+    }),
+    auditEvents: new Counter({
+      name: 'portcullis_audit_events_total',
+      help: 'Audit events by stage: sealed (chained), written (on disk), shipped is per sink.',
+      labelNames: ['stage'],
+      registers,
+    }),
+    auditFlush: new Histogram({
+      name: 'portcullis_audit_flush_seconds',
+      help: 'One group commit: write and fdatasync of a batch of audit events.',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1],
+      registers,
+    }),
+    auditHealthy: new Gauge({
+      name: 'portcullis_audit_log_writable',
+      help: '1 while the local audit log accepts writes; 0 while calls are refused with audit_unavailable.',
+      registers,
+    }),
+    auditSinkShipped: new Counter({
+      name: 'portcullis_audit_sink_shipped_total',
+      help: 'Audit events delivered to each shipping sink.',
+      labelNames: ['sink'],
+      registers,
+    }),
+    auditSinkFailures: new Counter({
+      name: 'portcullis_audit_sink_failures_total',
+      help: 'Failed delivery attempts per shipping sink (each is retried).',
+      labelNames: ['sink'],
+      registers,
+    }),
+    auditSinkLag: new Gauge({
+      name: 'portcullis_audit_sink_lag_events',
+      help: 'Events on disk that a sink has not acknowledged yet.',
+      labelNames: ['sink'],
       registers,
     }),
     adminRequests: new Counter({

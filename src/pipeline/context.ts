@@ -39,6 +39,8 @@ export interface CallContext {
   query?: string;
   decision?: Decision;
   upstreamHeaders?: Record<string, string | string[]>;
+  /** The request body as it streamed upstream: its digest and size, and (opt-in per tool) its redacted content. */
+  body?: { sha256: string; bytes: number; captured?: unknown };
 
   /** Filled as the call ends. */
   outcome?: {
@@ -49,4 +51,10 @@ export interface CallContext {
     upstreamMs?: number;
     bytesIn?: number;
   };
+}
+
+/** What the request path needs of the audit trail (src/audit/trail.ts). */
+export interface AuditPort {
+  record(type: string, fields: Record<string, unknown>, opts?: { durable?: boolean }): Promise<void> | undefined;
+  healthy(): boolean;
 }

@@ -6,14 +6,17 @@ import type { FastifyReply } from 'fastify';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { CallContext } from './context.js';
+import { authFailureFields, callEventFields } from '../audit/events.js';
+import type { AuditPort, CallContext } from './context.js';
 import type { UpstreamResponse } from './forward.js';
 
-export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLogger: Logger }) {
-  const { metrics, logger, accessLogger } = deps;
+export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLogger: Logger; audit: AuditPort }) {
+  const { metrics, logger, accessLogger, audit } = deps;
 
   function relay(ctx: CallContext, reply: FastifyReply, res: UpstreamResponse): FastifyReply {
     record(ctx, res.status, undefined);
+    // The audit event is written when the response has gone (or the client left), so its timing is the whole call.
+    reply.raw.once('close', () => audit.record('tool_call', callEventFields(ctx, 'final')));
     reply.code(res.status).headers(res.headers).header('portcullis-request-id', ctx.requestId);
     return reply.send(res.body);
   }
@@ -22,6 +25,8 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLog
     const gErr = err instanceof GatewayError ? err : new GatewayError('internal', undefined, { cause: err });
     if (gErr.reason === 'internal') logger.error({ err: errorSummary(err), request_id: ctx.requestId }, 'unexpected failure in the request path');
     record(ctx, gErr.status, gErr);
+    if (gErr.code === 'invalid_token') audit.record('auth_failure', authFailureFields(ctx));
+    else audit.record('tool_call', callEventFields(ctx, 'final'));
     if (reply.sent || reply.raw.headersSent) {
       reply.raw.destroy();
       return reply;

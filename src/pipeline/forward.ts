@@ -6,6 +6,7 @@
  * Upstream failures become generic errors: an upstream's error body may carry internals or echo the
  * injected credential, so 5xx bodies are discarded, never relayed.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
@@ -35,7 +36,7 @@ export function createUpstreams(config: RuntimeConfig): Upstreams {
   async function forward(ctx: CallContext): Promise<UpstreamResponse> {
     const tool = ctx.tool!;
     const pool = pools.get(tool.name)!;
-    const body = requestBody(ctx.raw, tool.maxBodyBytes);
+    const body = tool.captureBody ? await capturedBody(ctx, tool.captureBody.redact) : requestBody(ctx);
     const started = performance.now();
     try {
       const res = await pool.request({
@@ -79,29 +80,72 @@ function createPool(tool: ToolRoute): Pool {
   });
 }
 
-/**
- * The request body for undici: none when the client sent none; the raw stream when a
- * Content-Length within the limit frames it (Node's parser enforces the framing); otherwise a
- * counting iterator that stops at the limit.
- */
-function requestBody(raw: IncomingMessage, max: number): Readable | null {
-  const te = raw.headers['transfer-encoding'];
+/** Whether the request has a body, refusing one whose Content-Length is over the limit up front. */
+function hasBody(raw: IncomingMessage, max: number): boolean {
   const cl = raw.headers['content-length'];
-  if (te === undefined) {
-    if (cl === undefined || cl === '0') return null;
-    if (Number(cl) > max) throw new GatewayError('body_too_large', `The request body (${cl} bytes) exceeds this tool's limit of ${max} bytes.`);
-    return raw;
-  }
-  return Readable.from(limited(raw, max), { objectMode: false });
+  if (raw.headers['transfer-encoding'] === undefined && (cl === undefined || cl === '0')) return false;
+  if (cl !== undefined && Number(cl) > max) throw new GatewayError('body_too_large', `The request body (${cl} bytes) exceeds this tool's limit of ${max} bytes.`);
+  return true;
 }
 
-async function* limited(raw: IncomingMessage, max: number): AsyncIterable<Buffer> {
+/**
+ * The request body for undici, streamed: counted against the limit (chunked bodies have no length
+ * up front) and hashed on the way through, so the audit event gets its SHA-256 without buffering.
+ */
+function requestBody(ctx: CallContext): Readable | null {
+  if (!hasBody(ctx.raw, ctx.tool!.maxBodyBytes)) return null;
+  return Readable.from(tapped(ctx), { objectMode: false });
+}
+
+async function* tapped(ctx: CallContext): AsyncIterable<Buffer> {
+  const max = ctx.tool!.maxBodyBytes;
+  const hash = createHash('sha256');
   let seen = 0;
-  for await (const chunk of raw as AsyncIterable<Buffer>) {
+  for await (const chunk of ctx.raw as AsyncIterable<Buffer>) {
     seen += chunk.length;
     if (seen > max) throw new BodyTooLarge();
+    hash.update(chunk);
     yield chunk;
   }
+  ctx.body = { sha256: hash.digest('hex'), bytes: seen };
+}
+
+/** For tools that opt in to body capture: read the body whole, keep a redacted copy for the audit event. */
+async function capturedBody(ctx: CallContext, redact: readonly string[]): Promise<Buffer | null> {
+  if (!hasBody(ctx.raw, ctx.tool!.maxBodyBytes)) return null;
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of tapped(ctx)) chunks.push(chunk);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) throw new GatewayError('body_too_large', `The request body exceeds this tool's limit of ${ctx.tool!.maxBodyBytes} bytes.`);
+    throw new GatewayError('client_aborted', 'The request body could not be read.', { cause: err });
+  }
+  const buf = Buffer.concat(chunks);
+  let captured: unknown;
+  try {
+    captured = redactPaths(JSON.parse(buf.toString('utf8')), redact);
+  } catch {
+    captured = { not_json: true };
+  }
+  ctx.body = { ...ctx.body!, captured };
+  return buf;
+}
+
+/** Replaces the values at dotted paths (`card.number`, `password`) with "[redacted]", through arrays too. */
+export function redactPaths(value: unknown, paths: readonly string[]): unknown {
+  let out = value;
+  for (const p of paths) out = redactOne(out, p.split('.'));
+  return out;
+}
+
+function redactOne(value: unknown, path: string[]): unknown {
+  if (Array.isArray(value)) return value.map((v) => redactOne(v, path));
+  if (value === null || typeof value !== 'object' || path.length === 0) return value;
+  const [head, ...rest] = path;
+  if (!Object.hasOwn(value, head!)) return value;
+  const copy = { ...(value as Record<string, unknown>) };
+  copy[head!] = rest.length === 0 ? '[redacted]' : redactOne(copy[head!], rest);
+  return copy;
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_DESTROYED']);

@@ -5,8 +5,9 @@
  *                    without a valid capability token, and so every later refusal names an agent.
  *  2. resolve      — which tool and operation (deny by default), with the path decoded and checked
  *                    once; after it, `upstreamPath` is exactly what will be authorised and forwarded.
- *  3. guard        — may this agent act at all right now (registry; kill, revocation and rate
- *                    limits join here). Cheap in-memory checks before the policy's cost.
+ *  3. guard        — may anything act right now (the audit log is writable) and may this agent
+ *                    (registry; kill, revocation and rate limits join here). Cheap in-memory
+ *                    checks before the policy's cost.
  *  4. decide       — token scope, then the compiled Rego policy. Needs the principal, the agent's
  *                    registry entry and the operation.
  *  5. hold         — a call the policy marks approval_required waits for a human (issue #5 adds the
@@ -14,9 +15,10 @@
  *                    After a decision, before any credential is attached.
  *  6. inject       — strip the agent's credentials and forgeable headers, attach the tool's own.
  *                    Last before forwarding, so a refused call never touches a tool credential.
- *  7. forward      — stream the call to the upstream and the answer back.
- *  (audit)         — every outcome, allowed or refused, is recorded by `finish` (issue #4 appends
- *                    the hash-chained event there).
+ *  7. record       — a high-risk call's audit event is on disk before anything leaves the gateway.
+ *  8. forward      — stream the call to the upstream and the answer back.
+ *  finish          — every outcome, allowed or refused, gets its response, log line, metrics and
+ *                    hash-chained audit event.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -26,7 +28,8 @@ import { GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { createAuthenticate } from './authenticate.js';
-import type { CallContext } from './context.js';
+import type { AuditPort, CallContext } from './context.js';
+import { createRecordIntent } from './record-intent.js';
 import { createDecide, type Decider } from './decide.js';
 import { createUpstreams, type Upstreams } from './forward.js';
 import { createGuard } from './guard.js';
@@ -44,6 +47,7 @@ export interface PipelineDeps {
   readonly logger: Logger;
   /** One line per call, built from safe fields only (no redaction pass). */
   readonly accessLogger: Logger;
+  readonly audit: AuditPort;
   /** True once shutdown began: new calls are refused with 503 while in-flight ones drain. */
   readonly isClosing: () => boolean;
 }
@@ -59,10 +63,11 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
   const stages: readonly Stage[] = [
     createAuthenticate(deps.tokens),
     createResolve(config),
-    createGuard(config),
+    createGuard(config, deps.audit),
     createDecide(deps.decider),
     createHold(),
     createInject(),
+    createRecordIntent(deps.audit),
   ];
   const upstreams = createUpstreams(config);
   const finish = createFinish(deps);

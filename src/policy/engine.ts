@@ -46,7 +46,7 @@ export class PolicyOutputError extends Error {
 
 export function createPolicyEngine(
   config: RuntimeConfig,
-  deps: { metrics: Metrics; logger: Logger; source?: BundleSource },
+  deps: { metrics: Metrics; logger: Logger; source?: BundleSource; onLoad?: (result: ReloadResult, trigger: ReloadTrigger) => void },
 ): PolicyEngine {
   const { metrics, logger } = deps;
   const { entrypoint } = config.policy;
@@ -90,7 +90,10 @@ export function createPolicyEngine(
 
   function reload(trigger: ReloadTrigger): Promise<ReloadResult> {
     // One load at a time: a watch event during an admin reload waits its turn.
-    const next = queue.then(() => load(trigger));
+    const next = queue.then(() => load(trigger)).then((r) => {
+      if (r.changed || !r.ok) deps.onLoad?.(r, trigger);
+      return r;
+    });
     queue = next.catch(() => undefined);
     return next;
   }

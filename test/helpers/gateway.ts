@@ -2,6 +2,9 @@
  * Builds and starts a whole gateway on port 0 from a config object, capturing its log lines so a
  * test can assert what was (and was not) logged.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { compileConfig, type RuntimeConfig } from '../../src/config/compile.js';
 import { validate } from '../../src/config/load.js';
@@ -22,8 +25,15 @@ export interface RunningGateway {
 /** All log text captured by every gateway started in this process (for secrecy assertions). */
 export const capturedLogText: string[] = [];
 
+/** An audit section writing to a fresh temp folder (each gateway its own chain and key). */
+export function tempAudit(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-audit-'));
+  return { sinks: [{ type: 'file', path: join(dir, 'audit.jsonl') }], signing_key: join(dir, 'signing-key.pem'), generate_signing_key: true, ...extra };
+}
+
 export function testConfig(issuer: TestIssuer, tools: Record<string, unknown>, extra: Record<string, unknown> = {}): RuntimeConfig {
   const raw = validate({
+    audit: tempAudit(),
     listen: { proxy: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
     auth: { issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksFile, audiences: ['portcullis'] }] },
     agents: {
