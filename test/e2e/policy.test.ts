@@ -153,6 +153,10 @@ describe('bundle lifecycle', () => {
       expect((await send(gw.adminUrl, { path: '/readyz' })).status).toBe(200);
       const metrics = await send(gw.adminUrl, { path: '/metrics' });
       expect(metrics.text).toMatch(/portcullis_policy_reloads_total\{result="failure",trigger="admin"\} 1/);
+      // The rejected reload is an audit event too.
+      await gw.gateway.audit()!.record('marker', {}, { durable: true });
+      const events = readFileSync(gw.gateway.audit()!.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(events.find((e) => e.type === 'policy_reload')).toMatchObject({ trigger: 'admin', ok: false, revision: expect.stringMatching(/^sha256:/) });
     } finally {
       await gw.close();
     }

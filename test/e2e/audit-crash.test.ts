@@ -1,0 +1,87 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { logFiles, readLines } from '../../src/audit/log-files.js';
+import { verifyAudit } from '../../src/audit/verify.js';
+import { freePort, startCli } from '../helpers/cli.js';
+import { createTestIssuer } from '../helpers/issuer.js';
+import { buildPolicyBundle } from '../helpers/policy.js';
+import { startUpstream } from '../helpers/upstream.js';
+import { send } from '../helpers/http.js';
+
+const ALLOW_ALL = 'package portcullis\n\nimport rego.v1\n\ndecision := {"allow": true, "approval_required": false, "reasons": ["crash test"]}\n';
+
+describe('a gateway killed under load (SIGKILL)', () => {
+  it('leaves a log that verifies, with an event for every high-risk call the upstream received', async () => {
+    const issuer = await createTestIssuer();
+    const received = new Set<string>();
+    const up = await startUpstream((req, res) => {
+      if (req.url.endsWith('/export')) received.add(String(req.headers['portcullis-request-id']));
+      res.end('{"exported":true}');
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-crash-'));
+    const bundle = await buildPolicyBundle({ rego: ALLOW_ALL });
+    const port = await freePort();
+    const config = join(dir, 'gateway.yaml');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        listen: { proxy: { port }, admin: { port: await freePort() } },
+        auth: { issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksFile, audiences: ['portcullis'] }] },
+        agents: { 'finance-bot': { owner: 'carol@example.com', roles: ['finance_agent'], max_classification: 'regulated' } },
+        tools: {
+          warehouse: {
+            upstream: up.url,
+            classification: 'confidential',
+            operations: [
+              { name: 'export-view', method: 'GET', path: '/views/:view/export', action: 'export', risk: 'high' },
+              { name: 'query-view', method: 'GET', path: '/views/:view', action: 'read' },
+            ],
+          },
+        },
+        policy: { bundle, watch: false },
+        audit: { sinks: [{ type: 'file', path: './audit/audit.jsonl' }], signing_key: './audit-key.pem', generate_signing_key: true, checkpoint: { every: 50, interval: '1h' } },
+        logging: { level: 'warn' },
+      }),
+    );
+    const gw = startCli(['start', '--config', config], () => false);
+    gw.readyLine.catch(() => undefined); // never "ready" by design: this test kills it
+    const proxy = `http://127.0.0.1:${port}`;
+    // Wait until it answers, then load it from 16 concurrent clients until the kill.
+    const token = await issuer.token('finance-bot', 'warehouse:export warehouse:read');
+    for (let i = 0; i < 100; i++) {
+      try {
+        await send(proxy, { path: '/tools/warehouse/views/v/export', headers: { authorization: `Bearer ${token}` } });
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    let killed = false;
+    const clients = Array.from({ length: 16 }, async (_, c) => {
+      for (let i = 0; !killed; i++) {
+        const path = (c + i) % 3 === 0 ? '/tools/warehouse/views/v' : '/tools/warehouse/views/v/export';
+        await send(proxy, { path, headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+      }
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    gw.child.kill('SIGKILL');
+    killed = true;
+    await gw.exited;
+    await Promise.all(clients);
+    await up.close();
+
+    const files = logFiles(join(dir, 'audit', 'audit.jsonl'));
+    const report = verifyAudit(files);
+    expect(report.error).toBeUndefined();
+    expect(report.ok).toBe(true);
+
+    const intents = new Set<string>();
+    for (const f of files) for (const l of readLines(f)) if (l.record?.type === 'tool_call_intent') intents.add(String(l.record.request_id));
+    expect(received.size).toBeGreaterThan(30);
+    console.log(`crash test: ${received.size} high-risk calls reached the upstream, all with a durable intent; ${report.warnings.length} warning(s)`);
+    const missing = [...received].filter((id) => !intents.has(id));
+    expect(missing).toEqual([]);
+  }, 60_000);
+});
