@@ -156,7 +156,7 @@ describe('bundle lifecycle', () => {
       // The rejected reload is an audit event too.
       await gw.gateway.audit()!.record('marker', {}, { durable: true });
       const events = readFileSync(gw.gateway.audit()!.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-      expect(events.find((e) => e.type === 'policy_reload')).toMatchObject({ trigger: 'admin', ok: false, revision: expect.stringMatching(/^sha256:/) });
+      expect(events.find((e) => e.type === 'policy_reload' && e.trigger === 'admin')).toMatchObject({ ok: false, error: expect.stringMatching(/tar\.gz/), revision: expect.stringMatching(/^sha256:/) });
     } finally {
       await gw.close();
     }
