@@ -1,0 +1,83 @@
+/**
+ * What an audit event says about a call (docs/audit.md, schema v1; fields are only ever added).
+ * Built from the request context at the end of the call — or, for a high-risk call, before it is
+ * forwarded. Never a token, a credential or a header value: ids, names, codes, digests and timings.
+ */
+import type { CallContext } from '../pipeline/context.js';
+
+const MAX_PATH = 2048;
+
+/** The fields of a `tool_call` (or `tool_call_intent`) event. */
+export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Record<string, unknown> {
+  const p = ctx.principal;
+  const agent = ctx.agent;
+  const d = ctx.decision;
+  const o = ctx.outcome;
+  const now = performance.now();
+  return {
+    request_id: ctx.requestId,
+    task_id: p?.taskId ?? null,
+    agent: p ? { id: p.agentId, version: agent?.version ?? null, owner: agent?.owner ?? null } : null,
+    user: p?.userId ? { id: p.userId, roles: p.userRoles } : null,
+    delegation: p?.delegation ?? [],
+    tool: ctx.tool?.name ?? null,
+    operation: ctx.operation?.name ?? null,
+    action: ctx.operation?.action ?? null,
+    risk: ctx.operation?.risk ?? null,
+    classification: ctx.tool?.classification ?? null,
+    decision: d
+      ? { result: d.approvalRequired ? 'approval_required' : d.allow ? 'allow' : 'deny', reasons: d.reasons, policy_revision: d.revision }
+      : null,
+    trust: agent ? { level: agent.trustLevel } : null,
+    approval: null,
+    outcome:
+      phase === 'intent'
+        ? { result: 'forwarding', status: null, error: null, reason: null }
+        : {
+            result: o?.code ? (o.status >= 500 && o.code !== 'policy_unavailable' && o.code !== 'audit_unavailable' ? 'error' : 'refused') : 'ok',
+            status: o?.status ?? null,
+            error: o?.code ?? null,
+            reason: o?.reason ?? null,
+            upstream_status: o?.upstreamStatus ?? null,
+          },
+    timing: {
+      start: new Date(Date.now() - (now - ctx.startedAt)).toISOString(),
+      duration_ms: round(now - ctx.startedAt),
+      upstream_ms: o?.upstreamMs === undefined ? null : round(o.upstreamMs),
+    },
+    client: { ip: ctx.clientIp },
+    request: {
+      method: ctx.method,
+      path: requestPath(ctx),
+      body_sha256: ctx.body?.sha256 ?? null,
+      body_bytes: ctx.body?.bytes ?? null,
+      ...(ctx.body?.captured !== undefined ? { body: ctx.body.captured } : {}),
+    },
+  };
+}
+
+/** The fields of an `auth_failure` event: who knocked, never what they presented. */
+export function authFailureFields(ctx: CallContext): Record<string, unknown> {
+  const o = ctx.outcome;
+  const now = performance.now();
+  return {
+    request_id: ctx.requestId,
+    outcome: { result: 'refused', status: o?.status ?? 401, error: o?.code ?? 'invalid_token', reason: o?.reason ?? null },
+    timing: { start: new Date(Date.now() - (now - ctx.startedAt)).toISOString(), duration_ms: round(now - ctx.startedAt) },
+    client: { ip: ctx.clientIp },
+    request: { method: ctx.method, path: requestPath(ctx) },
+  };
+}
+
+/** The decoded tool path once resolved; before that the raw path without its query (which may hold a token). */
+function requestPath(ctx: CallContext): string {
+  // Decoded segments are well-formed UTF-8 (request-path.ts refuses anything else), so canonical JSON accepts them.
+  if (ctx.tool && ctx.segments) return `/tools/${ctx.tool.name}/${ctx.segments.join("/")}`;
+  const q = ctx.url.indexOf('?');
+  const raw = q < 0 ? ctx.url : ctx.url.slice(0, q);
+  return raw.length > MAX_PATH ? `${raw.slice(0, MAX_PATH)}…` : raw;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -1,0 +1,194 @@
+/**
+ * The local audit log, the record of truth: appends are batched (group commit: one write and one
+ * fdatasync per window), durable appends resolve only once their batch is on disk, the file rotates
+ * by size or age, and a restarted gateway continues its chain from the last complete record. When
+ * the disk refuses a write the writer reports itself unhealthy (the gateway then refuses calls with
+ * audit_unavailable), keeps the sealed records in order, and retries.
+ */
+import { mkdirSync, renameSync, statSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { AuditRecord } from './chain.js';
+import { readLines, rotatedName } from './log-files.js';
+
+export interface LogWriterOptions {
+  readonly path: string;
+  readonly groupCommitMs: number;
+  readonly rotateBytes: number;
+  readonly rotateAgeMs: number;
+  /** Called after each batch is on disk, in chain order. */
+  readonly onWritten: (records: readonly AuditRecord[]) => void;
+  readonly onHealth: (healthy: boolean, error?: string) => void;
+  readonly onFlush?: (seconds: number, records: number) => void;
+}
+
+interface Pending {
+  readonly record: AuditRecord;
+  readonly line: string;
+  readonly done?: { resolve: () => void; reject: (err: Error) => void };
+}
+
+const RETRY_MS = 1_000;
+
+export class AuditLogWriter {
+  private fh: FileHandle | undefined;
+  private size = 0;
+  private fileOpenedAt = Date.now();
+  private fileFirstSeq: number | undefined;
+  private pending: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private healthyValue = true;
+  private closed = false;
+
+  private constructor(private readonly opts: LogWriterOptions) {}
+
+  /** Opens (creating folders) the live file; a torn last line is moved aside with its file first. */
+  static async open(opts: LogWriterOptions, tornTail: boolean): Promise<AuditLogWriter> {
+    const w = new AuditLogWriter(opts);
+    mkdirSync(dirname(opts.path), { recursive: true });
+    if (tornTail) w.setAside();
+    await w.openLive();
+    return w;
+  }
+
+  get healthy(): boolean {
+    return this.healthyValue;
+  }
+
+  /** Queues a sealed record. With `durable`, the promise resolves once it is fdatasync'ed. */
+  append(record: AuditRecord, durable: boolean): Promise<void> | undefined {
+    const line = JSON.stringify(record) + '\n';
+    if (!durable) {
+      this.pending.push({ record, line });
+      this.schedule();
+      return undefined;
+    }
+    return new Promise<void>((resolve, reject) => {
+      if (!this.healthyValue) {
+        // Keep it (the chain has no gaps) but do not make the caller wait for a disk that is failing.
+        this.pending.push({ record, line });
+        reject(new Error('the audit log is not writable'));
+        return;
+      }
+      this.pending.push({ record, line, done: { resolve, reject } });
+      this.schedule();
+    });
+  }
+
+  /** Writes everything queued so far. */
+  async flush(): Promise<void> {
+    while (this.pending.length > 0 || this.flushing) {
+      if (this.flushing) await this.flushing;
+      else await this.writeBatch();
+      if (!this.healthyValue) return;
+    }
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.timer);
+    await this.flush();
+    this.closed = true;
+    clearTimeout(this.retry);
+    await this.fh?.close();
+    this.fh = undefined;
+  }
+
+  private schedule(): void {
+    if (this.timer || this.flushing || !this.healthyValue || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.writeBatch();
+    }, this.opts.groupCommitMs);
+  }
+
+  private writeBatch(): Promise<void> {
+    if (this.flushing || this.pending.length === 0) return this.flushing ?? Promise.resolve();
+    const batch = this.pending;
+    this.pending = [];
+    this.flushing = this.commit(batch).finally(() => {
+      this.flushing = undefined;
+      if (this.pending.length > 0) this.schedule();
+    });
+    return this.flushing;
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    const started = performance.now();
+    let data = '';
+    for (const p of batch) data += p.line;
+    try {
+      if (!this.fh) throw new Error('the audit log file is not open');
+      const bytes = Buffer.byteLength(data);
+      await this.fh.write(data);
+      await this.fh.datasync();
+      this.size += bytes;
+      this.fileFirstSeq ??= batch[0]!.record.seq;
+    } catch (err) {
+      // Keep the batch, in order, ahead of anything queued since; tell durable callers now.
+      this.pending = [...batch.map((p) => ({ record: p.record, line: p.line })), ...this.pending];
+      for (const p of batch) p.done?.reject(err as Error);
+      this.unhealthy((err as Error).message);
+      return;
+    }
+    for (const p of batch) p.done?.resolve();
+    this.opts.onFlush?.((performance.now() - started) / 1000, batch.length);
+    this.opts.onWritten(batch.map((p) => p.record));
+    if (this.size >= this.opts.rotateBytes || Date.now() - this.fileOpenedAt >= this.opts.rotateAgeMs) await this.rotate();
+  }
+
+  private unhealthy(error: string): void {
+    if (this.healthyValue) {
+      this.healthyValue = false;
+      this.opts.onHealth(false, error);
+    }
+    clearTimeout(this.retry);
+    if (!this.closed) this.retry = setTimeout(() => void this.recover(), RETRY_MS);
+  }
+
+  /** Reopens the file, drops any partial write we made, and writes what waited. */
+  private async recover(): Promise<void> {
+    try {
+      await this.fh?.close().catch(() => undefined);
+      this.fh = await open(this.opts.path, 'a+');
+      const { size } = await this.fh.stat();
+      if (size > this.size) await this.fh.truncate(this.size);
+      this.healthyValue = true;
+      await this.writeBatch();
+      if (this.healthyValue) this.opts.onHealth(true);
+    } catch (err) {
+      this.healthyValue = true;
+      this.unhealthy((err as Error).message);
+    }
+  }
+
+  private async openLive(): Promise<void> {
+    this.fh = await open(this.opts.path, 'a');
+    this.size = (await this.fh.stat()).size;
+    this.fileOpenedAt = Date.now();
+    this.fileFirstSeq = this.size > 0 ? firstSeq(this.opts.path) : undefined;
+  }
+
+  private async rotate(): Promise<void> {
+    if (this.fileFirstSeq === undefined) return;
+    await this.fh?.close();
+    renameSync(this.opts.path, rotatedName(this.opts.path, this.fileFirstSeq));
+    await this.openLive();
+  }
+
+  /** A live file whose last write was cut short: rotate it away untouched, as evidence. */
+  private setAside(): void {
+    const first = firstSeq(this.opts.path);
+    const target = first === undefined ? `${this.opts.path}.torn-${Date.now()}` : rotatedName(this.opts.path, first);
+    renameSync(this.opts.path, target);
+  }
+}
+
+function firstSeq(file: string): number | undefined {
+  if (statSync(file, { throwIfNoEntry: false })?.size === 0) return undefined;
+  for (const l of readLines(file)) {
+    if (l.record && !l.torn && typeof l.record.seq === 'number') return l.record.seq;
+  }
+  return undefined;
+}

@@ -1,0 +1,108 @@
+/**
+ * Feeds every shipping sink from the local log, at least once and in order. Each sink has its own
+ * cursor (the last seq it acknowledged, persisted next to the log), reads the log itself through a
+ * LogTailer, and retries a failed batch with exponential back-off — so a slow or dead sink delays
+ * its own delivery and loses nothing, and a restart resumes where each sink left off.
+ */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { AuditConfig, ShippingSink } from '../config/compile-audit.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { createSinkClient, type SinkClient } from './sinks.js';
+import { LogTailer } from './tailer.js';
+import type { AuditTrail } from './trail.js';
+
+export interface Shippers {
+  stop(): Promise<void>;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+export function startShippers(config: AuditConfig, trail: AuditTrail, deps: { metrics: Metrics; logger: Logger }): Shippers {
+  const running = config.sinks.map((sink) => ship(sink, config.path, trail, createSinkClient(sink), deps));
+  return {
+    async stop() {
+      await Promise.all(running.map((s) => s.stop()));
+    },
+  };
+}
+
+export function cursorFile(logPath: string, sink: string): string {
+  return join(dirname(logPath), `.cursor-${sink}.json`);
+}
+
+function readCursor(file: string): number {
+  try {
+    const v = JSON.parse(readFileSync(file, 'utf8')) as { seq?: unknown };
+    return typeof v.seq === 'number' ? v.seq : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function writeCursor(file: string, seq: number): void {
+  writeFileSync(`${file}.tmp`, JSON.stringify({ seq }));
+  renameSync(`${file}.tmp`, file);
+}
+
+function ship(sink: ShippingSink, logPath: string, trail: AuditTrail, client: SinkClient, deps: { metrics: Metrics; logger: Logger }) {
+  const { metrics, logger } = deps;
+  const file = cursorFile(logPath, sink.name);
+  let cursor = readCursor(file);
+  const tailer = new LogTailer(logPath, cursor);
+  const batchSize = sink.type === 'http' ? sink.batchSize : 500;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const unsubscribe = trail.subscribe(() => wake?.());
+  let backoff = 100;
+  let pending: ReturnType<typeof tailer.next> = [];
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        wake = undefined;
+        resolve();
+      }
+      wake = done;
+    });
+
+  const loop = (async () => {
+    while (!stopped) {
+      metrics.auditSinkLag.set({ sink: sink.name }, Math.max(0, trail.head().seq - cursor));
+      if (pending.length === 0) pending = tailer.next(batchSize);
+      if (pending.length === 0) {
+        await sleep(1_000);
+        continue;
+      }
+      try {
+        await client.send(pending);
+      } catch (err) {
+        metrics.auditSinkFailures.inc({ sink: sink.name });
+        if (backoff === 100) logger.warn({ sink: sink.name, error: (err as Error).message, behind: pending[0]!.seq }, 'audit sink delivery failed; retrying');
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+        continue;
+      }
+      if (backoff > 100) logger.info({ sink: sink.name }, 'audit sink delivering again');
+      backoff = 100;
+      cursor = pending.at(-1)!.seq;
+      metrics.auditSinkShipped.inc({ sink: sink.name }, pending.length);
+      pending = [];
+      writeCursor(file, cursor);
+    }
+  })();
+
+  return {
+    async stop() {
+      stopped = true;
+      wake?.();
+      await loop;
+      unsubscribe();
+      tailer.close();
+      await client.close();
+    },
+  };
+}

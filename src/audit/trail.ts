@@ -1,0 +1,137 @@
+/**
+ * The audit trail: seals events into this gateway's hash chain, writes them to the local log (the
+ * record of truth), signs checkpoints every `checkpoint.every` events or `checkpoint.interval` and
+ * at shutdown (into the log and, apart from it, into checkpoints.jsonl), and tells subscribers (the
+ * live tail, the shipping sinks) what reached the disk.
+ */
+import { appendFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { ChainState, GENESIS, type AuditRecord } from './chain.js';
+import type { CheckpointSigner, CheckpointStatement } from './checkpoint-key.js';
+import { lastRecord } from './log-files.js';
+import { AuditLogWriter } from './log-writer.js';
+
+export interface AuditTrailOptions {
+  readonly path: string;
+  readonly chain?: string;
+  readonly groupCommitMs: number;
+  readonly rotateBytes: number;
+  readonly rotateAgeMs: number;
+  readonly checkpointEvery: number;
+  readonly checkpointIntervalMs: number;
+  readonly signer: CheckpointSigner;
+}
+
+export interface AuditHead {
+  readonly chain: string;
+  readonly seq: number;
+  readonly hash: string;
+  readonly last_checkpoint: (CheckpointStatement & { kid: string; signature: string }) | null;
+}
+
+export type AuditListener = (records: readonly AuditRecord[]) => void;
+
+export interface AuditTrail {
+  /** Seals and queues an event. With `durable`, resolves once it is on disk (rejects if it cannot be). */
+  record(type: string, fields: Record<string, unknown>, opts?: { durable?: boolean }): Promise<void> | undefined;
+  healthy(): boolean;
+  head(): AuditHead;
+  subscribe(listener: AuditListener): () => void;
+  readonly path: string;
+  readonly checkpointsPath: string;
+  readonly signer: CheckpointSigner;
+  /** Writes a final checkpoint, flushes and closes. */
+  close(): Promise<void>;
+}
+
+export async function openAuditTrail(opts: AuditTrailOptions, deps: { metrics: Metrics; logger: Logger }): Promise<AuditTrail> {
+  const { metrics, logger } = deps;
+  const listeners = new Set<AuditListener>();
+  const checkpointsPath = join(dirname(opts.path), 'checkpoints.jsonl');
+  const recovered = lastRecord(opts.path);
+  const continueChain = recovered && (opts.chain === undefined || opts.chain === recovered.record.chain);
+  const chainId = opts.chain ?? recovered?.record.chain ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
+  const state = continueChain ? new ChainState(chainId, recovered.record.seq, recovered.record.hash) : new ChainState(chainId, 0, GENESIS);
+  let lastCheckpoint: AuditHead['last_checkpoint'] = null;
+  let sinceCheckpoint = 0;
+
+  const writer = await AuditLogWriter.open(
+    {
+      path: opts.path,
+      groupCommitMs: opts.groupCommitMs,
+      rotateBytes: opts.rotateBytes,
+      rotateAgeMs: opts.rotateAgeMs,
+      onWritten: (records) => {
+        metrics.auditEvents.inc({ stage: 'written' }, records.length);
+        for (const l of listeners) l(records);
+      },
+      onHealth: (healthy, error) => {
+        metrics.auditHealthy.set(healthy ? 1 : 0);
+        if (healthy) logger.warn({ path: opts.path }, 'audit log writable again; calls are accepted');
+        else logger.error({ path: opts.path, error }, 'audit log not writable; calls are refused with audit_unavailable');
+      },
+      onFlush: (seconds, n) => metrics.auditFlush.observe(seconds),
+    },
+    // A torn tail belongs to a file we are continuing; a new chain starts in a new file anyway.
+    Boolean(recovered?.tornTail) || (recovered !== undefined && !continueChain && recovered.file === opts.path),
+  );
+  metrics.auditHealthy.set(1);
+
+  function record(type: string, fields: Record<string, unknown>, o: { durable?: boolean } = {}) {
+    let rec: AuditRecord;
+    try {
+      rec = state.seal(type, fields, new Date().toISOString());
+    } catch (err) {
+      // Only a value canonical JSON cannot express gets here (a bug, not an attack): say so loudly.
+      metrics.auditEvents.inc({ stage: 'failed' });
+      logger.error({ type, error: (err as Error).message }, 'an audit event could not be sealed');
+      return o.durable ? Promise.reject(err as Error) : undefined;
+    }
+    metrics.auditEvents.inc({ stage: 'sealed' });
+    const written = writer.append(rec, o.durable === true);
+    if (type !== 'checkpoint' && ++sinceCheckpoint >= opts.checkpointEvery) checkpoint();
+    return written;
+  }
+
+  function checkpoint(): void {
+    if (sinceCheckpoint === 0 && lastCheckpoint?.seq === state.seq) return;
+    const statement: CheckpointStatement = { chain: chainId, seq: state.seq, hash: state.head, ts: new Date().toISOString() };
+    const signature = opts.signer.sign(statement);
+    sinceCheckpoint = 0;
+    lastCheckpoint = { ...statement, kid: opts.signer.kid, signature };
+    // Kept apart from the log too: a truncated log cannot take its checkpoints with it.
+    try {
+      appendFileSync(checkpointsPath, JSON.stringify(lastCheckpoint) + '\n');
+    } catch (err) {
+      logger.error({ error: (err as Error).message, path: checkpointsPath }, 'could not write the checkpoints file');
+    }
+    record('checkpoint', { checkpoint: lastCheckpoint });
+  }
+
+  const timer = setInterval(() => {
+    if (sinceCheckpoint > 0) checkpoint();
+  }, opts.checkpointIntervalMs);
+  timer.unref();
+
+  return {
+    record,
+    healthy: () => writer.healthy,
+    head: () => ({ chain: chainId, seq: state.seq, hash: state.head, last_checkpoint: lastCheckpoint }),
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    path: opts.path,
+    checkpointsPath,
+    signer: opts.signer,
+    async close() {
+      clearInterval(timer);
+      checkpoint();
+      await writer.close();
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { logFiles } from '../../src/audit/log-files.js';
+import { verifyAudit } from '../../src/audit/verify.js';
+import { openTestTrail, writeEvents } from '../helpers/audit.js';
+
+const records = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+
+describe('the local audit log', () => {
+  it('continues its chain across a restart', async () => {
+    const first = await openTestTrail();
+    await writeEvents(first.trail, 5);
+    const head = first.trail.head();
+    await first.trail.close();
+
+    const again = await openTestTrail(first.dir);
+    expect(again.trail.head()).toMatchObject({ chain: head.chain, seq: head.seq + 1 }); // + the shutdown checkpoint
+    await writeEvents(again.trail, 3);
+    await again.trail.close();
+    const all = records(again.path);
+    expect(new Set(all.map((r) => r.chain)).size).toBe(1);
+    expect(all.map((r) => r.seq)).toEqual(all.map((_, i) => i + 1));
+    expect(verifyAudit([again.path], again.keys).ok).toBe(true);
+  });
+
+  it('continues its chain across rotation: a new file starts from the last hash of the one before', async () => {
+    const t = await openTestTrail(undefined, { rotateBytes: 2048 });
+    await writeEvents(t.trail, 40);
+    await t.trail.close();
+    const files = logFiles(t.path);
+    expect(files.length).toBeGreaterThan(3);
+    for (let i = 1; i < files.length; i++) {
+      const before = records(files[i - 1]!).at(-1);
+      const after = records(files[i]!)[0];
+      expect(after.prev).toBe(before.hash);
+      expect(after.seq).toBe(before.seq + 1);
+      expect(files[i - 1]).toMatch(/audit\.jsonl\.\d{12}$/);
+    }
+    expect(verifyAudit(files, t.keys)).toMatchObject({ ok: true, chains: [{ first: 1, files: files.length }] });
+  });
+
+  it('sets a torn tail aside at restart and continues from the last complete record', async () => {
+    const first = await openTestTrail();
+    await writeEvents(first.trail, 4);
+    const head = first.trail.head();
+    await first.trail.close();
+    appendFileSync(first.path, '{"v":1,"seq":7,"ts":"2026-1');
+
+    const again = await openTestTrail(first.dir);
+    await writeEvents(again.trail, 2);
+    await again.trail.close();
+    const files = logFiles(again.path);
+    expect(files).toHaveLength(2);
+    expect(records(files[1]!)[0]).toMatchObject({ seq: head.seq + 2, prev: expect.any(String) });
+    const report = verifyAudit(files, again.keys);
+    expect(report.ok).toBe(true);
+    expect(report.warnings.join('\n')).toMatch(/torn last line.*continues intact/);
+  });
+
+  it('resolves a durable append only once the record is in the file', async () => {
+    const t = await openTestTrail(undefined, { groupCommitMs: 20 });
+    const written = t.trail.record('tool_call_intent', { request_id: 'r-durable' }, { durable: true });
+    expect(readFileSync(t.path, 'utf8')).not.toContain('r-durable');
+    await written;
+    expect(readFileSync(t.path, 'utf8')).toContain('r-durable');
+    await t.trail.close();
+  });
+
+  it('signs checkpoints into the log and into checkpoints.jsonl', async () => {
+    const t = await openTestTrail(undefined, { checkpointEvery: 5 });
+    await writeEvents(t.trail, 12);
+    await t.trail.close();
+    const cps = records(t.path).filter((r) => r.type === 'checkpoint');
+    expect(cps.map((c) => c.checkpoint.seq)).toEqual([5, 11, 14]);
+    expect(existsSync(t.trail.checkpointsPath)).toBe(true);
+    expect(records(t.trail.checkpointsPath).map((c) => c.seq)).toEqual([5, 11, 14]);
+    expect(readdirSync(t.dir)).toContain('checkpoints.jsonl');
+    expect(t.trail.head().last_checkpoint).toMatchObject({ seq: 14, kid: t.trail.signer.kid });
+  });
+});
