@@ -29,6 +29,8 @@ export interface GatewayDeps {
   metrics?: Metrics;
   /** Replaces the policy engine (tests about something other than policy). */
   decider?: Decider;
+  /** Replaces the audit trail (the benchmark's "audit off" step); the real trail is opened otherwise. */
+  audit?: AuditPort;
 }
 
 export interface Gateway {
@@ -73,7 +75,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   // it fails, the port reports unhealthy and every call is refused with audit_unavailable.
   let trail: AuditTrail | undefined;
   let shippers: Shippers | undefined;
-  const audit: AuditPort = {
+  const audit: AuditPort = deps.audit ?? {
     record: (type, fields, opts) => (trail ? trail.record(type, fields, opts) : opts?.durable ? Promise.reject(new Error('the audit trail is not open')) : undefined),
     healthy: () => trail?.healthy() ?? false,
   };
@@ -128,15 +130,17 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   });
 
   async function listen() {
-    trail = await openAuditTrail(
-      { ...config.audit, signer: await loadCheckpointSigner(config.audit.signingKey, { generate: config.audit.generateSigningKey }) },
-      { metrics, logger },
-    );
-    shippers = startShippers(config.audit, trail, { metrics, logger });
+    if (!deps.audit) {
+      trail = await openAuditTrail(
+        { ...config.audit, signer: await loadCheckpointSigner(config.audit.signingKey, { generate: config.audit.generateSigningKey }) },
+        { metrics, logger },
+      );
+      shippers = startShippers(config.audit, trail, { metrics, logger });
+    }
     // Load the bundle before listening, so the first call already sees it (a bad bundle leaves the
     // gateway up but not ready, refusing calls with policy_unavailable).
     await policy?.start();
-    trail.record('startup', { pid: process.pid, tools: config.tools.size, agents: config.agents.size, policy_revision: policy?.status().revision ?? null });
+    audit.record('startup', { pid: process.pid, tools: config.tools.size, agents: config.agents.size, policy_revision: policy?.status().revision ?? null });
     const proxyUrl = await proxy.listen({ host: config.listen.proxy.host, port: config.listen.proxy.port });
     const adminUrl = await admin.listen({ host: config.listen.admin.host, port: config.listen.admin.port });
     listening = true;

@@ -1,6 +1,10 @@
 // Portcullis itself, built from dist/ with a config that points the `crm` tool at the bench upstream.
 // TOKEN_CACHE=off disables the verified-token cache; POLICY=off replaces the Rego policy with a
-// registry-and-scope decider (the ladder's step below "+ policy"); logs go to stdout (discarded).
+// registry-and-scope decider (the ladder's step below "+ policy"); AUDIT=off replaces the audit
+// trail with a no-op (the step below "+ audit"); logs go to stdout (discarded).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { compileConfig } from '../../dist/config/compile.js';
 import { validate } from '../../dist/config/load.js';
 import { buildGateway } from '../../dist/gateway.js';
@@ -24,10 +28,19 @@ const raw = validate({
     },
   },
   policy: { bundle: new URL('../../policies/build/bundle.tar.gz', import.meta.url).pathname, watch: false },
+  audit: {
+    sinks: [{ type: 'file', path: join(mkdtempSync(join(tmpdir(), 'portcullis-bench-audit-')), 'audit.jsonl') }],
+    signing_key: join(tmpdir(), 'portcullis-bench-audit-key.pem'),
+    generate_signing_key: true,
+  },
   logging: { level: process.env.LOG_LEVEL ?? 'info' },
 });
 const allowByScope = { decide: () => ({ allow: true, approvalRequired: false, reasons: ['scope'], revision: 'none' }) };
-const gateway = buildGateway(compileConfig(raw, process.cwd()), process.env.POLICY === 'off' ? { decider: allowByScope } : {});
+const noAudit = { record: () => undefined, healthy: () => true };
+const gateway = buildGateway(compileConfig(raw, process.cwd()), {
+  ...(process.env.POLICY === 'off' ? { decider: allowByScope } : {}),
+  ...(process.env.AUDIT === 'off' ? { audit: noAudit } : {}),
+});
 const { proxyUrl } = await gateway.listen();
 process.send?.({ ready: Number(new URL(proxyUrl).port) });
 process.on('SIGTERM', () => gateway.close().then(() => process.exit(0)));

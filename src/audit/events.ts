@@ -17,7 +17,7 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
   return {
     request_id: ctx.requestId,
     task_id: p?.taskId ?? null,
-    agent: p ? { id: p.agentId, version: agent?.version ?? null, owner: agent?.owner ?? null } : null,
+    agent: p ? { id: p.agentId, owner: agent?.owner ?? null, version: agent?.version ?? null } : null,
     user: p?.userId ? { id: p.userId, roles: p.userRoles } : null,
     delegation: p?.delegation ?? [],
     tool: ctx.tool?.name ?? null,
@@ -26,32 +26,33 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
     risk: ctx.operation?.risk ?? null,
     classification: ctx.tool?.classification ?? null,
     decision: d
-      ? { result: d.approvalRequired ? 'approval_required' : d.allow ? 'allow' : 'deny', reasons: d.reasons, policy_revision: d.revision }
+      ? { policy_revision: d.revision, reasons: d.reasons, result: d.approvalRequired ? 'approval_required' : d.allow ? 'allow' : 'deny' }
       : null,
     trust: agent ? { level: agent.trustLevel } : null,
     approval: null,
+    // Keys in code-unit order: the audit writer's canonical JSON then takes its fast path.
     outcome:
       phase === 'intent'
-        ? { result: 'forwarding', status: null, error: null, reason: null }
+        ? { error: null, reason: null, result: 'forwarding', status: null }
         : {
-            result: o?.code ? (o.status >= 500 && o.code !== 'policy_unavailable' && o.code !== 'audit_unavailable' ? 'error' : 'refused') : 'ok',
-            status: o?.status ?? null,
             error: o?.code ?? null,
             reason: o?.reason ?? null,
+            result: o?.code ? (o.status >= 500 && o.code !== 'policy_unavailable' && o.code !== 'audit_unavailable' ? 'error' : 'refused') : 'ok',
+            status: o?.status ?? null,
             upstream_status: o?.upstreamStatus ?? null,
           },
     timing: {
-      start: new Date(Date.now() - (now - ctx.startedAt)).toISOString(),
       duration_ms: round(now - ctx.startedAt),
+      start: new Date(Date.now() - (now - ctx.startedAt)).toISOString(),
       upstream_ms: o?.upstreamMs === undefined ? null : round(o.upstreamMs),
     },
     client: { ip: ctx.clientIp },
     request: {
+      ...(ctx.body?.captured !== undefined ? { body: ctx.body.captured } : {}),
+      body_bytes: ctx.body?.bytes ?? null,
+      body_sha256: ctx.body?.sha256 ?? null,
       method: ctx.method,
       path: requestPath(ctx),
-      body_sha256: ctx.body?.sha256 ?? null,
-      body_bytes: ctx.body?.bytes ?? null,
-      ...(ctx.body?.captured !== undefined ? { body: ctx.body.captured } : {}),
     },
   };
 }
@@ -62,8 +63,8 @@ export function authFailureFields(ctx: CallContext): Record<string, unknown> {
   const now = performance.now();
   return {
     request_id: ctx.requestId,
-    outcome: { result: 'refused', status: o?.status ?? 401, error: o?.code ?? 'invalid_token', reason: o?.reason ?? null },
-    timing: { start: new Date(Date.now() - (now - ctx.startedAt)).toISOString(), duration_ms: round(now - ctx.startedAt) },
+    outcome: { error: o?.code ?? 'invalid_token', reason: o?.reason ?? null, result: 'refused', status: o?.status ?? 401 },
+    timing: { duration_ms: round(now - ctx.startedAt), start: new Date(Date.now() - (now - ctx.startedAt)).toISOString() },
     client: { ip: ctx.clientIp },
     request: { method: ctx.method, path: requestPath(ctx) },
   };

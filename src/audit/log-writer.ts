@@ -8,7 +8,6 @@
 import { mkdirSync, renameSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { AuditRecord } from './chain.js';
 import { readLines, rotatedName } from './log-files.js';
 
 export interface LogWriterOptions {
@@ -16,14 +15,14 @@ export interface LogWriterOptions {
   readonly groupCommitMs: number;
   readonly rotateBytes: number;
   readonly rotateAgeMs: number;
-  /** Called after each batch is on disk, in chain order. */
-  readonly onWritten: (records: readonly AuditRecord[]) => void;
+  /** Called after each batch is on disk with the batch's last seq and size. */
+  readonly onWritten: (lastSeq: number, count: number) => void;
   readonly onHealth: (healthy: boolean, error?: string) => void;
   readonly onFlush?: (seconds: number, records: number) => void;
 }
 
 interface Pending {
-  readonly record: AuditRecord;
+  readonly seq: number;
   readonly line: string;
   readonly done?: { resolve: () => void; reject: (err: Error) => void };
 }
@@ -58,21 +57,21 @@ export class AuditLogWriter {
   }
 
   /** Queues a sealed record. With `durable`, the promise resolves once it is fdatasync'ed. */
-  append(record: AuditRecord, durable: boolean): Promise<void> | undefined {
-    const line = JSON.stringify(record) + '\n';
+  append(seq: number, json: string, durable: boolean): Promise<void> | undefined {
+    const line = json + '\n';
     if (!durable) {
-      this.pending.push({ record, line });
+      this.pending.push({ seq, line });
       this.schedule();
       return undefined;
     }
     return new Promise<void>((resolve, reject) => {
       if (!this.healthyValue) {
         // Keep it (the chain has no gaps) but do not make the caller wait for a disk that is failing.
-        this.pending.push({ record, line });
+        this.pending.push({ seq, line });
         reject(new Error('the audit log is not writable'));
         return;
       }
-      this.pending.push({ record, line, done: { resolve, reject } });
+      this.pending.push({ seq, line, done: { resolve, reject } });
       this.schedule();
     });
   }
@@ -124,17 +123,17 @@ export class AuditLogWriter {
       await this.fh.write(data);
       await this.fh.datasync();
       this.size += bytes;
-      this.fileFirstSeq ??= batch[0]!.record.seq;
+      this.fileFirstSeq ??= batch[0]!.seq;
     } catch (err) {
       // Keep the batch, in order, ahead of anything queued since; tell durable callers now.
-      this.pending = [...batch.map((p) => ({ record: p.record, line: p.line })), ...this.pending];
+      this.pending = [...batch.map((p) => ({ seq: p.seq, line: p.line })), ...this.pending];
       for (const p of batch) p.done?.reject(err as Error);
       this.unhealthy((err as Error).message);
       return;
     }
     for (const p of batch) p.done?.resolve();
     this.opts.onFlush?.((performance.now() - started) / 1000, batch.length);
-    this.opts.onWritten(batch.map((p) => p.record));
+    this.opts.onWritten(batch.at(-1)!.seq, batch.length);
     if (this.size >= this.opts.rotateBytes || Date.now() - this.fileOpenedAt >= this.opts.rotateAgeMs) await this.rotate();
   }
 

@@ -9,6 +9,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import canonicalize from 'canonicalize';
 import { GENESIS, recordHash, type AuditRecord } from './chain.js';
 import { verifyCheckpoint, type CheckpointStatement } from './checkpoint-key.js';
 import { readLines, type ParsedLine } from './log-files.js';
@@ -149,7 +150,8 @@ function walkFamily(files: string[], keys: ReadonlyMap<string, KeyObject> | unde
         if (seq <= w.last) throw at(seq, `seq ${seq} after seq ${w.last}: record inserted or reordered`);
         if (r.prev !== w.lastHash) throw at(seq, `prev does not match the hash of seq ${w.last}: record inserted, reordered or edited`);
       }
-      if (recordHash(r) !== r.hash) throw at(seq, 'hash does not match the record: its content was changed');
+      // Recomputed with the `canonicalize` package: an implementation independent of the writer's.
+      if (recordHash(r, libraryCanonical) !== r.hash) throw at(seq, 'hash does not match the record: its content was changed');
       if (r.type === 'checkpoint') {
         const cp = (r as AuditRecord & { checkpoint?: SignedCheckpoint }).checkpoint;
         if (!cp || cp.chain !== w.chain || cp.seq !== w.last || cp.hash !== w.lastHash) throw at(seq, 'checkpoint does not sign the record before it');
@@ -180,6 +182,12 @@ function finishChain(w: ChainWalk, external: (SignedCheckpoint & { file: string;
   }
   const anchoredEvents = w.lastCheckpoint === null ? 0 : (w.at.get(w.lastCheckpoint)?.events ?? 0);
   return { chain: w.chain, first: w.first, last: w.last, records: w.records, files: w.files.size, lastCheckpoint: w.lastCheckpoint, unanchored: w.events - anchoredEvents };
+}
+
+function libraryCanonical(v: unknown): string {
+  const out = canonicalize(v);
+  if (out === undefined) throw new Error('cannot canonicalise an undefined value');
+  return out;
 }
 
 function signatureOk(c: SignedCheckpoint, keys: ReadonlyMap<string, KeyObject>): boolean {
