@@ -14,8 +14,6 @@ import { createHash } from 'node:crypto';
 
 export const GENESIS = '0'.repeat(64);
 
-/** The fields the chain sets on every record; they win over an event field of the same name. */
-const CHAIN_KEYS = ['chain', 'prev', 'seq', 'ts', 'type', 'v'] as const;
 
 /** A record as written: the event plus its place in the chain. */
 export interface AuditRecord {
@@ -110,24 +108,20 @@ export class ChainState {
 
   /**
    * Returns the record's seq and its line: the canonical JSON of the event with `hash` appended
-   * (valid JSON, written as is). The chain fields are merged into the event's keys while
-   * serialising, without building a merged object (this runs once per call).
+   * (valid JSON, written as is). Takes ownership of `fields`: the chain fields are set on it. An
+   * event built with every key in code-unit order, the chain's included (src/audit/events.ts does,
+   * with null placeholders), serialises in one native JSON.stringify; any other takes the sorting path.
    */
   seal(type: string, fields: Record<string, unknown>, ts: string): { seq: number; line: string } {
     const seq = this.seqValue + 1;
-    const chainFields: Record<string, unknown> = { chain: this.chain, prev: this.prevValue, seq, ts, type, v: 1 };
-    const keys = Object.keys(fields);
-    for (const k of CHAIN_KEYS) if (!(k in fields)) keys.push(k);
-    keys.sort();
-    let json = '{';
-    let first = true;
-    for (const k of keys) {
-      const v = k in chainFields ? chainFields[k] : fields[k];
-      if (v === undefined) continue;
-      json += (first ? '' : ',') + JSON.stringify(k) + ':' + canonical(v);
-      first = false;
-    }
-    json += '}';
+    fields.chain = this.chain;
+    fields.prev = this.prevValue;
+    fields.seq = seq;
+    fields.ts = ts;
+    fields.type = type;
+    fields.v = 1;
+    delete fields.hash;
+    const json = canonical(fields);
     const hash = createHash('sha256').update(`${this.prevValue}\n${json}`).digest('hex');
     this.seqValue = seq;
     this.prevValue = hash;

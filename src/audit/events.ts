@@ -14,23 +14,20 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
   const d = ctx.decision;
   const o = ctx.outcome;
   const now = performance.now();
+  // Every key in code-unit order, the chain's own (null placeholders, set when sealed) included:
+  // the audit writer then serialises the event in one native JSON.stringify (chain.ts).
   return {
-    request_id: ctx.requestId,
-    task_id: p?.taskId ?? null,
-    agent: p ? { id: p.agentId, owner: agent?.owner ?? null, version: agent?.version ?? null } : null,
-    user: p?.userId ? { id: p.userId, roles: p.userRoles } : null,
-    delegation: p?.delegation ?? [],
-    tool: ctx.tool?.name ?? null,
-    operation: ctx.operation?.name ?? null,
     action: ctx.operation?.action ?? null,
-    risk: ctx.operation?.risk ?? null,
+    agent: p ? { id: p.agentId, owner: agent?.owner ?? null, version: agent?.version ?? null } : null,
+    approval: null,
+    chain: null,
     classification: ctx.tool?.classification ?? null,
+    client: { ip: ctx.clientIp },
     decision: d
       ? { policy_revision: d.revision, reasons: d.reasons, result: d.approvalRequired ? 'approval_required' : d.allow ? 'allow' : 'deny' }
       : null,
-    trust: agent ? { level: agent.trustLevel } : null,
-    approval: null,
-    // Keys in code-unit order: the audit writer's canonical JSON then takes its fast path.
+    delegation: p?.delegation ?? [],
+    operation: ctx.operation?.name ?? null,
     outcome:
       phase === 'intent'
         ? { error: null, reason: null, result: 'forwarding', status: null }
@@ -41,12 +38,7 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
             status: o?.status ?? null,
             upstream_status: o?.upstreamStatus ?? null,
           },
-    timing: {
-      duration_ms: round(now - ctx.startedAt),
-      start: new Date(Date.now() - (now - ctx.startedAt)).toISOString(),
-      upstream_ms: o?.upstreamMs === undefined ? null : round(o.upstreamMs),
-    },
-    client: { ip: ctx.clientIp },
+    prev: null,
     request: {
       ...(ctx.body?.captured !== undefined ? { body: ctx.body.captured } : {}),
       body_bytes: ctx.body?.bytes ?? null,
@@ -54,6 +46,21 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
       method: ctx.method,
       path: requestPath(ctx),
     },
+    request_id: ctx.requestId,
+    risk: ctx.operation?.risk ?? null,
+    seq: null,
+    task_id: p?.taskId ?? null,
+    timing: {
+      duration_ms: round(now - ctx.startedAt),
+      start: new Date(Date.now() - (now - ctx.startedAt)).toISOString(),
+      upstream_ms: o?.upstreamMs === undefined ? null : round(o.upstreamMs),
+    },
+    tool: ctx.tool?.name ?? null,
+    trust: agent ? { level: agent.trustLevel } : null,
+    ts: null,
+    type: null,
+    user: p?.userId ? { id: p.userId, roles: p.userRoles } : null,
+    v: null,
   };
 }
 
@@ -62,11 +69,17 @@ export function authFailureFields(ctx: CallContext): Record<string, unknown> {
   const o = ctx.outcome;
   const now = performance.now();
   return {
-    request_id: ctx.requestId,
-    outcome: { error: o?.code ?? 'invalid_token', reason: o?.reason ?? null, result: 'refused', status: o?.status ?? 401 },
-    timing: { duration_ms: round(now - ctx.startedAt), start: new Date(Date.now() - (now - ctx.startedAt)).toISOString() },
+    chain: null,
     client: { ip: ctx.clientIp },
+    outcome: { error: o?.code ?? 'invalid_token', reason: o?.reason ?? null, result: 'refused', status: o?.status ?? 401 },
+    prev: null,
     request: { method: ctx.method, path: requestPath(ctx) },
+    request_id: ctx.requestId,
+    seq: null,
+    timing: { duration_ms: round(now - ctx.startedAt), start: new Date(Date.now() - (now - ctx.startedAt)).toISOString() },
+    ts: null,
+    type: null,
+    v: null,
   };
 }
 
