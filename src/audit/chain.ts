@@ -10,6 +10,7 @@
  * (bench, 2026-11-23); this one relies on JSON.stringify, whose string and number forms are exactly
  * RFC 8785's (§3.2.2), and only adds the key ordering. test/audit/canonical.test.ts compares the two.
  */
+import * as cryptoModule from 'node:crypto';
 import { createHash } from 'node:crypto';
 
 export const GENESIS = '0'.repeat(64);
@@ -84,6 +85,12 @@ function inOrder(value: unknown): boolean {
   return true;
 }
 
+/** One-shot SHA-256 (crypto.hash, Node ≥ 20.12) where available: no Hash object per event. */
+const sha256Hex: (data: string) => string =
+  typeof (cryptoModule as { hash?: unknown }).hash === 'function'
+    ? (data) => (cryptoModule as unknown as { hash(alg: string, data: string, enc: 'hex'): string }).hash('sha256', data, 'hex')
+    : (data) => createHash('sha256').update(data).digest('hex');
+
 /** The hash of a record, computed over every field except `hash`. */
 export function recordHash(record: Record<string, unknown>, canonicalise: (v: unknown) => string = canonical): string {
   const { hash: _ignored, ...rest } = record;
@@ -122,7 +129,7 @@ export class ChainState {
     fields.v = 1;
     delete fields.hash;
     const json = canonical(fields);
-    const hash = createHash('sha256').update(`${this.prevValue}\n${json}`).digest('hex');
+    const hash = sha256Hex(`${this.prevValue}\n${json}`);
     this.seqValue = seq;
     this.prevValue = hash;
     return { seq, line: `${json.slice(0, -1)},"hash":"${hash}"}` };
