@@ -32,24 +32,26 @@ export function cursorFile(logPath: string, sink: string): string {
   return join(dirname(logPath), `.cursor-${sink}.json`);
 }
 
-function readCursor(file: string): number {
+/** The last seq the sink acknowledged — of this chain: a cursor left by another chain starts over. */
+function readCursor(file: string, chain: string): number {
   try {
-    const v = JSON.parse(readFileSync(file, 'utf8')) as { seq?: unknown };
-    return typeof v.seq === 'number' ? v.seq : 0;
+    const v = JSON.parse(readFileSync(file, 'utf8')) as { seq?: unknown; chain?: unknown };
+    return typeof v.seq === 'number' && v.chain === chain ? v.seq : 0;
   } catch {
     return 0;
   }
 }
 
-function writeCursor(file: string, seq: number): void {
-  writeFileSync(`${file}.tmp`, JSON.stringify({ seq }));
+function writeCursor(file: string, chain: string, seq: number): void {
+  writeFileSync(`${file}.tmp`, JSON.stringify({ chain, seq }));
   renameSync(`${file}.tmp`, file);
 }
 
 function ship(sink: ShippingSink, logPath: string, trail: AuditTrail, client: SinkClient, deps: { metrics: Metrics; logger: Logger }) {
   const { metrics, logger } = deps;
   const file = cursorFile(logPath, sink.name);
-  let cursor = readCursor(file);
+  const chain = trail.head().chain;
+  let cursor = readCursor(file, chain);
   const tailer = new LogTailer(logPath, cursor);
   const batchSize = sink.type === 'http' ? sink.batchSize : 500;
   let stopped = false;
@@ -91,7 +93,7 @@ function ship(sink: ShippingSink, logPath: string, trail: AuditTrail, client: Si
       cursor = pending.at(-1)!.seq;
       metrics.auditSinkShipped.inc({ sink: sink.name }, pending.length);
       pending = [];
-      writeCursor(file, cursor);
+      writeCursor(file, chain, cursor);
     }
   })();
 
@@ -99,7 +101,9 @@ function ship(sink: ShippingSink, logPath: string, trail: AuditTrail, client: Si
     async stop() {
       stopped = true;
       wake?.();
-      await loop;
+      // A batch in flight to a slow collector may finish or not: its events stay after the cursor
+      // and are sent again on the next start (at least once), so shutdown need not wait for it.
+      await Promise.race([loop, new Promise((r) => setTimeout(r, 2_000).unref())]);
       unsubscribe();
       tailer.close();
       await client.close();
