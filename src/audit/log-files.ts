@@ -67,6 +67,13 @@ function parse(file: string, line: number, text: string, torn: boolean): ParsedL
   }
 }
 
+/** The seq of a file's first complete record (undefined for an empty or torn-only file). */
+export function firstSeq(file: string): number | undefined {
+  if (statSync(file, { throwIfNoEntry: false })?.size === 0) return undefined;
+  for (const l of readLines(file)) if (l.record && !l.torn && typeof l.record.seq === 'number') return l.record.seq;
+  return undefined;
+}
+
 /** The last complete record of the chain's newest file that has one (to continue the chain). */
 export function lastRecord(live: string): { record: AuditRecord; file: string; tornTail: boolean } | undefined {
   const files = logFiles(live);

@@ -5,10 +5,10 @@
  * the disk refuses a write the writer reports itself unhealthy (the gateway then refuses calls with
  * audit_unavailable), keeps the sealed records in order, and retries.
  */
-import { mkdirSync, renameSync, statSync } from 'node:fs';
+import { mkdirSync, renameSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { readLines, rotatedName } from './log-files.js';
+import { firstSeq, rotatedName } from './log-files.js';
 
 export interface LogWriterOptions {
   readonly path: string;
@@ -182,12 +182,4 @@ export class AuditLogWriter {
     const target = first === undefined ? `${this.opts.path}.torn-${Date.now()}` : rotatedName(this.opts.path, first);
     renameSync(this.opts.path, target);
   }
-}
-
-function firstSeq(file: string): number | undefined {
-  if (statSync(file, { throwIfNoEntry: false })?.size === 0) return undefined;
-  for (const l of readLines(file)) {
-    if (l.record && !l.torn && typeof l.record.seq === 'number') return l.record.seq;
-  }
-  return undefined;
 }

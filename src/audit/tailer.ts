@@ -6,7 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import type { AuditRecord } from './chain.js';
-import { logFiles, readLines } from './log-files.js';
+import { firstSeq, logFiles } from './log-files.js';
 
 export interface TailedRecord {
   readonly seq: number;
@@ -99,9 +99,4 @@ export class LogTailer {
     this.openFile(next);
     return true;
   }
-}
-
-function firstSeq(file: string): number | undefined {
-  for (const l of readLines(file)) if (l.record && typeof l.record.seq === 'number') return l.record.seq;
-  return undefined;
 }
