@@ -45,6 +45,7 @@ export const REASONS = {
   token_claim_invalid: 'invalid_token',
   token_lifetime_too_long: 'invalid_token',
   token_keys_unavailable: 'invalid_token',
+  token_revoked: 'invalid_token',
   // resolve
   path_malformed: 'invalid_request',
   path_traversal: 'invalid_request',
@@ -60,7 +61,13 @@ export const REASONS = {
   agent_unknown: 'forbidden',
   agent_suspended: 'forbidden',
   agent_retired: 'forbidden',
+  killed_all: 'killed',
+  killed_agent: 'killed',
+  killed_user: 'killed',
+  killed_tool: 'killed',
+  state_stale: 'unavailable',
   // admin API
+  body_invalid: 'invalid_request',
   admin_role_missing: 'forbidden',
   not_found: 'unknown_route',
   // decide

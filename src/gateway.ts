@@ -18,6 +18,8 @@ import type { AuditPort } from './pipeline/context.js';
 import { openAuditTrail, type AuditTrail } from './audit/trail.js';
 import { loadCheckpointSigner } from './audit/checkpoint-key.js';
 import { startShippers, type Shippers } from './audit/shipper.js';
+import { createMemoryStore } from './state/memory-store.js';
+import type { StateStore } from './state/store.js';
 import { createPipeline, newRequestId } from './pipeline/index.js';
 
 export interface GatewayDeps {
@@ -31,6 +33,8 @@ export interface GatewayDeps {
   decider?: Decider;
   /** Replaces the audit trail (the benchmark's "audit off" step); the real trail is opened otherwise. */
   audit?: AuditPort;
+  /** The shared security state; by default the store `state.store` names. */
+  state?: StateStore;
 }
 
 export interface Gateway {
@@ -41,6 +45,7 @@ export interface Gateway {
   readonly logger: Logger;
   /** The policy engine, unless a decider was injected. */
   readonly policy?: PolicyEngine;
+  readonly state: StateStore;
   /** The audit trail, once listen() opened it. */
   readonly audit: () => AuditTrail | undefined;
   /** Starts both listeners; returns their base URLs (port 0 in config picks a free port). */
@@ -79,6 +84,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     record: (type, fields, opts) => (trail ? trail.record(type, fields, opts) : opts?.durable ? Promise.reject(new Error('the audit trail is not open')) : undefined),
     healthy: () => trail?.healthy() ?? false,
   };
+  const state = deps.state ?? createMemoryStore(config.state.file);
   const policy = deps.decider
     ? undefined
     : createPolicyEngine(config, {
@@ -93,6 +99,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     logger,
     accessLogger,
     audit,
+    state,
     isClosing: () => closing,
   });
 
@@ -124,8 +131,16 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     tokenCacheSize: tokens.cacheSize,
     policy,
     audit: () => trail,
+    auditPort: audit,
+    state,
     readiness: {
-      checks: () => ({ listening, not_shutting_down: !closing, policy_loaded: policy ? policy.status().active : true, audit_writable: audit.healthy() }),
+      checks: () => ({
+        listening,
+        not_shutting_down: !closing,
+        policy_loaded: policy ? policy.status().active : true,
+        audit_writable: audit.healthy(),
+        state_fresh: state.healthy(),
+      }),
     },
   });
 
@@ -137,6 +152,8 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
       );
       shippers = startShippers(config.audit, trail, { metrics, logger });
     }
+    // Kills and revocations are loaded before anything listens: a restart never resurrects a killed agent.
+    await state.start();
     // Load the bundle before listening, so the first call already sees it (a bad bundle leaves the
     // gateway up but not ready, refusing calls with policy_unavailable).
     await policy?.start();
@@ -169,7 +186,8 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     trail?.record('shutdown', { pid: process.pid });
     await trail?.close();
     await shippers?.stop();
+    await state.close();
   }
 
-  return { config, proxy, admin, metrics, logger, policy, audit: () => trail, listen, close };
+  return { config, proxy, admin, metrics, logger, policy, state, audit: () => trail, listen, close };
 }

@@ -33,8 +33,10 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
         ? { error: null, reason: null, result: 'forwarding', status: null }
         : {
             error: o?.code ?? null,
+            ...(ctx.killedBy !== undefined ? { killed_by: ctx.killedBy } : {}),
             reason: o?.reason ?? null,
-            result: o?.code ? (o.status >= 500 && o.code !== 'policy_unavailable' && o.code !== 'audit_unavailable' ? 'error' : 'refused') : 'ok',
+            // A call cut by the kill switch after its response began still ends as "killed".
+            result: ctx.killedBy !== undefined ? 'killed' : o?.code ? (o.status >= 500 && o.code !== 'policy_unavailable' && o.code !== 'audit_unavailable' ? 'error' : 'refused') : 'ok',
             status: o?.status ?? null,
             upstream_status: o?.upstreamStatus ?? null,
           },

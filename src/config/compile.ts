@@ -85,6 +85,12 @@ export interface RuntimeConfig {
     readonly pollIntervalMs: number;
   };
   readonly audit: AuditConfig;
+  readonly state: {
+    readonly store: 'memory' | 'redis';
+    readonly file: string;
+    readonly redis: { readonly url: string; readonly prefix: string };
+    readonly maxStalenessMs: number;
+  };
   readonly logLevel: string;
   readonly shutdownGraceMs: number;
   readonly dev: { readonly issuer: boolean; readonly exampleTools: boolean; readonly keysDir: string };
@@ -165,6 +171,12 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
       pollIntervalMs: duration(raw.policy.poll_interval, 'policy.poll_interval'),
     },
     audit: compileAudit(raw, baseDir),
+    state: {
+      store: raw.state.store,
+      file: resolve(baseDir, raw.state.file),
+      redis: { url: raw.state.redis.url, prefix: raw.state.redis.prefix },
+      maxStalenessMs: duration(raw.state.max_staleness, 'state.max_staleness'),
+    },
     logLevel: raw.logging.level,
     shutdownGraceMs: duration(raw.shutdown.grace, 'shutdown.grace'),
     dev: { issuer: raw.dev.issuer, exampleTools: raw.dev.example_tools, keysDir },

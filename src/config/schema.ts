@@ -140,6 +140,9 @@ export const ConfigSchema = Type.Object(
     state: Type.Object(
       {
         store: Type.Union([Type.Literal('memory'), Type.Literal('redis')], { default: 'memory' }),
+        // The memory store persists kills and revocations here, so a restart forgets neither.
+        file: Type.String({ minLength: 1, default: './.portcullis/state.json' }),
+        max_staleness: Duration('5s'),
         redis: Type.Object(
           { url: Type.String({ default: 'redis://127.0.0.1:6379' }), prefix: Type.String({ default: 'portcullis:' }) },
           { ...Strict, default: {} },

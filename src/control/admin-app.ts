@@ -14,6 +14,9 @@ import type { PolicyEngine } from '../policy/engine.js';
 import { registerPolicyRoutes } from './policy-routes.js';
 import { registerAuditRoutes } from './audit-routes.js';
 import type { AuditTrail } from '../audit/trail.js';
+import type { AuditPort } from '../pipeline/context.js';
+import type { StateStore } from '../state/store.js';
+import { registerStateRoutes } from './state-routes.js';
 
 export interface Readiness {
   /** Named checks; the gateway is ready when every one is true. */
@@ -28,6 +31,8 @@ export interface AdminAppDeps {
   /** Absent when a test injects its own decider. */
   readonly policy?: PolicyEngine;
   readonly audit: () => AuditTrail | undefined;
+  readonly auditPort: AuditPort;
+  readonly state: StateStore;
 }
 
 export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app: FastifyInstance; authenticate: AdminAuthenticator } {
@@ -66,6 +71,7 @@ export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app
 
   if (deps.policy) registerPolicyRoutes(app, authenticate, deps.policy);
   registerAuditRoutes(app, authenticate, deps.audit);
+  registerStateRoutes(app, config, authenticate, deps.state, deps.auditPort);
   return { app, authenticate };
 }
 

@@ -42,6 +42,9 @@ export interface CallContext {
   /** The request body as it streamed upstream: its digest and size, and (opt-in per tool) its redacted content. */
   body?: { sha256: string; bytes: number; captured?: unknown };
 
+  /** Set when the kill switch cut this call in flight: the kill's id. */
+  killedBy?: string;
+
   /** Filled as the call ends. */
   outcome?: {
     status: number;

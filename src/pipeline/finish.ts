@@ -10,7 +10,7 @@ import { authFailureFields, callEventFields } from '../audit/events.js';
 import type { AuditPort, CallContext } from './context.js';
 import type { UpstreamResponse } from './forward.js';
 
-export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLogger: Logger; audit: AuditPort }) {
+export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLogger: Logger; audit: AuditPort; done: (ctx: CallContext) => void }) {
   const { metrics, logger, accessLogger, audit } = deps;
 
   function relay(ctx: CallContext, reply: FastifyReply, res: UpstreamResponse): FastifyReply {
@@ -25,7 +25,8 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLog
     const gErr = err instanceof GatewayError ? err : new GatewayError('internal', undefined, { cause: err });
     if (gErr.reason === 'internal') logger.error({ err: errorSummary(err), request_id: ctx.requestId }, 'unexpected failure in the request path');
     record(ctx, gErr.status, gErr);
-    if (gErr.code === 'invalid_token') audit.record('auth_failure', authFailureFields(ctx));
+    deps.done(ctx);
+    if (gErr.code === 'invalid_token' && !ctx.principal) audit.record('auth_failure', authFailureFields(ctx));
     else audit.record('tool_call', callEventFields(ctx, 'final'));
     if (reply.sent || reply.raw.headersSent) {
       reply.raw.destroy();

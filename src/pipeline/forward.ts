@@ -156,7 +156,12 @@ function upstreamFailure(err: unknown, ctx: CallContext): GatewayError {
   if (err instanceof BodyTooLarge || (e.cause instanceof BodyTooLarge)) {
     return new GatewayError('body_too_large', `The request body exceeds this tool's limit of ${ctx.tool!.maxBodyBytes} bytes.`);
   }
-  if (ctx.abort.signal.aborted) return new GatewayError('client_aborted', 'The call was aborted before the upstream answered.', { cause: err });
+  if (ctx.abort.signal.aborted) {
+    // Aborted by the kill switch (the reason is its refusal) or because the client went away.
+    const reason: unknown = ctx.abort.signal.reason;
+    if (reason instanceof GatewayError) return reason;
+    return new GatewayError('client_aborted', 'The call was aborted before the upstream answered.', { cause: err });
+  }
   const code = e.code ?? (e.cause as { code?: string } | undefined)?.code ?? '';
   if (TIMEOUT.has(code)) return new GatewayError('upstream_timeout', `The tool's upstream did not answer within ${ctx.tool!.timeoutMs}ms.`, { cause: err });
   if (UNREACHABLE.has(code)) return new GatewayError('upstream_unreachable', "The tool's upstream could not be reached.", { cause: err });

@@ -32,7 +32,8 @@ import type { AuditPort, CallContext } from './context.js';
 import { createRecordIntent } from './record-intent.js';
 import { createDecide, type Decider } from './decide.js';
 import { createUpstreams, type Upstreams } from './forward.js';
-import { createGuard } from './guard.js';
+import { createGuard, killedError } from './guard.js';
+import type { StateStore } from '../state/store.js';
 import { createHold } from './hold.js';
 import { createInject } from './inject.js';
 import { createResolve } from './resolve.js';
@@ -48,6 +49,7 @@ export interface PipelineDeps {
   /** One line per call, built from safe fields only (no redaction pass). */
   readonly accessLogger: Logger;
   readonly audit: AuditPort;
+  readonly state: StateStore;
   /** True once shutdown began: new calls are refused with 503 while in-flight ones drain. */
   readonly isClosing: () => boolean;
 }
@@ -63,18 +65,35 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
   const stages: readonly Stage[] = [
     createAuthenticate(deps.tokens),
     createResolve(config),
-    createGuard(config, deps.audit),
+    createGuard(config, deps.audit, deps.state),
     createDecide(deps.decider),
     createHold(),
     createInject(),
     createRecordIntent(deps.audit),
   ];
   const upstreams = createUpstreams(config);
-  const finish = createFinish(deps);
+  // Calls in flight, so that a kill can cut them (their upstream request is aborted).
+  const inflight = new Set<CallContext>();
+  const finish = createFinish({ ...deps, done: (ctx) => inflight.delete(ctx) });
+  deps.state.onChange((change) => {
+    if (change.type !== 'kill') return;
+    for (const ctx of inflight) {
+      const p = ctx.principal;
+      if (!p) continue;
+      const t = change.kill.target;
+      const hit = 'all' in t || ('agent' in t && t.agent === p.agentId) || ('user' in t && t.user === p.userId) || ('tool' in t && t.tool === ctx.tool?.name);
+      if (hit) {
+        ctx.killedBy = change.kill.id;
+        ctx.abort.abort(killedError(change.kill));
+      }
+    }
+  });
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const ctx = newContext(request);
+    inflight.add(ctx);
     reply.raw.once('close', () => {
+      inflight.delete(ctx);
       if (!reply.raw.writableFinished) ctx.abort.abort();
     });
     try {

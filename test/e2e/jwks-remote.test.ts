@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileConfig } from '../../src/config/compile.js';
 import { validate } from '../../src/config/load.js';
 import { startUpstream, type RecordingUpstream } from '../helpers/upstream.js';
-import { startGateway, tempAudit, type RunningGateway } from '../helpers/gateway.js';
+import { startGateway, tempAudit, tempState, type RunningGateway } from '../helpers/gateway.js';
 import { send } from '../helpers/http.js';
 import { crmTools } from './fixtures.js';
 
@@ -55,6 +55,7 @@ beforeAll(async () => {
     agents: { 'support-bot': { owner: 'alice@example.com', roles: ['support_agent'], max_classification: 'confidential' } },
     tools: crmTools(up),
     audit: tempAudit(),
+    state: tempState(),
   });
   gw = await startGateway(compileConfig(raw, process.cwd()));
 });

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { compileConfig, type RuntimeConfig } from '../../src/config/compile.js';
 import { parseConfig, validate } from '../../src/config/load.js';
 import type { TestIssuer } from '../helpers/issuer.js';
-import { tempAudit } from '../helpers/gateway.js';
+import { tempAudit, tempState } from '../helpers/gateway.js';
 import type { RecordingUpstream } from '../helpers/upstream.js';
 
 export function shippedCatalogue(issuer: TestIssuer, up: RecordingUpstream, policy: Record<string, unknown>, extra: { agents?: Record<string, unknown>; breakGlass?: string } = {}): RuntimeConfig {
@@ -16,6 +16,7 @@ export function shippedCatalogue(issuer: TestIssuer, up: RecordingUpstream, poli
   raw.dev = { issuer: false, example_tools: false };
   raw.policy = { ...raw.policy, ...policy };
   raw.audit = tempAudit();
+  raw.state = tempState();
   if (extra.breakGlass) raw.admin.break_glass = { sha256: createHash('sha256').update(extra.breakGlass).digest('hex') };
   return compileConfig(validate(raw), process.cwd());
 }

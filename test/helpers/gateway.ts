@@ -31,9 +31,15 @@ export function tempAudit(extra: Record<string, unknown> = {}): Record<string, u
   return { sinks: [{ type: 'file', path: join(dir, 'audit.jsonl') }], signing_key: join(dir, 'signing-key.pem'), generate_signing_key: true, ...extra };
 }
 
+/** A state section (kills, revocations) persisted to a fresh temp file: tests never share a kill. */
+export function tempState(extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { file: join(mkdtempSync(join(tmpdir(), 'portcullis-state-')), 'state.json'), ...extra };
+}
+
 export function testConfig(issuer: TestIssuer, tools: Record<string, unknown>, extra: Record<string, unknown> = {}): RuntimeConfig {
   const raw = validate({
     audit: tempAudit(),
+    state: tempState(),
     listen: { proxy: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
     auth: { issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksFile, audiences: ['portcullis'] }] },
     agents: {

@@ -1,0 +1,125 @@
+/**
+ * Security state shared by every replica: kills and revocations (approvals join with the approval
+ * flow). The request path reads an in-memory snapshot — never a store round trip — and a store
+ * that cannot vouch for its snapshot reports itself unhealthy, so the gateway fails closed.
+ */
+
+export type KillTarget = { readonly agent: string } | { readonly user: string } | { readonly tool: string } | { readonly all: true };
+
+export interface Kill {
+  readonly id: string;
+  readonly target: KillTarget;
+  readonly reason: string;
+  readonly by: string;
+  readonly at: string;
+}
+
+export interface Revocation {
+  /** A token id, or every token of an agent issued at or before `before` (epoch seconds). */
+  readonly kind: 'jti' | 'agent';
+  readonly jti?: string;
+  readonly agent?: string;
+  readonly before?: number;
+  /** Epoch ms after which the entry can go: no token it covers can still be valid. */
+  readonly until: number;
+  readonly by: string;
+  readonly reason: string;
+}
+
+export type StateChange = { readonly type: 'kill'; readonly kill: Kill } | { readonly type: 'revive'; readonly kill: Kill } | { readonly type: 'revoke'; readonly revocation: Revocation };
+
+export interface StateStore {
+  /** Loads the state (and, for shared stores, subscribes to changes). */
+  start(): Promise<void>;
+  close(): Promise<void>;
+  /** False while the snapshot cannot be trusted (a shared store out of touch past max_staleness). */
+  healthy(): boolean;
+
+  addKill(kill: Kill): Promise<void>;
+  removeKill(id: string): Promise<Kill | undefined>;
+  kills(): readonly Kill[];
+  addRevocation(revocation: Revocation): Promise<void>;
+
+  /** The kill that stops this call, if any (snapshot read). */
+  killFor(call: { agent: string; user: string | null; tool: string | undefined }): Kill | undefined;
+  /** Whether this token is revoked (snapshot read). */
+  isRevoked(token: { jti: string; agent: string; iat: number }): boolean;
+
+  /** Called for every change, local or from another replica. */
+  onChange(listener: (change: StateChange) => void): () => void;
+}
+
+/** The in-memory snapshot both stores keep; lookups are map reads. */
+export class StateSnapshot {
+  readonly kills = new Map<string, Kill>();
+  private readonly killedAgents = new Map<string, Kill>();
+  private readonly killedUsers = new Map<string, Kill>();
+  private readonly killedTools = new Map<string, Kill>();
+  private killedAll: Kill | undefined;
+  private readonly revokedJtis = new Map<string, number>();
+  private readonly agentsRevokedBefore = new Map<string, { before: number; until: number }>();
+
+  applyKill(k: Kill): void {
+    this.kills.set(k.id, k);
+    this.index();
+  }
+
+  removeKill(id: string): Kill | undefined {
+    const k = this.kills.get(id);
+    this.kills.delete(id);
+    this.index();
+    return k;
+  }
+
+  applyRevocation(r: Revocation): void {
+    if (r.kind === 'jti' && r.jti) this.revokedJtis.set(r.jti, Math.max(r.until, this.revokedJtis.get(r.jti) ?? 0));
+    if (r.kind === 'agent' && r.agent && r.before !== undefined) {
+      const prev = this.agentsRevokedBefore.get(r.agent);
+      this.agentsRevokedBefore.set(r.agent, { before: Math.max(r.before, prev?.before ?? 0), until: Math.max(r.until, prev?.until ?? 0) });
+    }
+  }
+
+  killFor(call: { agent: string; user: string | null; tool: string | undefined }): Kill | undefined {
+    return this.killedAll ?? this.killedAgents.get(call.agent) ?? (call.user !== null ? this.killedUsers.get(call.user) : undefined) ?? (call.tool !== undefined ? this.killedTools.get(call.tool) : undefined);
+  }
+
+  isRevoked(t: { jti: string; agent: string; iat: number }): boolean {
+    if (this.revokedJtis.has(t.jti)) return true;
+    const a = this.agentsRevokedBefore.get(t.agent);
+    return a !== undefined && t.iat <= a.before;
+  }
+
+  /** Drops revocations no token can outlive any more. */
+  prune(now = Date.now()): void {
+    for (const [jti, until] of this.revokedJtis) if (until < now) this.revokedJtis.delete(jti);
+    for (const [agent, r] of this.agentsRevokedBefore) if (r.until < now) this.agentsRevokedBefore.delete(agent);
+  }
+
+  revocations(): Revocation[] {
+    return [
+      ...[...this.revokedJtis].map(([jti, until]) => ({ kind: 'jti' as const, jti, until, by: '', reason: '' })),
+      ...[...this.agentsRevokedBefore].map(([agent, r]) => ({ kind: 'agent' as const, agent, before: r.before, until: r.until, by: '', reason: '' })),
+    ];
+  }
+
+  clear(): void {
+    this.kills.clear();
+    this.revokedJtis.clear();
+    this.agentsRevokedBefore.clear();
+    this.index();
+  }
+
+  private index(): void {
+    this.killedAgents.clear();
+    this.killedUsers.clear();
+    this.killedTools.clear();
+    this.killedAll = undefined;
+    for (const k of this.kills.values()) {
+      const t = k.target;
+      if ('all' in t) this.killedAll = k;
+      else if ('agent' in t) this.killedAgents.set(t.agent, k);
+      else if ('user' in t) this.killedUsers.set(t.user, k);
+      else this.killedTools.set(t.tool, k);
+    }
+  }
+}
