@@ -202,3 +202,26 @@ describe('the memory store across a restart', () => {
     }
   });
 });
+
+describe('portcullis kill | revive | revoke', () => {
+  it('drive the admin API', async () => {
+    const { runCli } = await import('../helpers/cli.js');
+    const env = { PORTCULLIS_ADMIN_TOKEN: BREAK_GLASS };
+    const k = await runCli(['kill', '--agent', 'support-bot', '--reason', 'from the CLI', '--url', gw.adminUrl], { env });
+    expect(k.code).toBe(0);
+    const { id } = JSON.parse(k.stdout);
+    expect((await call('support-bot')).json().reasons).toEqual(['killed_agent']);
+    expect(JSON.parse((await runCli(['kill', '--list', '--url', gw.adminUrl], { env })).stdout).kills[0].id).toBe(id);
+    expect((await runCli(['revive', id, '--url', gw.adminUrl], { env })).code).toBe(0);
+    expect((await call('support-bot')).status).toBe(200);
+    const r = await runCli(['revoke', '--jti', 'cli-jti', '--url', gw.adminUrl], { env });
+    expect(JSON.parse(r.stdout)).toMatchObject({ kind: 'jti', jti: 'cli-jti' });
+
+    const twoTargets = await runCli(['kill', '--agent', 'a', '--tool', 'b', '--reason', 'x'], { env });
+    expect(twoTargets.code).toBe(2);
+    expect(twoTargets.stderr).toMatch(/exactly one target/);
+    const denied = await runCli(['revive', 'kill-nope', '--url', gw.adminUrl], { env: { PORTCULLIS_ADMIN_TOKEN: 'wrong' } });
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/refused \(401\) invalid_token/);
+  });
+});

@@ -1,0 +1,38 @@
+/** The thin admin-API client behind `kill`, `revive`, `revoke`: --url and --token (or PORTCULLIS_ADMIN_TOKEN). */
+import { request } from 'undici';
+import { UsageError } from './args.js';
+
+export const ADMIN_OPTIONS = {
+  url: { type: 'string', default: 'http://127.0.0.1:8081' },
+  token: { type: 'string' },
+} as const;
+
+export async function adminCall(values: { url?: string; token?: string }, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<number> {
+  const token = values.token ?? process.env.PORTCULLIS_ADMIN_TOKEN;
+  if (!token) throw new UsageError('needs an admin token: --token or PORTCULLIS_ADMIN_TOKEN');
+  let res;
+  try {
+    res = await request(new URL(path, values.url ?? 'http://127.0.0.1:8081'), {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    process.stderr.write(`cannot reach the admin API at ${values.url}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const text = await res.body.text();
+  if (res.statusCode >= 300) {
+    let message = text;
+    try {
+      const e = JSON.parse(text) as { error?: string; message?: string };
+      message = `${e.error}: ${e.message}`;
+    } catch {
+      // not JSON: print as is
+    }
+    process.stderr.write(`the gateway refused (${res.statusCode}) ${message}\n`);
+    return 1;
+  }
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  return 0;
+}
