@@ -19,6 +19,7 @@ import { openAuditTrail, type AuditTrail } from './audit/trail.js';
 import { loadCheckpointSigner } from './audit/checkpoint-key.js';
 import { startShippers, type Shippers } from './audit/shipper.js';
 import { createMemoryStore } from './state/memory-store.js';
+import { createRedisStore } from './state/redis-store.js';
 import type { StateStore } from './state/store.js';
 import { createPipeline, newRequestId } from './pipeline/index.js';
 
@@ -84,7 +85,11 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     record: (type, fields, opts) => (trail ? trail.record(type, fields, opts) : opts?.durable ? Promise.reject(new Error('the audit trail is not open')) : undefined),
     healthy: () => trail?.healthy() ?? false,
   };
-  const state = deps.state ?? createMemoryStore(config.state.file);
+  const state =
+    deps.state ??
+    (config.state.store === 'redis'
+      ? createRedisStore({ url: config.state.redis.url, prefix: config.state.redis.prefix, maxStalenessMs: config.state.maxStalenessMs }, logger)
+      : createMemoryStore(config.state.file));
   const policy = deps.decider
     ? undefined
     : createPolicyEngine(config, {

@@ -13,11 +13,20 @@ import { requireRole, type AdminAuthenticator } from './admin-auth.js';
 
 const ID = /^[A-Za-z0-9@._:+-]{1,256}$/;
 
+/** A store that cannot take a write: say so plainly (503), the change did not happen. */
+async function stored<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (err) {
+    throw new GatewayError('state_stale', `The state store cannot be reached, so nothing was changed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 export function registerStateRoutes(app: FastifyInstance, config: RuntimeConfig, authenticate: AdminAuthenticator, state: StateStore, audit: AuditPort): void {
   app.post('/admin/kill', { preHandler: requireRole(authenticate, 'operator', 'admin') }, async (request, reply) => {
     const { target, reason } = parseKill(request.body);
     const kill: Kill = { id: `kill-${randomUUID()}`, target, reason, by: request.admin!.subject, at: new Date().toISOString() };
-    await state.addKill(kill);
+    await stored(state.addKill(kill));
     audit.record('kill', { kill: { ...kill } });
     request.log.warn({ kill: kill.id, target, by: kill.by }, 'kill switch engaged');
     return reply.code(201).send(kill);
@@ -26,7 +35,7 @@ export function registerStateRoutes(app: FastifyInstance, config: RuntimeConfig,
   app.get('/admin/kill', { preHandler: requireRole(authenticate, 'operator', 'auditor', 'admin') }, async () => ({ kills: state.kills() }));
 
   app.delete<{ Params: { id: string } }>('/admin/kill/:id', { preHandler: requireRole(authenticate, 'admin') }, async (request) => {
-    const kill = await state.removeKill(request.params.id);
+    const kill = await stored(state.removeKill(request.params.id));
     if (!kill) throw new GatewayError('not_found', `No kill ${JSON.stringify(request.params.id)} is in force.`);
     audit.record('revive', { kill: { ...kill }, by: request.admin!.subject });
     request.log.warn({ kill: kill.id, by: request.admin!.subject }, 'kill lifted');
@@ -47,7 +56,7 @@ export function registerStateRoutes(app: FastifyInstance, config: RuntimeConfig,
     } else {
       throw new GatewayError('body_invalid', 'Send {"jti": "..."} or {"agent": "..."} (and optionally "reason").');
     }
-    await state.addRevocation(revocation);
+    await stored(state.addRevocation(revocation));
     audit.record('revoke', { revocation: { ...revocation } });
     return reply.code(201).send(revocation);
   });

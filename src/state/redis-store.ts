@@ -1,0 +1,173 @@
+/**
+ * The shared store: Redis holds the kills and revocations; every change is published, and each
+ * replica applies it to its in-memory snapshot (pub/sub, not polling). The request path reads only
+ * the snapshot. A replica that cannot confirm its snapshot — subscription lost, Redis unreachable, or
+ * a change it missed — for longer than `state.max_staleness` reports itself unhealthy and the
+ * gateway refuses calls (fail closed) until it has resynchronised, which it does by itself when
+ * Redis answers again. Commands carry timeouts and fail fast instead of queueing.
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from '../observability/logger.js';
+import { StateSnapshot, type Kill, type Revocation, type StateChange, type StateStore } from './store.js';
+
+export interface RedisStoreOptions {
+  readonly url: string;
+  readonly prefix: string;
+  readonly maxStalenessMs: number;
+}
+
+type Message = { origin: string; version: number; change: StateChange };
+
+export function createRedisStore(opts: RedisStoreOptions, logger: Logger): StateStore {
+  const keys = { kills: `${opts.prefix}kills`, revocations: `${opts.prefix}revocations`, version: `${opts.prefix}version`, channel: `${opts.prefix}changes` };
+  const redisOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: Math.max(250, Math.floor(opts.maxStalenessMs / 4)),
+    connectTimeout: 2_000,
+    retryStrategy: (times: number) => Math.min(100 * times, 1_000),
+  };
+  const cmd = new Redis(opts.url, redisOptions);
+  const sub = new Redis(opts.url, redisOptions);
+  const snap = new StateSnapshot();
+  const listeners = new Set<(c: StateChange) => void>();
+  const origin = Math.random().toString(36).slice(2);
+  let version = -1;
+  let confirmedAt = 0;
+  let resyncing: Promise<void> | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+  let closed = false;
+  let wasHealthy = false;
+
+  for (const c of [cmd, sub]) c.on('error', () => undefined); // reported through health, not as crashes
+
+  function emit(change: StateChange): void {
+    for (const l of listeners) l(change);
+  }
+
+  function apply(change: StateChange): void {
+    if (change.type === 'kill') snap.applyKill(change.kill);
+    else if (change.type === 'revive') snap.removeKill(change.kill.id);
+    else snap.applyRevocation(change.revocation);
+  }
+
+  /** Reloads everything from Redis: the only way back from a missed message or a lost subscription. */
+  async function resync(): Promise<void> {
+    resyncing ??= (async () => {
+      const [kills, revocations, v] = await Promise.all([cmd.hgetall(keys.kills), cmd.hgetall(keys.revocations), cmd.get(keys.version)]);
+      const fresh = new StateSnapshot();
+      for (const json of Object.values(kills)) fresh.applyKill(JSON.parse(json) as Kill);
+      const expired: string[] = [];
+      for (const [field, json] of Object.entries(revocations)) {
+        const r = JSON.parse(json) as Revocation;
+        if (r.until < Date.now()) expired.push(field);
+        else fresh.applyRevocation(r);
+      }
+      // Entries no token can outlive any more go (best effort; every replica may try).
+      if (expired.length > 0) void cmd.hdel(keys.revocations, ...expired).catch(() => undefined);
+      const before = new Set(snap.kills.keys());
+      snap.clear();
+      for (const k of fresh.kills.values()) snap.applyKill(k);
+      for (const r of fresh.revocations()) snap.applyRevocation(r);
+      snap.prune();
+      version = Number(v ?? 0);
+      confirmedAt = Date.now();
+      // Kills learnt by resync must still cut what is in flight.
+      for (const k of snap.kills.values()) if (!before.has(k.id)) emit({ type: 'kill', kill: k });
+    })().finally(() => {
+      resyncing = undefined;
+    });
+    return resyncing;
+  }
+
+  /** Confirms the snapshot: both connections up and no change missed (else resync). */
+  async function check(): Promise<void> {
+    if (closed) return;
+    try {
+      if (sub.status !== 'ready') throw new Error(`subscriber ${sub.status}`);
+      const v = Number((await cmd.get(keys.version)) ?? 0);
+      if (v !== version) await resync();
+      else confirmedAt = Date.now();
+    } catch (err) {
+      if (wasHealthy && Date.now() - confirmedAt > opts.maxStalenessMs) {
+        logger.error({ error: (err as Error).message }, 'state store out of touch: refusing calls until kills and revocations are confirmed');
+        wasHealthy = false;
+      }
+      return;
+    }
+    if (!wasHealthy) logger.info({ version }, 'state store in touch: kills and revocations confirmed');
+    wasHealthy = true;
+  }
+
+  async function write(change: StateChange, mutate: (m: ReturnType<typeof cmd.multi>) => void): Promise<void> {
+    const m = cmd.multi();
+    mutate(m);
+    m.incr(keys.version);
+    const res = await m.exec();
+    const failed = res?.find(([e]) => e);
+    if (!res || failed) throw failed?.[0] ?? new Error('the state store did not answer');
+    const v = Number(res.at(-1)![1]);
+    await cmd.publish(keys.channel, JSON.stringify({ origin, version: v, change } satisfies Message));
+    apply(change);
+    if (v === version + 1) version = v;
+    emit(change);
+  }
+
+  return {
+    async start() {
+      await Promise.all([cmd.connect(), sub.connect()]);
+      sub.on('message', (_channel: string, raw: string) => {
+        let msg: Message;
+        try {
+          msg = JSON.parse(raw) as Message;
+        } catch {
+          return;
+        }
+        if (msg.version !== version + 1) {
+          // A gap: something was missed (or arrived out of order). Trust Redis, not the message.
+          void resync().catch(() => undefined);
+          return;
+        }
+        version = msg.version;
+        confirmedAt = Date.now();
+        if (msg.origin === origin) return; // already applied locally
+        apply(msg.change);
+        emit(msg.change);
+      });
+      // After a reconnect the subscription is restored by ioredis; what happened meanwhile is not.
+      sub.on('ready', () => void resync().catch(() => undefined));
+      await sub.subscribe(keys.channel);
+      await resync();
+      wasHealthy = true;
+      heartbeat = setInterval(() => void check(), Math.max(100, Math.floor(opts.maxStalenessMs / 3)));
+      heartbeat.unref();
+    },
+    async close() {
+      closed = true;
+      clearInterval(heartbeat);
+      sub.disconnect();
+      cmd.disconnect();
+    },
+    healthy: () => Date.now() - confirmedAt <= opts.maxStalenessMs,
+    addKill: (kill) => write({ type: 'kill', kill }, (m) => m.hset(keys.kills, kill.id, JSON.stringify(kill))),
+    async removeKill(id) {
+      const json = await cmd.hget(keys.kills, id);
+      if (!json) return undefined;
+      const kill = JSON.parse(json) as Kill;
+      await write({ type: 'revive', kill }, (m) => m.hdel(keys.kills, id));
+      return kill;
+    },
+    kills: () => [...snap.kills.values()],
+    addRevocation(revocation) {
+      const field = revocation.kind === 'jti' ? `jti:${revocation.jti}` : `agent:${revocation.agent}`;
+      return write({ type: 'revoke', revocation }, (m) => m.hset(keys.revocations, field, JSON.stringify(revocation)));
+    },
+    killFor: (call) => snap.killFor(call),
+    isRevoked: (t) => snap.isRevoked(t),
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
