@@ -6,18 +6,33 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { StateSnapshot, type Kill, type Revocation, type StateChange, type StateStore } from './store.js';
+import { consumeTransition, decideTransition, StateSnapshot, type Approval, type Kill, type Revocation, type StateChange, type StateStore, type Transition } from './store.js';
 
 export function createMemoryStore(file: string): StateStore {
   const snap = new StateSnapshot();
   const listeners = new Set<(c: StateChange) => void>();
+  const approvals = new Map<string, Approval>();
   let pruneTimer: NodeJS.Timeout | undefined;
 
   function persist(): void {
     snap.prune();
+    // Decided approvals are kept while they can still be used; the rest are history (the audit trail has it).
+    const now = Date.now();
+    for (const [id, a] of approvals) if (a.expires_at <= now && a.status !== 'pending') approvals.delete(id);
     mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(`${file}.tmp`, JSON.stringify({ v: 1, kills: [...snap.kills.values()], revocations: snap.revocations() }, null, 1), { mode: 0o600 });
+    const state = { v: 1, kills: [...snap.kills.values()], revocations: snap.revocations(), approvals: [...approvals.values()] };
+    writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 1), { mode: 0o600 });
     renameSync(`${file}.tmp`, file);
+  }
+
+  /** Stores and announces a transition that changed the record (a success, or a pending one found expired). */
+  function changed(t: Transition): Transition {
+    if (t.approval && (t.ok || t.why === 'expired')) {
+      approvals.set(t.approval.id, t.approval);
+      persist();
+      emit({ type: 'approval', approval: t.approval });
+    }
+    return t;
   }
 
   function emit(change: StateChange): void {
@@ -27,7 +42,7 @@ export function createMemoryStore(file: string): StateStore {
   return {
     async start() {
       if (existsSync(file)) {
-        let saved: { kills?: Kill[]; revocations?: Revocation[] };
+        let saved: { kills?: Kill[]; revocations?: Revocation[]; approvals?: Approval[] };
         try {
           saved = JSON.parse(readFileSync(file, 'utf8')) as typeof saved;
         } catch (err) {
@@ -35,6 +50,7 @@ export function createMemoryStore(file: string): StateStore {
         }
         for (const k of saved.kills ?? []) snap.applyKill(k);
         for (const r of saved.revocations ?? []) snap.applyRevocation(r);
+        for (const a of saved.approvals ?? []) approvals.set(a.id, a);
         snap.prune();
       }
       pruneTimer = setInterval(() => snap.prune(), 60_000);
@@ -63,6 +79,16 @@ export function createMemoryStore(file: string): StateStore {
       persist();
       emit({ type: 'revoke', revocation });
     },
+    async createApproval(approval) {
+      approvals.set(approval.id, approval);
+      persist();
+      emit({ type: 'approval', approval });
+    },
+    getApproval: async (id) => approvals.get(id),
+    listApprovals: async () => [...approvals.values()],
+    // Single process, single thread: read-check-write cannot interleave.
+    decideApproval: async (id, decision, by, comment) => changed(decideTransition(approvals.get(id), decision, by, comment, Date.now())),
+    consumeApproval: async (id, fp) => changed(consumeTransition(approvals.get(id), fp, Date.now())),
     killFor: (call) => snap.killFor(call),
     isRevoked: (t) => snap.isRevoked(t),
     onChange(listener) {

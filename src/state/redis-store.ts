@@ -8,7 +8,34 @@
  */
 import { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
-import { StateSnapshot, type Kill, type Revocation, type StateChange, type StateStore } from './store.js';
+import { canonical } from '../audit/chain.js';
+import { StateSnapshot, type Approval, type Fingerprint, type Kill, type Revocation, type StateChange, type StateStore, type Transition } from './store.js';
+
+// Approval transitions run inside Redis, so two approvers (or two replicas using one approval) get
+// exactly one outcome. Each approval is a hash: the immutable record as JSON, its status fields,
+// its expiry and its fingerprint in canonical form.
+const DECIDE = `
+local s = redis.call('HMGET', KEYS[1], 'status', 'expires_at')
+if not s[1] then return {'unknown'} end
+if s[1] ~= 'pending' then return {'not_pending'} end
+if tonumber(s[2]) <= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'status', 'expired')
+  return {'expired', redis.call('INCR', KEYS[2])}
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'decided_by', ARGV[2], 'comment', ARGV[3], 'decided_at', ARGV[5])
+return {'ok', redis.call('INCR', KEYS[2])}`;
+
+const CONSUME = `
+local s = redis.call('HMGET', KEYS[1], 'status', 'expires_at', 'fp')
+if not s[1] then return {'unknown'} end
+if s[1] ~= 'approved' then return {'not_approved'} end
+if tonumber(s[2]) <= tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'status', 'expired')
+  return {'expired', redis.call('INCR', KEYS[2])}
+end
+if s[3] ~= ARGV[1] then return {'mismatch'} end
+redis.call('HSET', KEYS[1], 'status', 'used')
+return {'ok', redis.call('INCR', KEYS[2])}`;
 
 export interface RedisStoreOptions {
   readonly url: string;
@@ -19,7 +46,14 @@ export interface RedisStoreOptions {
 type Message = { origin: string; version: number; change: StateChange };
 
 export function createRedisStore(opts: RedisStoreOptions, logger: Logger): StateStore {
-  const keys = { kills: `${opts.prefix}kills`, revocations: `${opts.prefix}revocations`, version: `${opts.prefix}version`, channel: `${opts.prefix}changes` };
+  const keys = {
+    kills: `${opts.prefix}kills`,
+    revocations: `${opts.prefix}revocations`,
+    version: `${opts.prefix}version`,
+    channel: `${opts.prefix}changes`,
+    approvals: `${opts.prefix}approvals`,
+    approval: (id: string) => `${opts.prefix}approval:${id}`,
+  };
   const redisOptions = {
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -49,7 +83,31 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
   function apply(change: StateChange): void {
     if (change.type === 'kill') snap.applyKill(change.kill);
     else if (change.type === 'revive') snap.removeKill(change.kill.id);
-    else snap.applyRevocation(change.revocation);
+    else if (change.type === 'revoke') snap.applyRevocation(change.revocation);
+    // Approvals are not in the snapshot: they are read from Redis when needed.
+  }
+
+  async function readApproval(id: string): Promise<Approval | undefined> {
+    const h = await cmd.hgetall(keys.approval(id));
+    if (!h.json) return undefined;
+    const base = JSON.parse(h.json) as Approval;
+    return {
+      ...base,
+      status: h.status as Approval['status'],
+      ...(h.decided_by ? { decided_by: h.decided_by, decided_at: h.decided_at, comment: h.comment } : {}),
+    };
+  }
+
+  /** Runs a transition script; publishes the new record when it changed. */
+  async function transition(script: string, id: string, args: string[]): Promise<Transition> {
+    const [why, v] = (await cmd.eval(script, 2, keys.approval(id), keys.version, ...args)) as [string, number | undefined];
+    const approval = await readApproval(id);
+    if (v !== undefined && approval) {
+      await cmd.publish(keys.channel, JSON.stringify({ origin, version: Number(v), change: { type: 'approval', approval } } satisfies Message));
+      emit({ type: 'approval', approval });
+    }
+    if (why === 'ok') return { ok: true, approval: approval! };
+    return { ok: false, approval, why: why as Exclude<Transition, { ok: true }>['why'] };
   }
 
   /** Reloads everything from Redis: the only way back from a missed message or a lost subscription. */
@@ -124,6 +182,8 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
         } catch {
           return;
         }
+        // Approval changes wake held calls whatever the version says: the waiter re-reads Redis.
+        if (msg.change.type === 'approval' && msg.origin !== origin) emit(msg.change);
         if (msg.version !== version + 1) {
           // A gap: something was missed (or arrived out of order). Trust Redis, not the message.
           void resync().catch(() => undefined);
@@ -131,7 +191,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
         }
         version = msg.version;
         confirmedAt = Date.now();
-        if (msg.origin === origin) return; // already applied locally
+        if (msg.origin === origin || msg.change.type === 'approval') return; // applied locally / emitted above
         apply(msg.change);
         emit(msg.change);
       });
@@ -163,6 +223,30 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       const field = revocation.kind === 'jti' ? `jti:${revocation.jti}` : `agent:${revocation.agent}`;
       return write({ type: 'revoke', revocation }, (m) => m.hset(keys.revocations, field, JSON.stringify(revocation)));
     },
+    async createApproval(approval) {
+      const key = keys.approval(approval.id);
+      const { status: _s, ...immutable } = approval;
+      const m = cmd.multi();
+      m.hset(key, 'json', JSON.stringify(immutable), 'status', approval.status, 'expires_at', String(approval.expires_at), 'fp', fingerprintKey(approval.fingerprint));
+      // Kept a day past expiry for the approvers' list; the audit trail keeps it for good.
+      m.pexpireat(key, approval.expires_at + 86_400_000);
+      m.zadd(keys.approvals, approval.expires_at, approval.id);
+      m.zremrangebyscore(keys.approvals, 0, Date.now() - 86_400_000);
+      m.incr(keys.version);
+      const res = await m.exec();
+      if (!res || res.some(([e]) => e)) throw new Error('the state store did not store the approval');
+      const v = Number(res.at(-1)![1]);
+      await cmd.publish(keys.channel, JSON.stringify({ origin, version: v, change: { type: 'approval', approval } } satisfies Message));
+      emit({ type: 'approval', approval });
+    },
+    getApproval: readApproval,
+    async listApprovals() {
+      const ids = await cmd.zrange(keys.approvals, 0, -1);
+      const all = await Promise.all(ids.map((id) => readApproval(id)));
+      return all.filter((a): a is Approval => a !== undefined);
+    },
+    decideApproval: (id, decision, by, comment) => transition(DECIDE, id, [decision, by, comment, String(Date.now()), new Date().toISOString()]),
+    consumeApproval: (id, fp) => transition(CONSUME, id, [fingerprintKey(fp), String(Date.now())]),
     killFor: (call) => snap.killFor(call),
     isRevoked: (t) => snap.isRevoked(t),
     onChange(listener) {
@@ -170,4 +254,8 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       return () => listeners.delete(listener);
     },
   };
+}
+
+function fingerprintKey(fp: Fingerprint): string {
+  return canonical(fp);
 }

@@ -26,7 +26,43 @@ export interface Revocation {
   readonly reason: string;
 }
 
-export type StateChange = { readonly type: 'kill'; readonly kill: Kill } | { readonly type: 'revive'; readonly kill: Kill } | { readonly type: 'revoke'; readonly revocation: Revocation };
+/** What an approval is bound to: the call, exactly (SPEC "Approvals"). */
+export interface Fingerprint {
+  readonly agent: string;
+  readonly user: string | null;
+  readonly tool: string;
+  readonly operation: string;
+  readonly method: string;
+  readonly path: string;
+  readonly query: string;
+  readonly body_sha256: string | null;
+}
+
+export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'used';
+
+export interface Approval {
+  readonly id: string;
+  readonly status: ApprovalStatus;
+  readonly fingerprint: Fingerprint;
+  readonly reasons: readonly string[];
+  readonly request_id: string;
+  readonly owner: string | null;
+  readonly created_at: string;
+  /** Epoch ms. */
+  readonly expires_at: number;
+  readonly decided_by?: string;
+  readonly decided_at?: string;
+  readonly comment?: string;
+}
+
+export type StateChange =
+  | { readonly type: 'kill'; readonly kill: Kill }
+  | { readonly type: 'revive'; readonly kill: Kill }
+  | { readonly type: 'revoke'; readonly revocation: Revocation }
+  | { readonly type: 'approval'; readonly approval: Approval };
+
+/** The result of an atomic approval transition: the record after it, or why it did not happen. */
+export type Transition = { readonly ok: true; readonly approval: Approval } | { readonly ok: false; readonly approval?: Approval; readonly why: 'unknown' | 'not_pending' | 'not_approved' | 'expired' | 'mismatch' };
 
 export interface StateStore {
   /** Loads the state (and, for shared stores, subscribes to changes). */
@@ -44,6 +80,14 @@ export interface StateStore {
   killFor(call: { agent: string; user: string | null; tool: string | undefined }): Kill | undefined;
   /** Whether this token is revoked (snapshot read). */
   isRevoked(token: { jti: string; agent: string; iat: number }): boolean;
+
+  createApproval(approval: Approval): Promise<void>;
+  getApproval(id: string): Promise<Approval | undefined>;
+  listApprovals(): Promise<readonly Approval[]>;
+  /** pending → approved | denied, atomically (two approvers racing get one outcome). */
+  decideApproval(id: string, decision: 'approved' | 'denied', by: string, comment: string): Promise<Transition>;
+  /** approved → used, atomically, if the call's fingerprint is the approved one and it has not expired. */
+  consumeApproval(id: string, fingerprint: Fingerprint): Promise<Transition>;
 
   /** Called for every change, local or from another replica. */
   onChange(listener: (change: StateChange) => void): () => void;
@@ -122,4 +166,24 @@ export class StateSnapshot {
       else this.killedTools.set(t.tool, k);
     }
   }
+}
+
+/** The pure transition rules both stores apply (the Redis store inside a Lua script's equivalent). */
+export function decideTransition(a: Approval | undefined, decision: 'approved' | 'denied', by: string, comment: string, now: number): Transition {
+  if (!a) return { ok: false, why: 'unknown' };
+  if (a.status !== 'pending') return { ok: false, approval: a, why: 'not_pending' };
+  if (a.expires_at <= now) return { ok: false, approval: { ...a, status: 'expired' }, why: 'expired' };
+  return { ok: true, approval: { ...a, status: decision, decided_by: by, decided_at: new Date(now).toISOString(), comment } };
+}
+
+export function consumeTransition(a: Approval | undefined, fp: Fingerprint, now: number): Transition {
+  if (!a) return { ok: false, why: 'unknown' };
+  if (a.status !== 'approved') return { ok: false, approval: a, why: 'not_approved' };
+  if (a.expires_at <= now) return { ok: false, approval: { ...a, status: 'expired' }, why: 'expired' };
+  if (!sameFingerprint(a.fingerprint, fp)) return { ok: false, approval: a, why: 'mismatch' };
+  return { ok: true, approval: { ...a, status: 'used' } };
+}
+
+export function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
+  return a.agent === b.agent && a.user === b.user && a.tool === b.tool && a.operation === b.operation && a.method === b.method && a.path === b.path && a.query === b.query && a.body_sha256 === b.body_sha256;
 }
