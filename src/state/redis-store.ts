@@ -241,7 +241,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     },
     getApproval: readApproval,
     async listApprovals() {
-      const ids = await cmd.zrange(keys.approvals, 0, -1);
+      const ids = await cmd.zrange(keys.approvals, '0', '-1');
       const all = await Promise.all(ids.map((id) => readApproval(id)));
       return all.filter((a): a is Approval => a !== undefined);
     },
