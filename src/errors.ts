@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   approval_pending: { status: 202, message: 'The call waits for a human approver.' },
   approval_denied: { status: 403, message: 'A human approver refused the call.' },
   unknown_route: { status: 404, message: 'No tool operation matches this method and path.' },
+  conflict: { status: 409, message: 'The resource changed state before this request could apply.' },
   payload_too_large: { status: 413, message: "The request body exceeds the tool's limit." },
   rate_limited: { status: 429, message: 'Too many calls; retry later.' },
   internal_error: { status: 500, message: 'The gateway failed to handle the call; nothing was forwarded.' },
@@ -76,6 +77,14 @@ export const REASONS = {
   policy_error: 'policy_unavailable',
   // hold
   approval_required: 'approval_pending',
+  approval_rejected: 'approval_denied',
+  approval_unknown: 'approval_denied',
+  approval_used: 'approval_denied',
+  approval_expired: 'approval_denied',
+  approval_mismatch: 'approval_denied',
+  approver_conflict: 'forbidden',
+  approver_mfa_required: 'forbidden',
+  approval_decided: 'conflict',
   // audit
   audit_log_unwritable: 'audit_unavailable',
   audit_write_failed: 'audit_unavailable',
@@ -103,7 +112,7 @@ export class GatewayError extends Error {
     readonly reason: Reason,
     /** Agent-facing detail; must never contain a secret. */
     detail?: string,
-    readonly extra: { reasons?: readonly string[]; policyRevision?: string; headers?: Record<string, string>; cause?: unknown } = {},
+    readonly extra: { reasons?: readonly string[]; policyRevision?: string; approvalId?: string; headers?: Record<string, string>; cause?: unknown } = {},
   ) {
     const code = REASONS[reason];
     super(detail ?? ERROR_CODES[code].message, extra.cause === undefined ? undefined : { cause: extra.cause });
@@ -115,6 +124,7 @@ export class GatewayError extends Error {
   body(requestId: string): ErrorBody {
     const body: ErrorBody = { error: this.code, message: this.message, request_id: requestId, reasons: [this.reason, ...(this.extra.reasons ?? [])] };
     if (this.extra.policyRevision !== undefined) body.policy_revision = this.extra.policyRevision;
+    if (this.extra.approvalId !== undefined) body.approval_id = this.extra.approvalId;
     return body;
   }
 }
@@ -126,4 +136,6 @@ export interface ErrorBody {
   reasons: string[];
   /** The policy bundle revision that decided, when a policy decision caused the refusal. */
   policy_revision?: string;
+  /** The approval a held call waits for (approval_pending) or was refused on. */
+  approval_id?: string;
 }

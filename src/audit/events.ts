@@ -19,7 +19,7 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
   return {
     action: ctx.operation?.action ?? null,
     agent: p ? { id: p.agentId, owner: agent?.owner ?? null, version: agent?.version ?? null } : null,
-    approval: null,
+    approval: ctx.approval ? { approver: ctx.approval.approver, id: ctx.approval.id } : null,
     chain: null,
     classification: ctx.tool?.classification ?? null,
     client: { ip: ctx.clientIp },

@@ -85,6 +85,14 @@ export interface RuntimeConfig {
     readonly pollIntervalMs: number;
   };
   readonly audit: AuditConfig;
+  readonly approvals: {
+    readonly holdMs: number;
+    readonly ttlMs: number;
+    readonly webhook: string | null;
+    readonly requireMfa: boolean;
+    readonly mfaMaxAgeSec: number;
+    readonly retryAfterSec: number;
+  };
   readonly state: {
     readonly store: 'memory' | 'redis';
     readonly file: string;
@@ -171,6 +179,14 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
       pollIntervalMs: duration(raw.policy.poll_interval, 'policy.poll_interval'),
     },
     audit: compileAudit(raw, baseDir),
+    approvals: {
+      holdMs: duration(raw.approvals.hold, 'approvals.hold'),
+      ttlMs: duration(raw.approvals.ttl, 'approvals.ttl'),
+      webhook: raw.approvals.notify.webhook,
+      requireMfa: raw.approvals.require_mfa,
+      mfaMaxAgeSec: duration(raw.approvals.mfa_max_age, 'approvals.mfa_max_age') / 1000,
+      retryAfterSec: Math.max(1, Math.ceil(duration(raw.approvals.retry_after, 'approvals.retry_after') / 1000)),
+    },
     state: {
       store: raw.state.store,
       file: resolve(baseDir, raw.state.file),

@@ -121,7 +121,10 @@ export const ConfigSchema = Type.Object(
       {
         hold: Duration('30s'),
         ttl: Duration('15m'),
-        notify: Type.Object({ webhook: Type.Union([Type.String(), Type.Null()], { default: null }) }, { ...Strict, default: {} }),
+        notify: Type.Object({ webhook: Type.Union([Type.String({ pattern: '^https?://' }), Type.Null()], { default: null }) }, { ...Strict, default: {} }),
+        require_mfa: Type.Boolean({ default: false }),
+        mfa_max_age: Duration('15m'),
+        retry_after: Duration('5s'),
       },
       { ...Strict, default: {} },
     ),

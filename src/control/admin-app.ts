@@ -17,6 +17,7 @@ import type { AuditTrail } from '../audit/trail.js';
 import type { AuditPort } from '../pipeline/context.js';
 import type { StateStore } from '../state/store.js';
 import { registerStateRoutes } from './state-routes.js';
+import { registerApprovalRoutes } from './approval-routes.js';
 
 export interface Readiness {
   /** Named checks; the gateway is ready when every one is true. */
@@ -72,6 +73,7 @@ export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app
   if (deps.policy) registerPolicyRoutes(app, authenticate, deps.policy);
   registerAuditRoutes(app, authenticate, deps.audit);
   registerStateRoutes(app, config, authenticate, deps.state, deps.auditPort);
+  registerApprovalRoutes(app, config, authenticate, deps.state, deps.auditPort);
   return { app, authenticate };
 }
 

@@ -28,6 +28,14 @@ export function registerStateRoutes(app: FastifyInstance, config: RuntimeConfig,
     const kill: Kill = { id: `kill-${randomUUID()}`, target, reason, by: request.admin!.subject, at: new Date().toISOString() };
     await stored(state.addKill(kill));
     audit.record('kill', { kill: { ...kill } });
+    // The target's pending approvals are denied: nobody should approve what was just stopped.
+    for (const a of await stored(state.listApprovals())) {
+      const fp = a.fingerprint;
+      const covered = 'all' in target || ('agent' in target && target.agent === fp.agent) || ('user' in target && target.user === fp.user) || ('tool' in target && target.tool === fp.tool);
+      if (a.status !== 'pending' || !covered) continue;
+      const t = await stored(state.decideApproval(a.id, 'denied', 'kill-switch', `denied by ${kill.id}`));
+      if (t.ok) audit.record('approval', { action: 'denied', approval: { ...t.approval }, by: 'kill-switch' });
+    }
     request.log.warn({ kill: kill.id, target, by: kill.by }, 'kill switch engaged');
     return reply.code(201).send(kill);
   });

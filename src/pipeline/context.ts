@@ -42,6 +42,10 @@ export interface CallContext {
   /** The request body as it streamed upstream: its digest and size, and (opt-in per tool) its redacted content. */
   body?: { sha256: string; bytes: number; captured?: unknown };
 
+  /** The human approval this call was released by. */
+  approval?: { readonly id: string; readonly approver: string };
+  /** The request body, read whole when an approval must be bound to it (forward sends this instead). */
+  bufferedBody?: Buffer | null;
   /** Set when the kill switch cut this call in flight: the kill's id. */
   killedBy?: string;
 

@@ -36,7 +36,7 @@ export function createUpstreams(config: RuntimeConfig): Upstreams {
   async function forward(ctx: CallContext): Promise<UpstreamResponse> {
     const tool = ctx.tool!;
     const pool = pools.get(tool.name)!;
-    const body = tool.captureBody ? await capturedBody(ctx, tool.captureBody.redact) : requestBody(ctx);
+    const body = ctx.bufferedBody !== undefined ? ctx.bufferedBody : tool.captureBody ? await capturedBody(ctx, tool.captureBody.redact) : requestBody(ctx);
     const started = performance.now();
     try {
       const res = await pool.request({
@@ -110,8 +110,8 @@ async function* tapped(ctx: CallContext): AsyncIterable<Buffer> {
   ctx.body = { sha256: hash.digest('hex'), bytes: seen };
 }
 
-/** For tools that opt in to body capture: read the body whole, keep a redacted copy for the audit event. */
-async function capturedBody(ctx: CallContext, redact: readonly string[]): Promise<Buffer | null> {
+/** Reads the whole body (within the tool's limit), hashing it; null when there is none. */
+export async function readWholeBody(ctx: CallContext): Promise<Buffer | null> {
   if (!hasBody(ctx.raw, ctx.tool!.maxBodyBytes)) return null;
   const chunks: Buffer[] = [];
   try {
@@ -120,7 +120,13 @@ async function capturedBody(ctx: CallContext, redact: readonly string[]): Promis
     if (err instanceof BodyTooLarge) throw new GatewayError('body_too_large', `The request body exceeds this tool's limit of ${ctx.tool!.maxBodyBytes} bytes.`);
     throw new GatewayError('client_aborted', 'The request body could not be read.', { cause: err });
   }
-  const buf = Buffer.concat(chunks);
+  return Buffer.concat(chunks);
+}
+
+/** For tools that opt in to body capture: read the body whole, keep a redacted copy for the audit event. */
+export async function capturedBody(ctx: CallContext, redact: readonly string[]): Promise<Buffer | null> {
+  const buf = await readWholeBody(ctx);
+  if (buf === null) return null;
   let captured: unknown;
   try {
     captured = redactPaths(JSON.parse(buf.toString('utf8')), redact);

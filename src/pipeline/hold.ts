@@ -1,18 +1,129 @@
 /**
- * Stage 5 — calls the policy marks `approval_required` wait for a human. Approvals (the store, the
- * held connection, the retry with `Portcullis-Approval`) arrive with issue #5; until then such a call
- * is answered `approval_pending` (202) and not forwarded — failing closed, with the policy's reasons.
+ * Stage 5 — a call the policy marks `approval_required` waits for a named human (SPEC "Approvals").
+ * The call is bound to an approval by its fingerprint (agent, user, tool, operation, method, path,
+ * query, body digest). It is held up to `approvals.hold`: approved in time, it proceeds; denied, it is
+ * refused. Otherwise the agent gets 202 `approval_pending` and may repeat the identical call with
+ * `Portcullis-Approval: <id>`; an approval is used at most once, even across replicas.
  */
-import { GatewayError } from '../errors.js';
-import type { CallContext } from './context.js';
+import { randomUUID } from 'node:crypto';
+import type { RuntimeConfig } from '../config/compile.js';
+import { GatewayError, type Reason } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { Approval, Fingerprint, StateStore, Transition } from '../state/store.js';
+import type { AuditPort, CallContext } from './context.js';
+import { capturedBody, readWholeBody } from './forward.js';
+import { notifyApprovers } from './approval-notify.js';
 
-export function createHold() {
-  return function hold(ctx: CallContext): void {
+export function createHold(config: RuntimeConfig, deps: { state: StateStore; audit: AuditPort; logger: Logger }) {
+  const { state, audit } = deps;
+  const a = config.approvals;
+
+  return async function hold(ctx: CallContext): Promise<void> {
     const decision = ctx.decision!;
     if (!decision.approvalRequired) return;
-    throw new GatewayError('approval_required', 'This call needs a human approver. Approvals are not enabled in this version, so it was not forwarded.', {
+    // The approval is bound to the body's digest, so the body is read (within the tool's limit) now.
+    ctx.bufferedBody = ctx.tool!.captureBody ? await capturedBody(ctx, ctx.tool!.captureBody.redact) : await readWholeBody(ctx);
+    const fp = fingerprint(ctx);
+    const presented = ctx.raw.headers['portcullis-approval'];
+
+    if (typeof presented === 'string' && presented !== '') {
+      return release(ctx, presented, await state.consumeApproval(presented, fp));
+    }
+
+    const now = Date.now();
+    const approval: Approval = {
+      id: `apr-${randomUUID()}`,
+      status: 'pending',
+      fingerprint: fp,
       reasons: decision.reasons,
-      policyRevision: decision.revision,
-    });
+      request_id: ctx.requestId,
+      owner: ctx.agent?.owner ?? null,
+      created_at: new Date(now).toISOString(),
+      expires_at: now + a.ttlMs,
+    };
+    await state.createApproval(approval);
+    audit.record('approval', { action: 'requested', approval: { ...approval } });
+    notifyApprovers(a.webhook, approval, deps.logger);
+
+    const decided = await waitForDecision(state, approval.id, a.holdMs, ctx.abort.signal);
+    if (decided?.status === 'approved') return release(ctx, approval.id, await state.consumeApproval(approval.id, fp));
+    if (decided?.status === 'denied') throw refusal('approval_rejected', approval.id, decided);
+    throw pending(approval.id, decision.reasons, decision.revision);
   };
+
+  function release(ctx: CallContext, id: string, t: Transition): void {
+    if (t.ok) {
+      ctx.approval = { id, approver: t.approval.decided_by ?? '' };
+      audit.record('approval', { action: 'used', approval: { ...t.approval }, request_id: ctx.requestId });
+      return;
+    }
+    if (t.why === 'expired') audit.record('approval', { action: 'expired', approval: { ...t.approval! } });
+    if (t.why === 'not_approved' && t.approval?.status === 'pending') throw pending(id, t.approval.reasons, ctx.decision!.revision);
+    const reason: Reason =
+      t.why === 'unknown' ? 'approval_unknown'
+      : t.why === 'mismatch' ? 'approval_mismatch'
+      : t.why === 'expired' || t.approval?.status === 'expired' ? 'approval_expired'
+      : t.approval?.status === 'used' ? 'approval_used'
+      : 'approval_rejected';
+    throw refusal(reason, id, t.approval);
+  }
+
+  function pending(id: string, reasons: readonly string[], revision: string): GatewayError {
+    return new GatewayError('approval_required', 'This call waits for a human approver. Repeat the identical call with the header Portcullis-Approval: ' + id + ' once it is approved.', {
+      reasons,
+      policyRevision: revision,
+      approvalId: id,
+      headers: { location: `/admin/approvals/${id}`, 'retry-after': String(a.retryAfterSec) },
+    });
+  }
+}
+
+function refusal(reason: Reason, id: string, approval: Approval | undefined): GatewayError {
+  const messages: Partial<Record<Reason, string>> = {
+    approval_rejected: 'A human approver refused this call.',
+    approval_unknown: 'No such approval.',
+    approval_used: 'This approval was already used; an approval releases one call.',
+    approval_expired: 'This approval has expired.',
+    approval_mismatch: 'This approval was given for a different call (agent, user, tool, operation, path, query or body differ).',
+  };
+  return new GatewayError(reason, messages[reason], { approvalId: id, reasons: approval?.comment ? [approval.comment] : [] });
+}
+
+function fingerprint(ctx: CallContext): Fingerprint {
+  return {
+    agent: ctx.principal!.agentId,
+    user: ctx.principal!.userId,
+    tool: ctx.tool!.name,
+    operation: ctx.operation!.name,
+    method: ctx.method,
+    path: '/' + (ctx.segments ?? []).join('/'),
+    query: ctx.query ?? '',
+    body_sha256: ctx.body?.sha256 ?? null,
+  };
+}
+
+/** Resolves with the approval once decided, or undefined at the deadline; rejects if the call is aborted (kill, client gone). */
+function waitForDecision(state: StateStore, id: string, holdMs: number, signal: AbortSignal): Promise<Approval | undefined> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (v: Approval | undefined, err?: unknown) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      off();
+      signal.removeEventListener('abort', onAbort);
+      if (err !== undefined) reject(err);
+      else resolve(v);
+    };
+    const off = state.onChange((c) => {
+      if (c.type === 'approval' && c.approval.id === id && c.approval.status !== 'pending') finish(c.approval);
+    });
+    const onAbort = () => finish(undefined, signal.reason instanceof GatewayError ? signal.reason : new GatewayError('client_aborted', 'The call was abandoned while it waited for approval.'));
+    signal.addEventListener('abort', onAbort);
+    const timer = setTimeout(() => finish(undefined), holdMs);
+    // A decision may have landed between creating the approval and subscribing.
+    void state.getApproval(id).then((cur) => {
+      if (cur && cur.status !== 'pending') finish(cur);
+    });
+  });
 }

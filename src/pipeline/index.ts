@@ -67,7 +67,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
     createResolve(config),
     createGuard(config, deps.audit, deps.state),
     createDecide(deps.decider),
-    createHold(),
+    createHold(config, { state: deps.state, audit: deps.audit, logger: deps.logger }),
     createInject(),
     createRecordIntent(deps.audit),
   ];

@@ -1,7 +1,7 @@
 /**
  * Stage 7 — a high-risk call is written to the audit log and flushed to disk before it is forwarded
  * (SPEC "Audit"): if the gateway dies mid-call, the record of what it was about to do survives.
- * Human-approved calls join this rule with approvals (#5). Other calls are recorded once, at the end.
+ * So is a call a human approved. Other calls are recorded once, at the end.
  */
 import { callEventFields } from '../audit/events.js';
 import { GatewayError } from '../errors.js';
@@ -9,7 +9,7 @@ import type { AuditPort, CallContext } from './context.js';
 
 export function createRecordIntent(audit: AuditPort) {
   return async function recordIntent(ctx: CallContext): Promise<void> {
-    if (ctx.operation!.risk !== 'high') return;
+    if (ctx.operation!.risk !== 'high' && !ctx.approval) return;
     try {
       await audit.record('tool_call_intent', callEventFields(ctx, 'intent'), { durable: true });
     } catch (err) {

@@ -164,16 +164,17 @@ describe('reading the trail', () => {
   it('`portcullis audit tail` prints the live stream as JSON lines', async () => {
     const { spawn } = await import('node:child_process');
     const { BIN } = await import('../helpers/cli.js');
-    const tail = spawn(process.execPath, [BIN, 'audit', 'tail', '--url', gw.adminUrl], { env: { ...process.env, PORTCULLIS_ADMIN_TOKEN: BREAK_GLASS } });
+    // --from-seq: whenever the tail connects, it starts from here, so the call below is never missed.
+    const from = String(gw.gateway.audit()!.head().seq);
+    const tail = spawn(process.execPath, [BIN, 'audit', 'tail', '--url', gw.adminUrl, '--from-seq', from], { env: { ...process.env, PORTCULLIS_ADMIN_TOKEN: BREAK_GLASS } });
     let out = '';
     tail.stdout.on('data', (d) => (out += d));
     try {
-      await new Promise((r) => setTimeout(r, 500));
       const call = await send(gw.proxyUrl, { path: '/tools/crm/contacts', headers: { authorization: `Bearer ${await issuer.token('support-bot', 'crm:read')}` } });
       const id = String(call.headers['portcullis-request-id']);
-      const deadline = Date.now() + 3000;
+      const deadline = Date.now() + 10_000;
       while (!out.includes(id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      const line = out.split('\n').find((l) => l.includes(id));
+      const line = out.split('\n').find((l) => l.includes(`"request_id":"${id}"`));
       expect(JSON.parse(line!)).toMatchObject({ type: 'tool_call', request_id: id, operation: 'list-contacts' });
     } finally {
       tail.kill();

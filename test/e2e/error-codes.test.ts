@@ -12,10 +12,11 @@ import type { Decider } from '../../src/pipeline/decide.js';
 /** Codes not exercised here: those no part of this version produces yet (naming the issue that brings
  * them), and those shown elsewhere (naming the test). */
 export const RESERVED: Partial<Record<ErrorCode, string>> = {
-  killed: '#5 kill switch',
-  approval_denied: '#5 approvals',
   rate_limited: '#7 rate limits',
   audit_unavailable: 'test/e2e/audit.test.ts (needs a failing disk)',
+  killed: 'test/e2e/kill-revoke.test.ts',
+  approval_denied: 'test/e2e/approvals.test.ts',
+  conflict: 'test/e2e/approvals.test.ts (two approvers racing)',
   internal_error: 'a bug (any unexpected exception in the request path)',
 };
 
@@ -134,11 +135,13 @@ describe('every error code the gateway can raise, through the whole gateway', ()
     expect(up.received.length).toBe(before);
   });
 
-  it('approval_pending (202) when the decision needs approval: not forwarded until approvals exist', async () => {
+  it('approval_pending (202) when the decision needs approval and nobody decides within the hold', async () => {
     const before = up.received.length;
     const res = await call({ path: '/tools/crm/contacts/needs-approval' });
     expect(res.status).toBe(202);
-    expect(res.json()).toMatchObject({ error: 'approval_pending', reasons: ['approval_required', 'high risk'], policy_revision: 'test' });
+    expect(res.json()).toMatchObject({ error: 'approval_pending', reasons: ['approval_required', 'high risk'], policy_revision: 'test', approval_id: expect.stringMatching(/^apr-/) });
+    expect(res.headers['retry-after']).toBe('5');
+    expect(res.headers.location).toBe(`/admin/approvals/${res.json().approval_id}`);
     expect(up.received.length).toBe(before);
   });
 

@@ -17,6 +17,7 @@ export function shippedCatalogue(issuer: TestIssuer, up: RecordingUpstream, poli
   raw.policy = { ...raw.policy, ...policy };
   raw.audit = tempAudit();
   raw.state = tempState();
+  raw.approvals = { hold: '300ms', ttl: '1m' };
   if (extra.breakGlass) raw.admin.break_glass = { sha256: createHash('sha256').update(extra.breakGlass).digest('hex') };
   return compileConfig(validate(raw), process.cwd());
 }

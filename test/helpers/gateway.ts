@@ -40,6 +40,7 @@ export function testConfig(issuer: TestIssuer, tools: Record<string, unknown>, e
   const raw = validate({
     audit: tempAudit(),
     state: tempState(),
+    approvals: { hold: '300ms', ttl: '1m' },
     listen: { proxy: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
     auth: { issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksFile, audiences: ['portcullis'] }] },
     agents: {

@@ -1,0 +1,73 @@
+/**
+ * The approvers' API. An approver holds the approver (or admin) role, is neither the delegating user
+ * nor the agent's owner (separation of duties), and — with `approvals.require_mfa` — shows recent MFA
+ * in the token (`amr`, `auth_time`). Decisions are atomic in the store: of two approvers racing, or an
+ * approve racing a deny, exactly one wins and the other gets 409.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { RuntimeConfig } from '../config/compile.js';
+import { GatewayError } from '../errors.js';
+import type { AuditPort } from '../pipeline/context.js';
+import type { Approval, StateStore } from '../state/store.js';
+import { requireRole, type AdminAuthenticator, type AdminPrincipal } from './admin-auth.js';
+
+const MFA_METHODS = new Set(['mfa', 'otp', 'hwk', 'swk', 'sms', 'fido', 'face', 'fpt']);
+
+export function registerApprovalRoutes(app: FastifyInstance, config: RuntimeConfig, authenticate: AdminAuthenticator, state: StateStore, audit: AuditPort): void {
+  const readers = requireRole(authenticate, 'approver', 'auditor', 'operator', 'admin');
+
+  app.get<{ Querystring: { status?: string } }>('/admin/approvals', { preHandler: readers }, async (request) => {
+    const all = (await state.listApprovals()).map(withExpiry);
+    const status = request.query.status;
+    return { approvals: status ? all.filter((x) => x.status === status) : all };
+  });
+
+  app.get<{ Params: { id: string } }>('/admin/approvals/:id', { preHandler: readers }, async (request) => {
+    const approval = await state.getApproval(request.params.id);
+    if (!approval) throw new GatewayError('not_found', `No approval ${JSON.stringify(request.params.id)}.`);
+    return withExpiry(approval);
+  });
+
+  for (const verb of ['approve', 'deny'] as const) {
+    app.post<{ Params: { id: string }; Body: { comment?: unknown } }>(
+      `/admin/approvals/:id/${verb}`,
+      { preHandler: requireRole(authenticate, 'approver', 'admin') },
+      async (request) => {
+        const who = request.admin!;
+        const comment = typeof request.body?.comment === 'string' ? request.body.comment.slice(0, 2000) : '';
+        const current = await state.getApproval(request.params.id);
+        if (!current) throw new GatewayError('not_found', `No approval ${JSON.stringify(request.params.id)}.`);
+        checkApprover(who, current, config);
+        const t = await state.decideApproval(current.id, verb === 'approve' ? 'approved' : 'denied', who.subject, comment);
+        if (!t.ok) {
+          if (t.why === 'expired') audit.record('approval', { action: 'expired', approval: { ...t.approval! } });
+          throw new GatewayError('approval_decided', `The approval is ${t.approval?.status ?? 'gone'}; it can no longer be ${verb === 'approve' ? 'approved' : 'denied'}.`);
+        }
+        audit.record('approval', { action: t.approval.status, approval: { ...t.approval }, by: who.subject });
+        return t.approval;
+      },
+    );
+  }
+}
+
+function checkApprover(who: AdminPrincipal, approval: Approval, config: RuntimeConfig): void {
+  if (approval.fingerprint.user !== null && who.subject === approval.fingerprint.user) {
+    throw new GatewayError('approver_conflict', 'The delegating user cannot approve their own call.');
+  }
+  if (approval.owner !== null && who.subject === approval.owner) {
+    throw new GatewayError('approver_conflict', "The agent's owner cannot approve the agent's call.");
+  }
+  if (config.approvals.requireMfa) {
+    const amr = who.claims.amr;
+    const authTime = who.claims.auth_time;
+    const mfa = Array.isArray(amr) && amr.some((m) => typeof m === 'string' && MFA_METHODS.has(m));
+    const recent = typeof authTime === 'number' && Date.now() / 1000 - authTime <= config.approvals.mfaMaxAgeSec;
+    if (who.breakGlass || !mfa || !recent) {
+      throw new GatewayError('approver_mfa_required', `Approvals need a sign-in with MFA within the last ${config.approvals.mfaMaxAgeSec}s (amr and auth_time in the token).`);
+    }
+  }
+}
+
+function withExpiry(a: Approval): Approval {
+  return a.status === 'pending' && a.expires_at <= Date.now() ? { ...a, status: 'expired' } : a;
+}
