@@ -86,7 +86,9 @@ function refusal(reason: Reason, id: string, approval: Approval | undefined): Ga
     approval_expired: 'This approval has expired.',
     approval_mismatch: 'This approval was given for a different call (agent, user, tool, operation, path, query or body differ).',
   };
-  return new GatewayError(reason, messages[reason], { approvalId: id, reasons: approval?.comment ? [approval.comment] : [] });
+  // The approver's comment explains a refusal; it is not repeated for other refusals.
+  const comment = reason === 'approval_rejected' && approval?.comment ? [approval.comment] : [];
+  return new GatewayError(reason, messages[reason], { approvalId: id, reasons: comment });
 }
 
 function fingerprint(ctx: CallContext): Fingerprint {

@@ -6,8 +6,12 @@ import { startGateway, tempState, testConfig, type RunningGateway } from '../hel
 import { send } from '../helpers/http.js';
 import { startTestRedis, type TestRedis } from '../helpers/redis.js';
 import { crmTools } from './fixtures.js';
+import type { Decider } from '../../src/pipeline/decide.js';
 
 // Three replicas sharing one (throwaway) Redis: what one is told, all enforce.
+const highRiskNeedsApproval: Decider = {
+  decide: (ctx) => ({ allow: ctx.operation!.risk !== 'high', approvalRequired: ctx.operation!.risk === 'high', reasons: ['high risk'], revision: 'test' }),
+};
 const BREAK_GLASS = 'replica-test-break-glass';
 let issuer: TestIssuer;
 let up: RecordingUpstream;
@@ -31,7 +35,9 @@ beforeAll(async () => {
         testConfig(issuer, crmTools(up), {
           state: tempState({ store: 'redis', redis: { url: redis.url, prefix }, max_staleness: '600ms' }),
           admin: { break_glass: { sha256: createHash('sha256').update(BREAK_GLASS).digest('hex') } },
+          approvals: { hold: '3s', ttl: '1m' },
         }),
+        { decider: highRiskNeedsApproval },
       ),
     );
   }
@@ -112,6 +118,60 @@ describe('several replicas on one Redis', () => {
     for (const g of [a, b, c]) {
       expect((await call(g, leaked)).json().reasons).toEqual(['token_revoked']);
       expect((await call(g, old)).json().reasons).toEqual(['token_revoked']);
+    }
+  });
+
+  it('approving on C releases the call held on A', async () => {
+    const [a, , c] = replicas as [RunningGateway, RunningGateway, RunningGateway];
+    const token = await issuer.token('support-bot', 'crm:export');
+    const held = call(a, token, '/tools/crm/export');
+    let id: string | undefined;
+    for (let i = 0; i < 100 && !id; i++) {
+      id = (await admin(c, 'GET', '/admin/approvals?status=pending')).json().approvals[0]?.id;
+      if (!id) await new Promise((r) => setTimeout(r, 20));
+    }
+    const started = Date.now();
+    expect((await admin(c, 'POST', `/admin/approvals/${id}/approve`, { comment: 'go' })).status).toBe(200);
+    const res = await held;
+    expect(res.status).toBe(200);
+    console.log(`approval on C released the call held on A after ${Date.now() - started} ms`);
+  });
+
+  it('an approval is used once even when two replicas race to use it, and two approvers on two replicas get one outcome', async () => {
+    const [a, b, c] = replicas as [RunningGateway, RunningGateway, RunningGateway];
+    const token = await issuer.token('support-bot', 'crm:export');
+    const short = async () => {
+      const pending = call(a, token, '/tools/crm/export');
+      let id: string | undefined;
+      for (let i = 0; i < 100 && !id; i++) {
+        id = (await admin(b, 'GET', '/admin/approvals?status=pending')).json().approvals[0]?.id;
+        if (!id) await new Promise((r) => setTimeout(r, 20));
+      }
+      return { id: id!, pending };
+    };
+    const first = await short();
+    const decisions = await Promise.all([admin(b, 'POST', `/admin/approvals/${first.id}/approve`, {}), admin(c, 'POST', `/admin/approvals/${first.id}/deny`, {})]);
+    expect(decisions.map((d) => d.status).sort()).toEqual([200, 409]);
+    await first.pending;
+
+    const second = await short();
+    await admin(c, 'POST', `/admin/approvals/${second.id}/approve`, {});
+    const released = await second.pending; // the held call used it
+    expect(released.status).toBe(200);
+    const retries = await Promise.all([b, c].map((g) => send(g.proxyUrl, { path: '/tools/crm/export', headers: { authorization: `Bearer ${token}`, 'portcullis-approval': second.id } })));
+    expect(retries.map((r) => r.status)).toEqual([403, 403]);
+    expect(retries.map((r) => r.json().reasons[0])).toEqual(['approval_used', 'approval_used']);
+
+    // An approved, unused approval (the agent got 202 earlier) and two replicas racing to use it.
+    for (let i = 0; i < 5; i++) {
+      const id = `apr-race-${randomUUID()}`;
+      await a.gateway.state.createApproval({
+        id, status: 'pending', reasons: [], request_id: 'r', owner: null, created_at: new Date().toISOString(), expires_at: Date.now() + 60_000,
+        fingerprint: { agent: 'support-bot', user: null, tool: 'crm', operation: 'export', method: 'GET', path: '/export', query: '', body_sha256: null },
+      });
+      await admin(b, 'POST', `/admin/approvals/${id}/approve`, {});
+      const race = await Promise.all([a, b, c].map((g) => send(g.proxyUrl, { path: '/tools/crm/export', headers: { authorization: `Bearer ${token}`, 'portcullis-approval': id } })));
+      expect(race.map((r) => r.status).sort()).toEqual([200, 403, 403]);
     }
   });
 
