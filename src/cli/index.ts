@@ -3,11 +3,12 @@ import { ConfigError } from '../config/load.js';
 import { UsageError, type Command } from './args.js';
 import { audit } from './audit.js';
 import { kill, revive, revoke } from './kill.js';
+import { approvals } from './approvals.js';
 import { policy } from './policy.js';
 import { start } from './start.js';
 import { token } from './token.js';
 
-const COMMANDS: Record<string, Command> = { start, token, policy, audit, kill, revive, revoke };
+const COMMANDS: Record<string, Command> = { start, token, policy, audit, kill, revive, revoke, approvals };
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);

@@ -225,3 +225,41 @@ describe('the kill switch and approvals', () => {
     expect(up.received).toHaveLength(0);
   });
 });
+
+describe('portcullis approvals', () => {
+  it('lists, shows and decides held calls', async () => {
+    const { runCli } = await import('../helpers/cli.js');
+    const short = await startGateway(gatewayConfig({ hold: '100ms' }), { decider: highRiskNeedsApproval });
+    try {
+      const env = { PORTCULLIS_ADMIN_TOKEN: await approver() };
+      const { approval_id: id } = (await exportCall(short)).json();
+      const list = await runCli(['approvals', 'list', '--status', 'pending', '--url', short.adminUrl], { env });
+      expect(JSON.parse(list.stdout).approvals.map((a: { id: string }) => a.id)).toEqual([id]);
+      expect(JSON.parse((await runCli(['approvals', 'show', id, '--url', short.adminUrl], { env })).stdout)).toMatchObject({ id, status: 'pending' });
+      const ok = await runCli(['approvals', 'approve', id, '--comment', 'fine', '--url', short.adminUrl], { env });
+      expect(JSON.parse(ok.stdout)).toMatchObject({ status: 'approved', comment: 'fine' });
+      const again = await runCli(['approvals', 'deny', id, '--url', short.adminUrl], { env });
+      expect(again.code).toBe(1);
+      expect(again.stderr).toMatch(/refused \(409\) conflict/);
+      expect((await runCli(['approvals', 'approve'], { env })).code).toBe(2);
+    } finally {
+      await short.close();
+    }
+  });
+});
+
+describe('the memory store across a restart', () => {
+  it('keeps pending approvals', async () => {
+    const cfg = gatewayConfig({ hold: '100ms' });
+    const first = await startGateway(cfg, { decider: highRiskNeedsApproval });
+    const { approval_id: id } = (await exportCall(first)).json();
+    await first.close();
+    const second = await startGateway(cfg, { decider: highRiskNeedsApproval });
+    try {
+      expect((await decide(second, id, 'approve')).status).toBe(200);
+      expect((await exportCall(second, '{"format":"csv"}', { 'portcullis-approval': id })).status).toBe(200);
+    } finally {
+      await second.close();
+    }
+  });
+});
