@@ -88,7 +88,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   const state =
     deps.state ??
     (config.state.store === 'redis'
-      ? createRedisStore({ url: config.state.redis.url, prefix: config.state.redis.prefix, maxStalenessMs: config.state.maxStalenessMs }, logger)
+      ? createRedisStore({ connection: config.state.redis, maxStalenessMs: config.state.maxStalenessMs }, logger)
       : createMemoryStore(config.state.file));
   const policy = deps.decider
     ? undefined

@@ -96,7 +96,7 @@ export interface RuntimeConfig {
   readonly state: {
     readonly store: 'memory' | 'redis';
     readonly file: string;
-    readonly redis: { readonly url: string; readonly prefix: string };
+    readonly redis: RedisConnection;
     readonly maxStalenessMs: number;
   };
   readonly logLevel: string;
@@ -190,7 +190,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
     state: {
       store: raw.state.store,
       file: resolve(baseDir, raw.state.file),
-      redis: { url: raw.state.redis.url, prefix: raw.state.redis.prefix },
+      redis: compileRedis(raw.state.redis),
       maxStalenessMs: duration(raw.state.max_staleness, 'state.max_staleness'),
     },
     logLevel: raw.logging.level,
@@ -265,6 +265,23 @@ function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody
     operations,
     captureBody: t.audit?.capture_body ? { redact: t.audit.redact } : undefined,
   };
+}
+
+/** How to reach Redis: one server, a Sentinel-monitored master, or a Cluster. */
+export type RedisConnection =
+  | { readonly mode: 'standalone'; readonly url: string; readonly prefix: string }
+  | { readonly mode: 'sentinel'; readonly url: string; readonly prefix: string; readonly sentinels: readonly { host: string; port: number }[]; readonly name: string }
+  | { readonly mode: 'cluster'; readonly url: string; readonly prefix: string; readonly nodes: readonly string[] };
+
+function compileRedis(r: RawConfig['state']['redis']): RedisConnection {
+  if (r.sentinels && r.cluster) throw new ConfigError('state.redis', 'name sentinels or cluster, not both');
+  if (r.sentinels) {
+    if (!r.name) throw new ConfigError('state.redis.name', 'is required with sentinels: the name of the monitored master');
+    return { mode: 'sentinel', url: r.url, prefix: r.prefix, sentinels: r.sentinels, name: r.name };
+  }
+  if (r.name) throw new ConfigError('state.redis.name', 'only applies with sentinels');
+  if (r.cluster) return { mode: 'cluster', url: r.url, prefix: r.prefix, nodes: r.cluster };
+  return { mode: 'standalone', url: r.url, prefix: r.prefix };
 }
 
 function compileIssuer(iss: RawConfig['auth']['issuers'][number], at: string, baseDir: string): IssuerConfig {

@@ -147,7 +147,15 @@ export const ConfigSchema = Type.Object(
         file: Type.String({ minLength: 1, default: './.portcullis/state.json' }),
         max_staleness: Duration('5s'),
         redis: Type.Object(
-          { url: Type.String({ default: 'redis://127.0.0.1:6379' }), prefix: Type.String({ default: 'portcullis:' }) },
+          {
+            url: Type.String({ default: 'redis://127.0.0.1:6379' }),
+            prefix: Type.String({ default: 'portcullis:' }),
+            // Sentinel: the sentinels and the monitored master's name (url then only lends its password/db).
+            sentinels: Type.Optional(Type.Array(Type.Object({ host: Type.String({ minLength: 1 }), port: Port }, Strict), { minItems: 1 })),
+            name: Type.Optional(Type.String({ minLength: 1 })),
+            // Cluster: seed nodes as redis:// URLs.
+            cluster: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { minItems: 1 })),
+          },
           { ...Strict, default: {} },
         ),
       },

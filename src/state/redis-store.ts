@@ -6,7 +6,8 @@
  * gateway refuses calls (fail closed) until it has resynchronised, which it does by itself when
  * Redis answers again. Commands carry timeouts and fail fast instead of queueing.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { RedisConnection } from '../config/compile.js';
 import type { Logger } from '../observability/logger.js';
 import { canonical } from '../audit/chain.js';
 import { StateSnapshot, type Approval, type Fingerprint, type Kill, type Revocation, type StateChange, type StateStore, type Transition } from './store.js';
@@ -38,32 +39,51 @@ redis.call('HSET', KEYS[1], 'status', 'used')
 return {'ok', redis.call('INCR', KEYS[2])}`;
 
 export interface RedisStoreOptions {
-  readonly url: string;
-  readonly prefix: string;
+  readonly connection: RedisConnection;
   readonly maxStalenessMs: number;
 }
 
 type Message = { origin: string; version: number; change: StateChange };
 
-export function createRedisStore(opts: RedisStoreOptions, logger: Logger): StateStore {
-  const keys = {
-    kills: `${opts.prefix}kills`,
-    revocations: `${opts.prefix}revocations`,
-    version: `${opts.prefix}version`,
-    channel: `${opts.prefix}changes`,
-    approvals: `${opts.prefix}approvals`,
-    approval: (id: string) => `${opts.prefix}approval:${id}`,
-  };
-  const redisOptions = {
+/** Opens one connection of the configured kind, failing fast instead of queueing commands. */
+function connect(c: RedisConnection, commandTimeout: number): Redis | Cluster {
+  const base: RedisOptions = {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: Math.max(250, Math.floor(opts.maxStalenessMs / 4)),
+    commandTimeout,
     connectTimeout: 2_000,
     retryStrategy: (times: number) => Math.min(100 * times, 1_000),
   };
-  const cmd = new Redis(opts.url, redisOptions);
-  const sub = new Redis(opts.url, redisOptions);
+  if (c.mode === 'cluster') {
+    return new Cluster(c.nodes.map((u) => ({ host: new URL(u).hostname, port: Number(new URL(u).port || 6379) })), {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: (times: number) => Math.min(100 * times, 1_000),
+      redisOptions: { ...base, lazyConnect: undefined },
+    });
+  }
+  if (c.mode === 'sentinel') {
+    const u = new URL(c.url);
+    return new Redis({ ...base, sentinels: [...c.sentinels], name: c.name, password: u.password || undefined, db: Number(u.pathname.slice(1) || 0) });
+  }
+  return new Redis(c.url, base);
+}
+
+export function createRedisStore(opts: RedisStoreOptions, logger: Logger): StateStore {
+  // Every key carries one hash tag, so that a Cluster keeps them in one slot (Lua and MULTI need it).
+  const tag = `{${opts.connection.prefix}}`;
+  const keys = {
+    kills: `${tag}kills`,
+    revocations: `${tag}revocations`,
+    version: `${tag}version`,
+    channel: `${tag}changes`,
+    approvals: `${tag}approvals`,
+    approval: (id: string) => `${tag}approval:${id}`,
+  };
+  const commandTimeout = Math.max(250, Math.floor(opts.maxStalenessMs / 4));
+  const cmd = connect(opts.connection, commandTimeout);
+  const sub = connect(opts.connection, commandTimeout);
   const snap = new StateSnapshot();
   const listeners = new Set<(c: StateChange) => void>();
   const origin = Math.random().toString(36).slice(2);

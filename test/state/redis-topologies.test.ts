@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisConnection } from '../../src/config/compile.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { createRedisStore } from '../../src/state/redis-store.js';
+import type { StateStore } from '../../src/state/store.js';
+import { startTestCluster, startTestSentinel } from '../helpers/redis.js';
+
+// The shared store on the topologies enterprises run: a Sentinel-monitored master and a Cluster.
+// Two stores stand for two replicas.
+async function pair(connection: RedisConnection): Promise<[StateStore, StateStore]> {
+  const mk = () => createRedisStore({ connection, maxStalenessMs: 2000 }, createLogger({ level: 'silent' }));
+  const a = mk();
+  const b = mk();
+  await a.start();
+  await b.start();
+  return [a, b];
+}
+
+async function exercise([a, b]: [StateStore, StateStore]) {
+  expect(a.healthy() && b.healthy()).toBe(true);
+  const seen = new Promise<number>((resolve) => b.onChange((c) => c.type === 'kill' && resolve(performance.now())));
+  const started = performance.now();
+  await a.addKill({ id: `kill-${randomUUID()}`, target: { agent: 'support-bot' }, reason: 'topology test', by: 'test', at: new Date().toISOString() });
+  const ms = (await seen) - started;
+  expect(b.killFor({ agent: 'support-bot', user: null, tool: 'crm' })).toBeDefined();
+
+  await a.addRevocation({ kind: 'jti', jti: 'j-topology', until: Date.now() + 60_000, by: 'test', reason: '' });
+  for (let i = 0; i < 50 && !b.isRevoked({ jti: 'j-topology', agent: 'x', iat: 0 }); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(b.isRevoked({ jti: 'j-topology', agent: 'x', iat: 0 })).toBe(true);
+
+  const fp = { agent: 'support-bot', user: null, tool: 'crm', operation: 'export', method: 'GET', path: '/export', query: '', body_sha256: null };
+  const id = `apr-${randomUUID()}`;
+  await a.createApproval({ id, status: 'pending', fingerprint: fp, reasons: [], request_id: 'r', owner: null, created_at: new Date().toISOString(), expires_at: Date.now() + 60_000 });
+  const decisions = await Promise.all([a.decideApproval(id, 'approved', 'ann', ''), b.decideApproval(id, 'denied', 'bob', '')]);
+  expect(decisions.filter((d) => d.ok)).toHaveLength(1);
+  const winner = decisions.find((d) => d.ok)!.approval!;
+  if (winner.status === 'approved') {
+    const uses = await Promise.all([a.consumeApproval(id, fp), b.consumeApproval(id, fp)]);
+    expect(uses.filter((u) => u.ok)).toHaveLength(1);
+  }
+  return ms;
+}
+
+describe('the Redis store behind Sentinel', () => {
+  let sentinel: Awaited<ReturnType<typeof startTestSentinel>>;
+  let stores: [StateStore, StateStore];
+  beforeAll(async () => {
+    sentinel = await startTestSentinel();
+    stores = await pair({ mode: 'sentinel', url: 'redis://127.0.0.1', prefix: `t:${randomUUID()}:`, sentinels: sentinel.sentinels, name: sentinel.name });
+  });
+  afterAll(async () => {
+    for (const s of stores ?? []) await s.close();
+    await sentinel?.stop();
+  });
+
+  it('shares kills, revocations and atomic approvals', async () => {
+    const ms = await exercise(stores);
+    console.log(`sentinel: kill seen by the other replica after ${ms.toFixed(1)} ms`);
+  });
+});
+
+describe('the Redis store on a Cluster', () => {
+  let cluster: Awaited<ReturnType<typeof startTestCluster>>;
+  let stores: [StateStore, StateStore];
+  beforeAll(async () => {
+    cluster = await startTestCluster();
+    stores = await pair({ mode: 'cluster', url: 'redis://127.0.0.1', prefix: `t:${randomUUID()}:`, nodes: cluster.nodes });
+  }, 30_000);
+  afterAll(async () => {
+    for (const s of stores ?? []) await s.close();
+    await cluster?.stop();
+  });
+
+  it('shares kills, revocations and atomic approvals', async () => {
+    const ms = await exercise(stores);
+    console.log(`cluster: kill seen by the other replica after ${ms.toFixed(1)} ms`);
+  });
+});
