@@ -69,6 +69,7 @@ export async function openAuditTrail(opts: AuditTrailOptions, deps: { metrics: M
       rotateBytes: opts.rotateBytes,
       rotateAgeMs: opts.rotateAgeMs,
       onWritten: (lastSeq, count) => {
+        writeExternalCheckpoints(lastSeq);
         metrics.auditEvents.inc({ stage: 'written' }, count);
         metrics.auditEvents.inc({ stage: 'sealed' }, sealed);
         sealed = 0;
@@ -102,19 +103,33 @@ export async function openAuditTrail(opts: AuditTrailOptions, deps: { metrics: M
     return written;
   }
 
+  // Checkpoints waiting for the records they sign to reach the disk before they are kept apart.
+  let unwritten: NonNullable<AuditHead['last_checkpoint']>[] = [];
+
   function checkpoint(): void {
     if (sinceCheckpoint === 0 && lastCheckpoint?.seq === state.seq) return;
     const statement: CheckpointStatement = { chain: chainId, seq: state.seq, hash: state.head, ts: new Date().toISOString() };
     const signature = opts.signer.sign(statement);
     sinceCheckpoint = 0;
     lastCheckpoint = { ...statement, kid: opts.signer.kid, signature };
-    // Kept apart from the log too: a truncated log cannot take its checkpoints with it.
+    unwritten.push(lastCheckpoint);
+    record('checkpoint', { checkpoint: { ...lastCheckpoint } });
+  }
+
+  /**
+   * Kept apart from the log too — a truncated log cannot take its checkpoints with it — but only once
+   * the log holds what they sign: written earlier, a crash could leave a checkpoint signing records
+   * that never reached the disk (the SIGKILL test caught exactly that).
+   */
+  function writeExternalCheckpoints(onDisk: number): void {
+    const ready = unwritten.filter((c) => c.seq <= onDisk);
+    if (ready.length === 0) return;
+    unwritten = unwritten.filter((c) => c.seq > onDisk);
     try {
-      appendFileSync(checkpointsPath, JSON.stringify(lastCheckpoint) + '\n');
+      appendFileSync(checkpointsPath, ready.map((c) => JSON.stringify(c) + '\n').join(''));
     } catch (err) {
       logger.error({ error: (err as Error).message, path: checkpointsPath }, 'could not write the checkpoints file');
     }
-    record('checkpoint', { checkpoint: lastCheckpoint });
   }
 
   const timer = setInterval(() => {

@@ -77,4 +77,15 @@ describe('the local audit log', () => {
     expect(readdirSync(t.dir)).toContain('checkpoints.jsonl');
     expect(t.trail.head().last_checkpoint).toMatchObject({ seq: 14, kid: t.trail.signer.kid });
   });
+
+  it('keeps a checkpoint apart only once the records it signs are on disk (a crash cannot leave it signing nothing)', async () => {
+    const t = await openTestTrail(undefined, { checkpointEvery: 5, groupCommitMs: 300 });
+    await writeEvents(t.trail, 5);
+    // Signed, but the records are still in the group-commit window.
+    expect(t.trail.head().last_checkpoint).toMatchObject({ seq: 5 });
+    expect(existsSync(t.trail.checkpointsPath) ? readFileSync(t.trail.checkpointsPath, 'utf8') : '').toBe('');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(records(t.trail.checkpointsPath).map((c) => c.seq)).toEqual([5]);
+    await t.trail.close();
+  });
 });

@@ -41,7 +41,7 @@ describe('a gateway killed under load (SIGKILL)', () => {
           },
         },
         policy: { bundle, watch: false },
-        audit: { sinks: [{ type: 'file', path: './audit/audit.jsonl' }], signing_key: './audit-key.pem', generate_signing_key: true, checkpoint: { every: 50, interval: '1h' } },
+        audit: { sinks: [{ type: 'file', path: './audit/audit.jsonl' }], signing_key: './audit-key.pem', generate_signing_key: true, checkpoint: { every: 10, interval: '1h' } },
         logging: { level: 'warn' },
       }),
     );
