@@ -18,9 +18,13 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
   const { state, audit } = deps;
   const a = config.approvals;
 
-  return async function hold(ctx: CallContext): Promise<void> {
+  // Synchronous for the common call (no approval needed): no promise on the hot path.
+  return function hold(ctx: CallContext): Promise<void> | undefined {
+    return ctx.decision!.approvalRequired ? held(ctx) : undefined;
+  };
+
+  async function held(ctx: CallContext): Promise<void> {
     const decision = ctx.decision!;
-    if (!decision.approvalRequired) return;
     // The approval is bound to the body's digest, so the body is read (within the tool's limit) now.
     ctx.bufferedBody = ctx.tool!.captureBody ? await capturedBody(ctx, ctx.tool!.captureBody.redact) : await readWholeBody(ctx);
     const fp = fingerprint(ctx);
@@ -49,7 +53,7 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
     if (decided?.status === 'approved') return release(ctx, approval.id, await state.consumeApproval(approval.id, fp));
     if (decided?.status === 'denied') throw refusal('approval_rejected', approval.id, decided);
     throw pending(approval.id, decision.reasons, decision.revision);
-  };
+  }
 
   function release(ctx: CallContext, id: string, t: Transition): void {
     if (t.ok) {
