@@ -31,7 +31,7 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
     const presented = ctx.raw.headers['portcullis-approval'];
 
     if (typeof presented === 'string' && presented !== '') {
-      return release(ctx, presented, await state.consumeApproval(presented, fp));
+      return release(ctx, presented, await stored(state.consumeApproval(presented, fp)));
     }
 
     const now = Date.now();
@@ -45,12 +45,12 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
       created_at: new Date(now).toISOString(),
       expires_at: now + a.ttlMs,
     };
-    await state.createApproval(approval);
+    await stored(state.createApproval(approval));
     audit.record('approval', { action: 'requested', approval: { ...approval } });
     notifyApprovers(a.webhook, approval, deps.logger);
 
     const decided = await waitForDecision(state, approval.id, a.holdMs, ctx.abort.signal);
-    if (decided?.status === 'approved') return release(ctx, approval.id, await state.consumeApproval(approval.id, fp));
+    if (decided?.status === 'approved') return release(ctx, approval.id, await stored(state.consumeApproval(approval.id, fp)));
     if (decided?.status === 'denied') throw refusal('approval_rejected', approval.id, decided);
     throw pending(approval.id, decision.reasons, decision.revision);
   }
@@ -79,6 +79,15 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
       approvalId: id,
       headers: { location: `/admin/approvals/${id}`, 'retry-after': String(a.retryAfterSec) },
     });
+  }
+}
+
+/** The store could not take the approval's step: refuse (fail closed), saying so. */
+async function stored<T>(step: Promise<T>): Promise<T> {
+  try {
+    return await step;
+  } catch (err) {
+    throw new GatewayError('state_stale', 'Approvals cannot be recorded right now, so the call was not forwarded.', { cause: err });
   }
 }
 
@@ -128,8 +137,11 @@ function waitForDecision(state: StateStore, id: string, holdMs: number, signal: 
     signal.addEventListener('abort', onAbort);
     const timer = setTimeout(() => finish(undefined), holdMs);
     // A decision may have landed between creating the approval and subscribing.
-    void state.getApproval(id).then((cur) => {
-      if (cur && cur.status !== 'pending') finish(cur);
-    });
+    state.getApproval(id).then(
+      (cur) => {
+        if (cur && cur.status !== 'pending') finish(cur);
+      },
+      () => undefined, // the change feed or the deadline still ends the wait
+    );
   });
 }

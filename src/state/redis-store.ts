@@ -186,10 +186,14 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     const failed = res?.find(([e]) => e);
     if (!res || failed) throw failed?.[0] ?? new Error('the state store did not answer');
     const v = Number(res.at(-1)![1]);
-    await cmd.publish(keys.channel, JSON.stringify({ origin, version: v, change } satisfies Message));
+    // Stored: apply and announce here first, then tell the others. If the publish is lost, their
+    // heartbeat sees the version move and resynchronises (within max_staleness).
     apply(change);
     if (v === version + 1) version = v;
     emit(change);
+    await cmd.publish(keys.channel, JSON.stringify({ origin, version: v, change } satisfies Message)).catch((err: Error) => {
+      logger.warn({ error: err.message, change: change.type }, 'state change stored but not published; other replicas will resynchronise');
+    });
   }
 
   return {
