@@ -123,8 +123,11 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     const [why, v] = (await cmd.eval(script, 2, keys.approval(id), keys.version, ...args)) as [string, number | undefined];
     const approval = await readApproval(id);
     if (v !== undefined && approval) {
-      await cmd.publish(keys.channel, JSON.stringify({ origin, version: Number(v), change: { type: 'approval', approval } } satisfies Message));
       emit({ type: 'approval', approval });
+      // The transition happened; a lost publish only delays other replicas (their waiters time out to 202).
+      await cmd.publish(keys.channel, JSON.stringify({ origin, version: Number(v), change: { type: 'approval', approval } } satisfies Message)).catch((err: Error) => {
+        logger.warn({ error: err.message, approval: id }, 'approval change stored but not published');
+      });
     }
     if (why === 'ok') return { ok: true, approval: approval! };
     return { ok: false, approval, why: why as Exclude<Transition, { ok: true }>['why'] };
