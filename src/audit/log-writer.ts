@@ -56,6 +56,11 @@ export class AuditLogWriter {
     return this.healthyValue;
   }
 
+  /** Records sealed but not yet on disk. */
+  get backlog(): number {
+    return this.pending.length;
+  }
+
   /** Queues a sealed record. With `durable`, the promise resolves once it is fdatasync'ed. */
   append(seq: number, json: string, durable: boolean): Promise<void> | undefined {
     const line = json + '\n';

@@ -15,6 +15,9 @@ import type { CheckpointSigner, CheckpointStatement } from './checkpoint-key.js'
 import { lastRecord } from './log-files.js';
 import { AuditLogWriter } from './log-writer.js';
 
+/** Events kept in memory while the disk refuses writes (≈ 100 MB at ~1 KB each). */
+const MAX_BACKLOG = 100_000;
+
 export interface AuditTrailOptions {
   readonly path: string;
   readonly chain?: string;
@@ -24,6 +27,8 @@ export interface AuditTrailOptions {
   readonly checkpointEvery: number;
   readonly checkpointIntervalMs: number;
   readonly signer: CheckpointSigner;
+  /** Events kept in memory while the disk refuses writes (default 100,000). */
+  readonly maxBacklog?: number;
 }
 
 export interface AuditHead {
@@ -61,6 +66,7 @@ export async function openAuditTrail(opts: AuditTrailOptions, deps: { metrics: M
   let sinceCheckpoint = 0;
   // Counted per batch rather than per event: a labelled prom-client increment is not free.
   let sealed = 0;
+  let droppedWarned = false;
 
   const writer = await AuditLogWriter.open(
     {
@@ -88,6 +94,15 @@ export async function openAuditTrail(opts: AuditTrailOptions, deps: { metrics: M
   metrics.auditHealthy.set(1);
 
   function record(type: string, fields: Record<string, unknown>, o: { durable?: boolean } = {}) {
+    // While the disk refuses writes, calls are refused but their events still queue. Past a bound,
+    // new events are not sealed (the chain keeps no gap) and are counted as dropped, never silently.
+    if (writer.backlog >= (opts.maxBacklog ?? MAX_BACKLOG)) {
+      metrics.auditEvents.inc({ stage: 'dropped' });
+      if (!droppedWarned) logger.error({ backlog: writer.backlog }, 'audit backlog full while the log is unwritable: events are being dropped (counted in portcullis_audit_events_total{stage="dropped"})');
+      droppedWarned = true;
+      return o.durable ? Promise.reject(new Error('the audit backlog is full')) : undefined;
+    }
+    droppedWarned = false;
     let rec: { seq: number; line: string };
     try {
       rec = state.seal(type, fields, new Date().toISOString());

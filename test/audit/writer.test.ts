@@ -88,4 +88,25 @@ describe('the local audit log', () => {
     expect(records(t.trail.checkpointsPath).map((c) => c.seq)).toEqual([5]);
     await t.trail.close();
   });
+
+  it('bounds the backlog while the disk refuses writes, counting what it drops and leaving no gap', async () => {
+    const { mkdtempSync, symlinkSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-backlog-'));
+    symlinkSync('/dev/full', join(dir, 'audit.jsonl'));
+    const t = await openTestTrail(dir, { maxBacklog: 10, checkpointEvery: 1000 });
+    for (let i = 0; i < 15; i++) t.trail.record('tool_call', { request_id: `r-${i}` });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(t.trail.healthy()).toBe(false);
+    expect(t.trail.head().seq).toBe(10);
+    rmSync(join(dir, 'audit.jsonl'));
+    writeFileSync(join(dir, 'audit.jsonl'), '');
+    for (let i = 0; i < 40 && !t.trail.healthy(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(t.trail.healthy()).toBe(true);
+    await t.trail.close();
+    const written = records(t.path);
+    expect(written.slice(0, 10).map((r) => r.request_id)).toEqual(Array.from({ length: 10 }, (_, i) => `r-${i}`));
+    expect(written.map((r) => r.seq)).toEqual(written.map((_, i) => i + 1));
+  });
 });
