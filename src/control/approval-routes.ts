@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { RuntimeConfig } from '../config/compile.js';
 import { GatewayError } from '../errors.js';
 import type { AuditPort } from '../pipeline/context.js';
-import type { Approval, StateStore } from '../state/store.js';
+import { stored, type Approval, type StateStore } from '../state/store.js';
 import { requireRole, type AdminAuthenticator, type AdminPrincipal } from './admin-auth.js';
 
 const MFA_METHODS = new Set(['mfa', 'otp', 'hwk', 'swk', 'sms', 'fido', 'face', 'fpt']);
@@ -35,10 +35,10 @@ export function registerApprovalRoutes(app: FastifyInstance, config: RuntimeConf
       async (request) => {
         const who = request.admin!;
         const comment = typeof request.body?.comment === 'string' ? request.body.comment.slice(0, 2000) : '';
-        const current = await state.getApproval(request.params.id);
+        const current = await stored(state.getApproval(request.params.id), 'Nothing was decided');
         if (!current) throw new GatewayError('not_found', `No approval ${JSON.stringify(request.params.id)}.`);
         checkApprover(who, current, config);
-        const t = await state.decideApproval(current.id, verb === 'approve' ? 'approved' : 'denied', who.subject, comment);
+        const t = await stored(state.decideApproval(current.id, verb === 'approve' ? 'approved' : 'denied', who.subject, comment), 'Nothing was decided');
         if (!t.ok) {
           if (t.why === 'expired') audit.record('approval', { action: 'expired', approval: { ...t.approval! } });
           throw new GatewayError('approval_decided', `The approval is ${t.approval?.status ?? 'gone'}; it can no longer be ${verb === 'approve' ? 'approved' : 'denied'}.`);

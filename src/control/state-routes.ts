@@ -8,32 +8,23 @@ import type { FastifyInstance } from 'fastify';
 import type { RuntimeConfig } from '../config/compile.js';
 import { GatewayError } from '../errors.js';
 import type { AuditPort } from '../pipeline/context.js';
-import type { Kill, KillTarget, StateStore } from '../state/store.js';
+import { killCovers, stored, type Kill, type KillTarget, type StateStore } from '../state/store.js';
 import { requireRole, type AdminAuthenticator } from './admin-auth.js';
 
 const ID = /^[A-Za-z0-9@._:+-]{1,256}$/;
-
-/** A store that cannot take a write: say so plainly (503), the change did not happen. */
-async function stored<T>(write: Promise<T>): Promise<T> {
-  try {
-    return await write;
-  } catch (err) {
-    throw new GatewayError('state_stale', `The state store cannot be reached, so nothing was changed: ${(err as Error).message}`, { cause: err });
-  }
-}
+const NOTHING_CHANGED = 'Nothing was changed';
 
 export function registerStateRoutes(app: FastifyInstance, config: RuntimeConfig, authenticate: AdminAuthenticator, state: StateStore, audit: AuditPort): void {
   app.post('/admin/kill', { preHandler: requireRole(authenticate, 'operator', 'admin') }, async (request, reply) => {
     const { target, reason } = parseKill(request.body);
     const kill: Kill = { id: `kill-${randomUUID()}`, target, reason, by: request.admin!.subject, at: new Date().toISOString() };
-    await stored(state.addKill(kill));
+    await stored(state.addKill(kill), NOTHING_CHANGED);
     audit.record('kill', { kill: { ...kill } });
     // The target's pending approvals are denied: nobody should approve what was just stopped.
-    for (const a of await stored(state.listApprovals())) {
-      const fp = a.fingerprint;
-      const covered = 'all' in target || ('agent' in target && target.agent === fp.agent) || ('user' in target && target.user === fp.user) || ('tool' in target && target.tool === fp.tool);
-      if (a.status !== 'pending' || !covered) continue;
-      const t = await stored(state.decideApproval(a.id, 'denied', 'kill-switch', `denied by ${kill.id}`));
+    const KILLED_BUT = `The kill ${kill.id} is in force, but its target's pending approvals could not be denied`;
+    for (const a of await stored(state.listApprovals(), KILLED_BUT)) {
+      if (a.status !== 'pending' || !killCovers(target, a.fingerprint)) continue;
+      const t = await stored(state.decideApproval(a.id, 'denied', 'kill-switch', `denied by ${kill.id}`), KILLED_BUT);
       if (t.ok) audit.record('approval', { action: 'denied', approval: { ...t.approval }, by: 'kill-switch' });
     }
     request.log.warn({ kill: kill.id, target, by: kill.by }, 'kill switch engaged');
@@ -43,7 +34,7 @@ export function registerStateRoutes(app: FastifyInstance, config: RuntimeConfig,
   app.get('/admin/kill', { preHandler: requireRole(authenticate, 'operator', 'auditor', 'admin') }, async () => ({ kills: state.kills() }));
 
   app.delete<{ Params: { id: string } }>('/admin/kill/:id', { preHandler: requireRole(authenticate, 'admin') }, async (request) => {
-    const kill = await stored(state.removeKill(request.params.id));
+    const kill = await stored(state.removeKill(request.params.id), NOTHING_CHANGED);
     if (!kill) throw new GatewayError('not_found', `No kill ${JSON.stringify(request.params.id)} is in force.`);
     audit.record('revive', { kill: { ...kill }, by: request.admin!.subject });
     request.log.warn({ kill: kill.id, by: request.admin!.subject }, 'kill lifted');
@@ -64,7 +55,7 @@ export function registerStateRoutes(app: FastifyInstance, config: RuntimeConfig,
     } else {
       throw new GatewayError('body_invalid', 'Send {"jti": "..."} or {"agent": "..."} (and optionally "reason").');
     }
-    await stored(state.addRevocation(revocation));
+    await stored(state.addRevocation(revocation), NOTHING_CHANGED);
     audit.record('revoke', { revocation: { ...revocation } });
     return reply.code(201).send(revocation);
   });

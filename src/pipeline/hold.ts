@@ -9,10 +9,12 @@ import { randomUUID } from 'node:crypto';
 import type { RuntimeConfig } from '../config/compile.js';
 import { GatewayError, type Reason } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { Approval, Fingerprint, StateStore, Transition } from '../state/store.js';
+import { stored, type Approval, type Fingerprint, type StateStore, type Transition } from '../state/store.js';
 import type { AuditPort, CallContext } from './context.js';
 import { capturedBody, readWholeBody } from './forward.js';
 import { notifyApprovers } from './approval-notify.js';
+
+const NOT_FORWARDED = 'The approval step could not be recorded, so the call was not forwarded';
 
 export function createHold(config: RuntimeConfig, deps: { state: StateStore; audit: AuditPort; logger: Logger }) {
   const { state, audit } = deps;
@@ -31,7 +33,7 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
     const presented = ctx.raw.headers['portcullis-approval'];
 
     if (typeof presented === 'string' && presented !== '') {
-      return release(ctx, presented, await stored(state.consumeApproval(presented, fp)));
+      return release(ctx, presented, await stored(state.consumeApproval(presented, fp), NOT_FORWARDED));
     }
 
     const now = Date.now();
@@ -45,12 +47,12 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
       created_at: new Date(now).toISOString(),
       expires_at: now + a.ttlMs,
     };
-    await stored(state.createApproval(approval));
+    await stored(state.createApproval(approval), NOT_FORWARDED);
     audit.record('approval', { action: 'requested', approval: { ...approval } });
     notifyApprovers(a.webhook, approval, deps.logger);
 
     const decided = await waitForDecision(state, approval.id, a.holdMs, ctx.abort.signal);
-    if (decided?.status === 'approved') return release(ctx, approval.id, await stored(state.consumeApproval(approval.id, fp)));
+    if (decided?.status === 'approved') return release(ctx, approval.id, await stored(state.consumeApproval(approval.id, fp), NOT_FORWARDED));
     if (decided?.status === 'denied') throw refusal('approval_rejected', approval.id, decided);
     throw pending(approval.id, decision.reasons, decision.revision);
   }
@@ -79,15 +81,6 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
       approvalId: id,
       headers: { location: `/admin/approvals/${id}`, 'retry-after': String(a.retryAfterSec) },
     });
-  }
-}
-
-/** The store could not take the approval's step: refuse (fail closed), saying so. */
-async function stored<T>(step: Promise<T>): Promise<T> {
-  try {
-    return await step;
-  } catch (err) {
-    throw new GatewayError('state_stale', 'Approvals cannot be recorded right now, so the call was not forwarded.', { cause: err });
   }
 }
 

@@ -33,7 +33,7 @@ import { createRecordIntent } from './record-intent.js';
 import { createDecide, type Decider } from './decide.js';
 import { createUpstreams, type Upstreams } from './forward.js';
 import { createGuard, killedError } from './guard.js';
-import type { StateStore } from '../state/store.js';
+import { killCovers, type StateStore } from '../state/store.js';
 import { createHold } from './hold.js';
 import { createInject } from './inject.js';
 import { createResolve } from './resolve.js';
@@ -80,9 +80,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
     for (const ctx of inflight) {
       const p = ctx.principal;
       if (!p) continue;
-      const t = change.kill.target;
-      const hit = 'all' in t || ('agent' in t && t.agent === p.agentId) || ('user' in t && t.user === p.userId) || ('tool' in t && t.tool === ctx.tool?.name);
-      if (hit) {
+      if (killCovers(change.kill.target, { agent: p.agentId, user: p.userId, tool: ctx.tool?.name })) {
         ctx.killedBy = change.kill.id;
         ctx.abort.abort(killedError(change.kill));
       }

@@ -4,6 +4,8 @@
  * that cannot vouch for its snapshot reports itself unhealthy, so the gateway fails closed.
  */
 
+import { GatewayError } from '../errors.js';
+
 export type KillTarget = { readonly agent: string } | { readonly user: string } | { readonly tool: string } | { readonly all: true };
 
 export interface Kill {
@@ -186,4 +188,21 @@ export function consumeTransition(a: Approval | undefined, fp: Fingerprint, now:
 
 export function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
   return a.agent === b.agent && a.user === b.user && a.tool === b.tool && a.operation === b.operation && a.method === b.method && a.path === b.path && a.query === b.query && a.body_sha256 === b.body_sha256;
+}
+
+/** Whether a kill target covers a call (or an approval's fingerprint): the one rule every caller shares. */
+export function killCovers(target: KillTarget, call: { agent: string; user: string | null; tool: string | undefined }): boolean {
+  if ('all' in target) return true;
+  if ('agent' in target) return target.agent === call.agent;
+  if ('user' in target) return call.user !== null && target.user === call.user;
+  return target.tool === call.tool;
+}
+
+/** A store step that fails becomes a 503 refusal (fail closed), saying that nothing changed. */
+export async function stored<T>(step: Promise<T>, what: string): Promise<T> {
+  try {
+    return await step;
+  } catch (err) {
+    throw new GatewayError('state_stale', `${what}: the state store cannot be reached (${(err as Error).message}).`, { cause: err });
+  }
 }
