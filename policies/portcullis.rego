@@ -151,6 +151,68 @@ trust_floors contains data.trust_floors.tools[tool]
 
 trust_floors contains data.trust_floors.actions[action]
 
+# ---------------------------------------------------------------- MCP arguments
+# Rules from data.mcp_arguments, applied to the arguments of a tools/call (input.request.mcp).
+# A tools/list entry is decided with arguments null: no argument rule fires, so the tool is shown
+# when some call to it may pass.
+
+mcp_call := input.request.mcp if input.request.mcp.method == "tools/call"
+
+argument_rules := data.mcp_arguments[tool][mcp_call.tool]
+
+denials contains msg if {
+	some name, rule in argument_rules
+	value := mcp_call.arguments[name]
+	is_number(rule.max)
+	not value <= rule.max
+	msg := concat("", ["argument ", name, " of ", mcp_call.tool, " is ", format_value(value), ", above the maximum ", format_value(rule.max)])
+}
+
+denials contains msg if {
+	some name, rule in argument_rules
+	value := mcp_call.arguments[name]
+	is_number(rule.min)
+	not value >= rule.min
+	msg := concat("", ["argument ", name, " of ", mcp_call.tool, " is ", format_value(value), ", below the minimum ", format_value(rule.min)])
+}
+
+denials contains msg if {
+	some name, rule in argument_rules
+	value := mcp_call.arguments[name]
+	is_array(rule.one_of)
+	not value in rule.one_of
+	msg := concat("", ["argument ", name, " of ", mcp_call.tool, " is ", format_value(value), ", not one of ", format_value(rule.one_of)])
+}
+
+denials contains msg if {
+	some name, rule in argument_rules
+	value := mcp_call.arguments[name]
+	is_array(rule.not_in)
+	value in rule.not_in
+	msg := concat("", ["argument ", name, " of ", mcp_call.tool, " may not be ", format_value(value)])
+}
+
+denials contains msg if {
+	some name, rule in argument_rules
+	is_array(rule.email_domains)
+	some address in as_list(mcp_call.arguments[name])
+	not allowed_address(address, rule.email_domains)
+	msg := concat("", ["argument ", name, " of ", mcp_call.tool, ": ", format_value(address), " is outside the allowed domains (", concat(", ", rule.email_domains), ")"])
+}
+
+as_list(v) := v if is_array(v)
+
+as_list(v) := [v] if not is_array(v)
+
+# Exactly one "@", a non-empty local part, and a listed domain (compared lower case).
+allowed_address(a, domains) if {
+	is_string(a)
+	parts := split(lower(a), "@")
+	count(parts) == 2
+	parts[0] != ""
+	parts[1] in domains
+}
+
 # ---------------------------------------------------------------- approval
 
 approval_reasons contains concat("", ["operation ", op, " is high risk"]) if input.operation.risk in data.approval.risk

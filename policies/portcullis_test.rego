@@ -14,9 +14,9 @@ agent_roles := {
 	"itops-bot": ["it_ops_agent"],
 }
 
-classification := {"crm": "confidential", "ticketing": "internal", "email": "internal", "payments": "regulated", "warehouse": "confidential"}
+classification := {"crm": "confidential", "ticketing": "internal", "email": "internal", "payments": "regulated", "warehouse": "confidential", "tracker": "internal"}
 
-risk := {"export": "high", "send": "high", "create-payment": "high", "approve-payment": "high", "update-bank": "high", "export-view": "high"}
+risk := {"delete_issue": "high", "export": "high", "send": "high", "create-payment": "high", "approve-payment": "high", "update-bank": "high", "export-view": "high"}
 
 # A service-account call by `agent` to tool/action/operation, as the gateway builds it.
 call(agent, tool, action, opname) := {
@@ -247,4 +247,53 @@ test_non_string_ids_deny if {
 test_missing_user_roles_deny if {
 	c := delegated(call("support-bot", "crm", "read", "get-contact"), {"id": "alice@example.com"})
 	outcome(c) == "deny"
+}
+
+# ---------------------------------------------------------------- MCP tools and their arguments
+
+# A tools/call of the tracker MCP server, as the gateway builds it (operation name = MCP tool name).
+mcp_call(agent, action, name, args) := object.union(call(agent, "tracker", action, name), {"request": {"method": "POST", "path": "/", "query": {}, "mcp": {"method": "tools/call", "tool": name, "arguments": args, "revision": "2026-07-28"}}})
+
+test_tracker_matrix if {
+	outcome(mcp_call("support-bot", "read", "search_issues", {"query": "vpn"})) == "allow"
+	outcome(mcp_call("support-bot", "write", "create_issue", {"title": "t"})) == "allow"
+	outcome(mcp_call("support-bot", "write", "delete_issue", {"id": "ISS-1"})) == "deny"
+	outcome(mcp_call("itops-bot", "write", "delete_issue", {"id": "ISS-1"})) == "approval"
+	outcome(mcp_call("sales-bot", "read", "get_issue", {"id": "ISS-1"})) == "allow"
+	outcome(mcp_call("sales-bot", "write", "create_issue", {"title": "t"})) == "deny"
+	outcome(mcp_call("finance-bot", "read", "search_issues", {"query": "q"})) == "deny"
+}
+
+test_argument_maximum if {
+	outcome(mcp_call("support-bot", "read", "search_issues", {"query": "q", "limit": 50})) == "allow"
+	d := portcullis.decision with input as mcp_call("support-bot", "read", "search_issues", {"query": "q", "limit": 51})
+	not d.allow
+	d.reasons == ["argument limit of search_issues is 51, above the maximum 50"]
+}
+
+test_argument_of_the_wrong_type_violates_its_rule if {
+	outcome(mcp_call("support-bot", "read", "search_issues", {"query": "q", "limit": "9999"})) == "deny"
+}
+
+test_argument_not_in if {
+	outcome(mcp_call("support-bot", "write", "create_issue", {"title": "t", "priority": "high"})) == "allow"
+	outcome(mcp_call("support-bot", "write", "create_issue", {"title": "t", "priority": "critical"})) == "deny"
+}
+
+test_argument_email_domains if {
+	outcome(mcp_call("support-bot", "write", "share_issue", {"id": "ISS-1", "email": "dana@example.com"})) == "allow"
+	outcome(mcp_call("support-bot", "write", "share_issue", {"id": "ISS-1", "email": "Dana@Example.COM"})) == "allow"
+	every bad in ["mallory@evil.test", "x@example.com@evil.test", "@example.com", "example.com", 42, ["dana@example.com", "m@evil.test"]] {
+		outcome(mcp_call("support-bot", "write", "share_issue", {"id": "ISS-1", "email": bad})) == "deny"
+	}
+}
+
+test_absent_arguments_are_not_checked if {
+	outcome(mcp_call("support-bot", "read", "search_issues", {"query": "q"})) == "allow"
+	outcome(mcp_call("support-bot", "write", "share_issue", null)) == "allow"
+}
+
+test_argument_rules_apply_to_tools_call_only if {
+	listing := object.union(call("support-bot", "tracker", "read", "search_issues"), {"request": {"method": "POST", "path": "/", "query": {}, "mcp": {"method": "resources/read", "tool": "search_issues", "arguments": {"limit": 9999}, "revision": null}}})
+	outcome(listing) == "allow"
 }

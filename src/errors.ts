@@ -58,6 +58,16 @@ export const REASONS = {
   header_invalid: 'invalid_request',
   tool_unknown: 'unknown_route',
   operation_unknown: 'unknown_route',
+  // MCP (src/mcp, src/pipeline/mcp-message.ts)
+  mcp_parse_error: 'invalid_request',
+  mcp_batch: 'invalid_request',
+  mcp_invalid_message: 'invalid_request',
+  mcp_header_mismatch: 'invalid_request',
+  mcp_origin_refused: 'forbidden',
+  mcp_method_unknown: 'unknown_route',
+  mcp_method_refused: 'unknown_route',
+  mcp_tool_unknown: 'unknown_route',
+  mcp_tool_changed: 'forbidden',
   // guard
   agent_unknown: 'forbidden',
   agent_suspended: 'forbidden',

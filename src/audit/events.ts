@@ -4,6 +4,7 @@
  * forwarded. Never a token, a credential or a header value: ids, names, codes, digests and timings.
  */
 import type { CallContext } from '../pipeline/context.js';
+import { redactPaths } from '../pipeline/forward.js';
 
 const MAX_PATH = 2048;
 
@@ -27,6 +28,7 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
       ? { policy_revision: d.revision, reasons: d.reasons, result: d.approvalRequired ? 'approval_required' : d.allow ? 'allow' : 'deny' }
       : null,
     delegation: p?.delegation ?? [],
+    ...(ctx.mcp ? { mcp: mcpFields(ctx) } : {}),
     operation: ctx.operation?.name ?? null,
     outcome:
       phase === 'intent'
@@ -64,6 +66,29 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
     user: p?.userId ? { id: p.userId, roles: p.userRoles } : null,
     v: null,
   };
+}
+
+/** What an MCP exchange adds: the method and tool, the arguments' digest (their content only where the tool opts in). */
+function mcpFields(ctx: CallContext): Record<string, unknown> {
+  const m = ctx.mcp!;
+  const capture = ctx.tool?.captureBody;
+  return {
+    ...(capture && m.arguments ? { arguments: redactPaths(m.arguments, capture.redact) } : {}),
+    arguments_sha256: m.argumentsSha256 ?? null,
+    id: typeof m.id === 'string' ? clip(m.id) : m.id ?? null,
+    kind: m.kind ?? null,
+    method: m.method === undefined ? null : clip(m.method),
+    revision: m.revision === null ? null : clip(m.revision),
+    session: m.session === null ? null : clip(m.session),
+    tool: m.tool ?? null,
+    ...(m.listing ? { tools_hidden: m.listing.hidden, tools_shown: m.listing.shown } : {}),
+    transport: m.transport,
+  };
+}
+
+/** Client-chosen strings (ids, session ids) are kept, but bounded. */
+function clip(s: string): string {
+  return s.length > 256 ? `${s.slice(0, 256)}…` : s;
 }
 
 /** The fields of an `auth_failure` event: who knocked, never what they presented. */

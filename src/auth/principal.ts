@@ -71,3 +71,10 @@ function stringList(v: unknown, claim: string): string[] {
 export function hasScope(p: Principal, tool: string, scope: string): boolean {
   return p.scopes.has(scope) || p.scopes.has(`${tool}:*`);
 }
+
+/** Whether the token names the tool at all (any `tool:<action>`): what MCP control messages need. */
+export function namesTool(p: Principal, tool: string): boolean {
+  const prefix = `${tool}:`;
+  for (const s of p.scopes) if (s.startsWith(prefix)) return true;
+  return false;
+}

@@ -9,6 +9,7 @@ import { parseDuration, parseSize } from './units.js';
 import { compileTemplate, type OperationTemplate } from './route-template.js';
 import { compileAudit, type AuditConfig } from './compile-audit.js';
 import type { ActionName, Classification, RawConfig, TrustLevel } from './schema.js';
+import { DATA_METHODS } from '../mcp/protocol.js';
 import { DEV_ADMIN_AUDIENCE, DEV_AUDIENCE, DEV_ISSUER, devJwksFile } from '../auth/dev-issuer.js';
 
 export type AdminRole = 'operator' | 'approver' | 'auditor' | 'admin';
@@ -37,6 +38,7 @@ export interface OperationRoute extends OperationTemplate {
   readonly action: ActionName;
   readonly risk: 'low' | 'medium' | 'high';
   readonly mcpTool?: string;
+  readonly mcpMethod?: string;
   /** `tool:action`, precomputed for the scope check. */
   readonly scope: string;
 }
@@ -55,6 +57,19 @@ export interface ToolRoute {
   readonly operations: readonly OperationRoute[];
   /** Opt-in capture of the JSON request body into the audit event, with these dotted paths redacted. */
   readonly captureBody?: { readonly redact: readonly string[] };
+  /** protocol: mcp only. */
+  readonly mcp?: McpToolRoute;
+}
+
+export interface McpToolRoute {
+  /** tools/call name → operation (`mcp_tool`). */
+  readonly tools: ReadonlyMap<string, OperationRoute>;
+  /** Other data methods (resources/read, prompts/get…) → operation (`mcp_method`). */
+  readonly methods: ReadonlyMap<string, OperationRoute>;
+  readonly allowedOrigins: ReadonlySet<string>;
+  /** Tool definitions pinned in gateway.yaml: name → "sha256:<hex>". */
+  readonly pins: ReadonlyMap<string, string>;
+  readonly maxListBytes: number;
 }
 
 export interface RuntimeConfig {
@@ -92,6 +107,7 @@ export interface RuntimeConfig {
     readonly requireMfa: boolean;
     readonly mfaMaxAgeSec: number;
     readonly retryAfterSec: number;
+    readonly inputRequiredWaitMs: number;
   };
   readonly state: {
     readonly store: 'memory' | 'redis';
@@ -186,6 +202,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
       requireMfa: raw.approvals.require_mfa,
       mfaMaxAgeSec: duration(raw.approvals.mfa_max_age, 'approvals.mfa_max_age') / 1000,
       retryAfterSec: Math.max(1, Math.ceil(duration(raw.approvals.retry_after, 'approvals.retry_after') / 1000)),
+      inputRequiredWaitMs: duration(raw.approvals.input_required_wait, 'approvals.input_required_wait'),
     },
     state: {
       store: raw.state.store,
@@ -238,8 +255,13 @@ function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody
     if (t.protocol === 'http') {
       if (!op.path) throw new ConfigError(`${opAt}.path`, 'is required for an http tool');
       if (!op.method) throw new ConfigError(`${opAt}.method`, 'is required for an http tool');
-    } else if (!op.mcp_tool) {
-      throw new ConfigError(`${opAt}.mcp_tool`, 'is required for an mcp tool');
+      if (op.mcp_tool !== undefined || op.mcp_method !== undefined) throw new ConfigError(opAt, 'mcp_tool and mcp_method apply only to a tool with protocol: mcp');
+    } else {
+      if ((op.mcp_tool === undefined) === (op.mcp_method === undefined)) throw new ConfigError(`${opAt}.mcp_tool`, 'an mcp operation names exactly one of mcp_tool (a tools/call name) or mcp_method');
+      if (op.mcp_method !== undefined && !DATA_METHODS.includes(op.mcp_method)) {
+        throw new ConfigError(`${opAt}.mcp_method`, `must be one of ${DATA_METHODS.join(', ')} (got ${JSON.stringify(op.mcp_method)})`);
+      }
+      if (op.method !== undefined || op.path !== undefined) throw new ConfigError(opAt, 'an mcp operation is matched by mcp_tool or mcp_method, not by method and path');
     }
     let template: OperationTemplate;
     try {
@@ -247,8 +269,9 @@ function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody
     } catch (err) {
       throw new ConfigError(`${opAt}.path`, (err as Error).message);
     }
-    return { ...template, name: op.name, action: op.action, risk: op.risk, mcpTool: op.mcp_tool, scope: `${name}:${op.action}` };
+    return { ...template, name: op.name, action: op.action, risk: op.risk, mcpTool: op.mcp_tool, mcpMethod: op.mcp_method, scope: `${name}:${op.action}` };
   });
+  if (t.mcp && t.protocol !== 'mcp') throw new ConfigError(`${at}.mcp`, 'applies only to a tool with protocol: mcp');
   const maxBody = t.max_body !== undefined ? size(t.max_body, `${at}.max_body`) : defaultMaxBody;
   const timeoutMs = duration(t.timeout, `${at}.timeout`);
   if (timeoutMs <= 0) throw new ConfigError(`${at}.timeout`, 'must be longer than 0s');
@@ -264,6 +287,27 @@ function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody
     tls: t.tls ? { caFile: t.tls.ca_file ? resolve(baseDir, t.tls.ca_file) : undefined, servername: t.tls.servername } : undefined,
     operations,
     captureBody: t.audit?.capture_body ? { redact: t.audit.redact } : undefined,
+    mcp: t.protocol === 'mcp' ? compileMcp(at, t, operations) : undefined,
+  };
+}
+
+function compileMcp(at: string, t: RawConfig['tools'][string], operations: readonly OperationRoute[]): McpToolRoute {
+  const tools = new Map<string, OperationRoute>();
+  const methods = new Map<string, OperationRoute>();
+  operations.forEach((op, i) => {
+    const [map, key, what] = op.mcpTool !== undefined ? [tools, op.mcpTool, 'mcp_tool'] : [methods, op.mcpMethod!, 'mcp_method'];
+    if (map.has(key)) throw new ConfigError(`${at}.operations.${i}.${what}`, `${JSON.stringify(key)} is already the operation ${map.get(key)!.name}`);
+    map.set(key, op);
+  });
+  const m = t.mcp;
+  const pins = new Map(Object.entries(m?.pins ?? {}));
+  for (const name of pins.keys()) if (!tools.has(name)) throw new ConfigError(`${at}.mcp.pins.${name}`, 'pins a tool no operation names in mcp_tool');
+  return {
+    tools,
+    methods,
+    allowedOrigins: new Set((m?.allowed_origins ?? []).map((o) => o.toLowerCase())),
+    pins,
+    maxListBytes: size(m?.max_list_bytes ?? '4mb', `${at}.mcp.max_list_bytes`),
   };
 }
 

@@ -35,7 +35,9 @@ const Operation = Type.Object(
     name: Id,
     method: Type.Optional(Type.String({ pattern: '^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|\\*)$' })),
     path: Type.Optional(Type.String({ pattern: '^/' })),
-    mcp_tool: Type.Optional(Type.String({ minLength: 1 })),
+    mcp_tool: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    // An MCP method other than tools/call that touches the server's data (resources/read, prompts/get…).
+    mcp_method: Type.Optional(Type.String({ minLength: 1 })),
     action: Action,
     risk: Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high')], { default: 'low' }),
   },
@@ -52,6 +54,20 @@ const Tool = Type.Object(
     max_body: Type.Optional(Type.Union([Type.String(), Type.Number()])),
     tls: Type.Optional(Type.Object({ ca_file: Type.Optional(Type.String()), servername: Type.Optional(Type.String()) }, Strict)),
     operations: Type.Array(Operation, { minItems: 1 }),
+    // protocol: mcp only (docs/mcp.md).
+    mcp: Type.Optional(
+      Type.Object(
+        {
+          // Origin header values accepted (MCP transport: servers must validate Origin); a call without Origin passes.
+          allowed_origins: Type.Array(Type.String({ pattern: '^https?://[^/]+$' }), { default: [] }),
+          // Tool definitions pinned by digest ("sha256:<hex>"); other tools are pinned when first listed.
+          pins: Type.Record(Type.String({ minLength: 1 }), Type.String({ pattern: '^sha256:[0-9a-f]{64}$' }), { default: {} }),
+          // Largest tools/list response the gateway buffers to filter.
+          max_list_bytes: Size('4mb'),
+        },
+        Strict,
+      ),
+    ),
     audit: Type.Optional(
       Type.Object(
         {
@@ -125,6 +141,8 @@ export const ConfigSchema = Type.Object(
         require_mfa: Type.Boolean({ default: false }),
         mfa_max_age: Duration('15m'),
         retry_after: Duration('5s'),
+        // MCP 2026-07-28 clients: each input_required leg waits this long for a decision before answering.
+        input_required_wait: Duration('3s'),
       },
       { ...Strict, default: {} },
     ),

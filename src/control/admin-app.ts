@@ -18,6 +18,7 @@ import type { AuditPort } from '../pipeline/context.js';
 import type { StateStore } from '../state/store.js';
 import { registerStateRoutes } from './state-routes.js';
 import { registerApprovalRoutes } from './approval-routes.js';
+import { registerMcpRoutes } from './mcp-routes.js';
 
 export interface Readiness {
   /** Named checks; the gateway is ready when every one is true. */
@@ -74,6 +75,7 @@ export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app
   registerAuditRoutes(app, authenticate, deps.audit);
   registerStateRoutes(app, config, authenticate, deps.state, deps.auditPort);
   registerApprovalRoutes(app, config, authenticate, deps.state, deps.auditPort);
+  registerMcpRoutes(app, config, authenticate, { state: deps.state, audit: deps.auditPort, metrics: deps.metrics });
   return { app, authenticate };
 }
 

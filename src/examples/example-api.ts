@@ -10,6 +10,12 @@ export interface ExampleApiOptions {
   credential?: { header: string; value: string };
 }
 
+/** What the example starter needs of an example: a Fastify app fits, and so does the MCP tracker. */
+export interface ExampleServer {
+  listen(opts: { host: string; port: number }): Promise<string>;
+  close(): Promise<unknown>;
+}
+
 export function createExampleApi(name: string, opts: ExampleApiOptions): FastifyInstance {
   const app = Fastify({ logger: false });
   app.addHook('onRequest', async (request, reply) => {

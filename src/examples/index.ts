@@ -1,22 +1,23 @@
 /**
- * The bundled example tools `dev.example_tools: true` starts in-process: each configured tool whose
+ * The bundled example tools (HTTP APIs and the MCP tracker) `dev.example_tools: true` starts in-process: each configured tool whose
  * name is one of the examples and whose upstream is on loopback gets its example API on that port.
  */
-import type { FastifyInstance } from 'fastify';
 import type { RuntimeConfig } from '../config/compile.js';
 import { createCrm } from './crm.js';
 import { createEmail } from './email.js';
-import type { ExampleApiOptions } from './example-api.js';
+import type { ExampleApiOptions, ExampleServer } from './example-api.js';
 import { createPayments } from './payments.js';
 import { createTicketing } from './ticketing.js';
+import { createTracker } from './tracker.js';
 import { createWarehouse } from './warehouse.js';
 
-export const EXAMPLE_TOOLS: Record<string, (opts: ExampleApiOptions) => FastifyInstance> = {
+export const EXAMPLE_TOOLS: Record<string, (opts: ExampleApiOptions) => ExampleServer> = {
   crm: createCrm,
   ticketing: createTicketing,
   email: createEmail,
   payments: createPayments,
   warehouse: createWarehouse,
+  tracker: createTracker,
 };
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -27,7 +28,7 @@ export interface RunningExamples {
 }
 
 export async function startExampleTools(config: RuntimeConfig): Promise<RunningExamples> {
-  const apps: FastifyInstance[] = [];
+  const apps: ExampleServer[] = [];
   const started: { tool: string; url: string }[] = [];
   try {
     for (const tool of config.tools.values()) {

@@ -14,6 +14,8 @@ export interface Metrics {
   readonly upstreamDuration: Histogram<'tool'>;
   readonly tokenCache: Counter<'result'>;
   readonly adminRequests: Counter<'route' | 'status'>;
+  readonly mcpToolsListed: Counter<'tool' | 'result'>;
+  readonly mcpPinChanges: Counter<'tool' | 'action'>;
   readonly policyDecisions: Counter<'result'>;
   readonly policyEval: Histogram;
   readonly policyBundle: Gauge<'revision'>;
@@ -128,6 +130,18 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       name: 'portcullis_admin_requests_total',
       help: 'Admin API requests by route and status.',
       labelNames: ['route', 'status'],
+      registers,
+    }),
+    mcpToolsListed: new Counter({
+      name: 'portcullis_mcp_tools_listed_total',
+      help: 'MCP tools in tools/list results: shown, or hidden and why (not_configured, scope, policy, definition_changed, malformed).',
+      labelNames: ['tool', 'result'],
+      registers,
+    }),
+    mcpPinChanges: new Counter({
+      name: 'portcullis_mcp_tool_pins_total',
+      help: 'MCP tool definition pins: first_seen, changed (hidden and refused until approved), approved.',
+      labelNames: ['tool', 'action'],
       registers,
     }),
   };

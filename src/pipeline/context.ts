@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AgentEntry, OperationRoute, ToolRoute } from '../config/compile.js';
 import type { Principal } from '../auth/principal.js';
 import type { ErrorCode, Reason } from '../errors.js';
+import type { McpCall } from '../mcp/protocol.js';
 
 /** What the decide stage concluded (the policy engine fills this from issue #3 on). */
 export interface Decision {
@@ -41,6 +42,9 @@ export interface CallContext {
   upstreamHeaders?: Record<string, string | string[]>;
   /** The request body as it streamed upstream: its digest and size, and (opt-in per tool) its redacted content. */
   body?: { sha256: string; bytes: number; captured?: unknown };
+
+  /** MCP tools: the JSON-RPC exchange (src/pipeline/mcp-message.ts). */
+  mcp?: McpCall;
 
   /** The human approval this call was released by. */
   approval?: { readonly id: string; readonly approver: string };

@@ -4,13 +4,15 @@
  * compiled Rego policy (src/policy/engine.ts). Any decider failure is a refusal, never an allow.
  * A decision that needs approval passes on to the hold stage.
  */
-import { hasScope } from '../auth/principal.js';
+import { hasScope, namesTool } from '../auth/principal.js';
 import { GatewayError } from '../errors.js';
 import type { CallContext, Decision } from './context.js';
 
 export interface Decider {
   decide(ctx: CallContext): Decision | Promise<Decision>;
 }
+
+const MCP_RULE: Decision = Object.freeze({ allow: true, approvalRequired: false, reasons: Object.freeze(['mcp control message: passes by rule']), revision: 'mcp-rule' });
 
 export function createDecide(decider: Decider) {
   const failed = (err: unknown) => new GatewayError('policy_error', 'The policy could not be evaluated, so the call is refused.', { cause: err });
@@ -25,7 +27,15 @@ export function createDecide(decider: Decider) {
 
   // Synchronous when the decider is (the in-process engine is): no promise on the hot path.
   return function decide(ctx: CallContext): Promise<void> | undefined {
-    const op = ctx.operation!;
+    const op = ctx.operation;
+    if (!op) {
+      // An MCP message that touches no tool data (initialize, ping, tools/list, a GET stream…):
+      // passes by rule (src/mcp/protocol.ts) for a token that names this tool at all.
+      const tool = ctx.tool!.name;
+      if (!namesTool(ctx.principal!, tool)) throw new GatewayError('scope_missing', `The token's scopes name no action of ${tool}.`);
+      ctx.decision = MCP_RULE;
+      return undefined;
+    }
     if (!hasScope(ctx.principal!, ctx.tool!.name, op.scope)) {
       throw new GatewayError('scope_missing', `The token's scopes do not include ${op.scope}.`);
     }

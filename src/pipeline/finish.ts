@@ -9,6 +9,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { authFailureFields, callEventFields } from '../audit/events.js';
 import type { AuditPort, CallContext } from './context.js';
 import type { UpstreamResponse } from './forward.js';
+import { inputRequiredResult, rpcRefusal } from '../mcp/rpc-errors.js';
 
 export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLogger: Logger; audit: AuditPort; done: (ctx: CallContext) => void }) {
   const { metrics, logger, accessLogger, audit } = deps;
@@ -41,6 +42,7 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLog
     // A refused body may still be arriving; closing the connection avoids reading it to the end.
     if (gErr.code === 'payload_too_large' || gErr.code === 'invalid_request' || gErr.reason === 'shutting_down') reply.header('connection', 'close');
     if (gErr.extra.headers) reply.headers(gErr.extra.headers);
+    if (ctx.tool?.mcp && gErr.code !== 'invalid_token') return reply.type('application/json').send(JSON.stringify(mcpAnswer(ctx, reply, gErr)));
     return reply.type('application/json; charset=utf-8').send(JSON.stringify(gErr.body(ctx.requestId)));
   }
 
@@ -78,6 +80,18 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLog
   }
 
   return { relay, refuse };
+}
+
+/** An MCP client gets a JSON-RPC answer: an error object, or input_required for a held call (2026-07-28). */
+function mcpAnswer(ctx: CallContext, reply: FastifyReply, err: GatewayError): Record<string, unknown> {
+  const mcp = ctx.mcp;
+  if (err.reason === 'approval_required' && mcp?.modern && mcp.kind === 'request' && err.extra.approvalId !== undefined) {
+    reply.code(200);
+    return inputRequiredResult(mcp, err.extra.approvalId, err.body(ctx.requestId));
+  }
+  const r = rpcRefusal(err, mcp, ctx.requestId);
+  reply.code(r.status);
+  return r.body;
 }
 
 function round(ms: number): number {

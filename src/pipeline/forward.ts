@@ -37,6 +37,8 @@ export function createUpstreams(config: RuntimeConfig): Upstreams {
     const tool = ctx.tool!;
     const pool = pools.get(tool.name)!;
     const body = ctx.bufferedBody !== undefined ? ctx.bufferedBody : tool.captureBody ? await capturedBody(ctx, tool.captureBody.redact) : requestBody(ctx);
+    // A body read whole may have been re-serialised (MCP): its length is the one sent.
+    if (Buffer.isBuffer(body)) ctx.upstreamHeaders!['content-length'] = String(body.length);
     const started = performance.now();
     try {
       const res = await pool.request({

@@ -28,12 +28,23 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
   async function held(ctx: CallContext): Promise<void> {
     const decision = ctx.decision!;
     // The approval is bound to the body's digest, so the body is read (within the tool's limit) now.
-    ctx.bufferedBody = ctx.tool!.captureBody ? await capturedBody(ctx, ctx.tool!.captureBody.redact) : await readWholeBody(ctx);
+    // (An MCP message was read already; its approval binds to the tool call's arguments.)
+    if (!ctx.mcp) ctx.bufferedBody = ctx.tool!.captureBody ? await capturedBody(ctx, ctx.tool!.captureBody.redact) : await readWholeBody(ctx);
     const fp = fingerprint(ctx);
-    const presented = ctx.raw.headers['portcullis-approval'];
+    // A 2026-07-28 MCP client is answered input_required instead of being held; each of its retry
+    // legs waits a little for the human (approvals.input_required_wait).
+    const waitMs = ctx.mcp?.modern ? a.inputRequiredWaitMs : a.holdMs;
+    const header = ctx.raw.headers['portcullis-approval'];
+    const presented = ctx.mcp?.approvalId ?? (typeof header === 'string' && header !== '' ? header : undefined);
 
-    if (typeof presented === 'string' && presented !== '') {
-      return release(ctx, presented, await stored(state.consumeApproval(presented, fp), NOT_FORWARDED));
+    if (presented !== undefined) {
+      let t = await stored(state.consumeApproval(presented, fp), NOT_FORWARDED);
+      if (!t.ok && t.why === 'not_approved' && t.approval?.status === 'pending' && ctx.mcp?.modern) {
+        const decided = await waitForDecision(state, presented, waitMs, ctx.abort.signal);
+        if (decided?.status === 'denied') throw refusal('approval_rejected', presented, decided);
+        if (decided?.status === 'approved') t = await stored(state.consumeApproval(presented, fp), NOT_FORWARDED);
+      }
+      return release(ctx, presented, t);
     }
 
     const now = Date.now();
@@ -51,7 +62,7 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
     audit.record('approval', { action: 'requested', approval: { ...approval } });
     notifyApprovers(a.webhook, approval, deps.logger);
 
-    const decided = await waitForDecision(state, approval.id, a.holdMs, ctx.abort.signal);
+    const decided = await waitForDecision(state, approval.id, waitMs, ctx.abort.signal);
     if (decided?.status === 'approved') return release(ctx, approval.id, await stored(state.consumeApproval(approval.id, fp), NOT_FORWARDED));
     if (decided?.status === 'denied') throw refusal('approval_rejected', approval.id, decided);
     throw pending(approval.id, decision.reasons, decision.revision);
@@ -98,6 +109,20 @@ function refusal(reason: Reason, id: string, approval: Approval | undefined): Ga
 }
 
 function fingerprint(ctx: CallContext): Fingerprint {
+  const mcp = ctx.mcp;
+  if (mcp) {
+    // Bound to the tool call, not the JSON-RPC envelope: a retry has a new id (and, on 2026-07-28, a requestState).
+    return {
+      agent: ctx.principal!.agentId,
+      user: ctx.principal!.userId,
+      tool: ctx.tool!.name,
+      operation: ctx.operation!.name,
+      method: mcp.method ?? ctx.method,
+      path: '/' + (mcp.tool ?? ''),
+      query: '',
+      body_sha256: mcp.argumentsSha256 ?? ctx.body?.sha256 ?? null,
+    };
+  }
   return {
     agent: ctx.principal!.agentId,
     user: ctx.principal!.userId,

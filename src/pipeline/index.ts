@@ -5,6 +5,9 @@
  *                    without a valid capability token, and so every later refusal names an agent.
  *  2. resolve      — which tool and operation (deny by default), with the path decoded and checked
  *                    once; after it, `upstreamPath` is exactly what will be authorised and forwarded.
+ *  2b mcp-message  — for an MCP tool, the JSON-RPC message: read, parsed once, headers checked, and
+ *                    matched to an operation (tools/call by name; data methods; control by rule).
+ *                    Before guard and decide, which need the operation and the call's arguments.
  *  3. guard        — may anything act right now (the audit log is writable) and may this agent
  *                    (registry; kill, revocation and rate limits join here). Cheap in-memory
  *                    checks before the policy's cost.
@@ -17,6 +20,7 @@
  *                    Last before forwarding, so a refused call never touches a tool credential.
  *  7. record       — a high-risk call's audit event is on disk before anything leaves the gateway.
  *  8. forward      — stream the call to the upstream and the answer back.
+ *  8b mcp-response — tools/list results filtered to what this caller may call (and pins checked).
  *  finish          — every outcome, allowed or refused, gets its response, log line, metrics and
  *                    hash-chained audit event.
  */
@@ -37,6 +41,8 @@ import { killCovers, type StateStore } from '../state/store.js';
 import { createHold } from './hold.js';
 import { createInject } from './inject.js';
 import { createResolve } from './resolve.js';
+import { createMcpMessage } from './mcp-message.js';
+import { createMcpResponse } from './mcp-response.js';
 import { createFinish } from './finish.js';
 
 type Stage = (ctx: CallContext) => void | Promise<void>;
@@ -65,6 +71,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
   const stages: readonly Stage[] = [
     createAuthenticate(deps.tokens),
     createResolve(config),
+    createMcpMessage(deps.state),
     createGuard(config, deps.audit, deps.state),
     createDecide(deps.decider),
     createHold(config, { state: deps.state, audit: deps.audit, logger: deps.logger }),
@@ -74,6 +81,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
   const upstreams = createUpstreams(config);
   // Calls in flight, so that a kill can cut them (their upstream request is aborted).
   const inflight = new Set<CallContext>();
+  const mcpResponse = createMcpResponse(deps);
   const finish = createFinish({ ...deps, done: (ctx) => inflight.delete(ctx) });
   deps.state.onChange((change) => {
     if (change.type !== 'kill') return;
@@ -100,7 +108,8 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
         const pending = stage(ctx);
         if (pending) await pending;
       }
-      const res = await upstreams.forward(ctx);
+      const upstream = await upstreams.forward(ctx);
+      const res = ctx.mcp ? await mcpResponse(ctx, upstream) : upstream;
       return finish.relay(ctx, reply, res);
     } catch (err) {
       return finish.refuse(ctx, reply, err);

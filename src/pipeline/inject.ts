@@ -28,6 +28,8 @@ export function createInject() {
       if (v !== undefined) out[name] = v;
     }
     if (tool.credential) out[tool.credential.header] = tool.credential.value;
+    // MCP tools/list answers are filtered, so they must arrive uncompressed.
+    if (tool.mcp) out['accept-encoding'] = 'identity';
     const p = ctx.principal!;
     out['portcullis-agent'] = p.agentId;
     if (p.userId !== null) out['portcullis-user'] = p.userId;

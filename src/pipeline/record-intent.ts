@@ -10,7 +10,7 @@ import type { AuditPort, CallContext } from './context.js';
 export function createRecordIntent(audit: AuditPort) {
   // Synchronous for the common call (neither high-risk nor approved): no promise on the hot path.
   return function recordIntent(ctx: CallContext): Promise<void> | undefined {
-    return ctx.operation!.risk === 'high' || ctx.approval ? durable(ctx) : undefined;
+    return ctx.operation?.risk === 'high' || ctx.approval ? durable(ctx) : undefined;
   };
 
   async function durable(ctx: CallContext): Promise<void> {

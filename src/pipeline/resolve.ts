@@ -18,8 +18,17 @@ export function createResolve(config: RuntimeConfig) {
     if (!tool) throw new GatewayError('tool_unknown', `No tool named ${JSON.stringify(target.tool)} is configured.`);
     ctx.tool = tool;
     if (tool.protocol === 'mcp') {
-      // MCP tools are authorised per JSON-RPC tools/call (issue #6); until then nothing passes unexamined.
-      throw new GatewayError('operation_unknown', 'MCP tools are not served by this version of the gateway.');
+      // One endpoint per MCP server (Streamable HTTP); the operation comes from the JSON-RPC
+      // message, which the next stage reads (mcp-message.ts).
+      if (target.segments.length > 0) throw new GatewayError('operation_unknown', `The MCP tool ${tool.name} is served at /tools/${tool.name} only.`);
+      if (ctx.method !== 'POST' && ctx.method !== 'GET' && ctx.method !== 'DELETE') {
+        throw new GatewayError('operation_unknown', `MCP's Streamable HTTP transport uses POST, GET and DELETE, not ${ctx.method}.`);
+      }
+      ctx.segments = target.segments;
+      ctx.query = target.query;
+      const base = tool.basePath || '/';
+      ctx.upstreamPath = target.query ? `${base}?${target.query}` : base;
+      return;
     }
     const match = matchTemplate(tool.operations, ctx.method, target.segments);
     if (!match) throw new GatewayError('operation_unknown', `No operation of ${tool.name} matches ${ctx.method} ${target.encodedPath || '/'}.`);

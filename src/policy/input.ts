@@ -18,7 +18,13 @@ export interface PolicyInput {
   token: { scopes: readonly string[]; jti: string; iat: number; exp: number; task_id: string | null };
   tool: { name: string; classification: string };
   operation: { name: string; action: string; risk: string };
-  request: { method: string; path: string; params: Readonly<Record<string, string>>; query: Record<string, string[]>; mcp: null };
+  request: {
+    method: string;
+    path: string;
+    params: Readonly<Record<string, string>>;
+    query: Record<string, string[]>;
+    mcp: { method: string; tool: string | null; arguments: Record<string, unknown> | null; revision: string | null } | null;
+  };
   context: { time: string; ip: string };
 }
 
@@ -51,7 +57,7 @@ export function createInputBuilder(config: RuntimeConfig): InputBuilder {
         path: '/' + (ctx.segments ?? []).join('/'),
         params: ctx.params ?? {},
         query: parseQuery(ctx.query ?? ''),
-        mcp: null,
+        mcp: ctx.mcp?.method === undefined ? null : { method: ctx.mcp.method, tool: ctx.mcp.tool ?? null, arguments: ctx.mcp.arguments ?? null, revision: ctx.mcp.revision },
       },
       context: { time: canonicalUtc(Date.now()), ip: ctx.clientIp },
     };

@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { pinKey, type ToolPin } from '../mcp/pins.js';
 import { consumeTransition, decideTransition, StateSnapshot, type Approval, type Kill, type Revocation, type StateChange, type StateStore, type Transition } from './store.js';
 
 export function createMemoryStore(file: string): StateStore {
@@ -20,7 +21,7 @@ export function createMemoryStore(file: string): StateStore {
     const now = Date.now();
     for (const [id, a] of approvals) if (a.expires_at <= now && a.status !== 'pending') approvals.delete(id);
     mkdirSync(dirname(file), { recursive: true });
-    const state = { v: 1, kills: [...snap.kills.values()], revocations: snap.revocations(), approvals: [...approvals.values()] };
+    const state = { v: 1, kills: [...snap.kills.values()], revocations: snap.revocations(), approvals: [...approvals.values()], pins: [...snap.pins.values()] };
     writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 1), { mode: 0o600 });
     renameSync(`${file}.tmp`, file);
   }
@@ -42,7 +43,7 @@ export function createMemoryStore(file: string): StateStore {
   return {
     async start() {
       if (existsSync(file)) {
-        let saved: { kills?: Kill[]; revocations?: Revocation[]; approvals?: Approval[] };
+        let saved: { kills?: Kill[]; revocations?: Revocation[]; approvals?: Approval[]; pins?: ToolPin[] };
         try {
           saved = JSON.parse(readFileSync(file, 'utf8')) as typeof saved;
         } catch (err) {
@@ -51,6 +52,7 @@ export function createMemoryStore(file: string): StateStore {
         for (const k of saved.kills ?? []) snap.applyKill(k);
         for (const r of saved.revocations ?? []) snap.applyRevocation(r);
         for (const a of saved.approvals ?? []) approvals.set(a.id, a);
+        for (const p of saved.pins ?? []) snap.applyPin(p);
         snap.prune();
       }
       pruneTimer = setInterval(() => snap.prune(), 60_000);
@@ -89,6 +91,13 @@ export function createMemoryStore(file: string): StateStore {
     // Single process, single thread: read-check-write cannot interleave.
     decideApproval: async (id, decision, by, comment) => changed(decideTransition(approvals.get(id), decision, by, comment, Date.now())),
     consumeApproval: async (id, fp) => changed(consumeTransition(approvals.get(id), fp, Date.now())),
+    toolPin: (tool, name) => snap.pins.get(pinKey(tool, name)),
+    toolPins: () => [...snap.pins.values()],
+    async setToolPin(pin) {
+      snap.applyPin(pin);
+      persist();
+      emit({ type: 'pin', pin });
+    },
     killFor: (call) => snap.killFor(call),
     isRevoked: (t) => snap.isRevoked(t),
     onChange(listener) {

@@ -10,6 +10,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisConnection } from '../config/compile.js';
 import type { Logger } from '../observability/logger.js';
 import { canonical } from '../audit/chain.js';
+import { pinKey, type ToolPin } from '../mcp/pins.js';
 import { StateSnapshot, type Approval, type Fingerprint, type Kill, type Revocation, type StateChange, type StateStore, type Transition } from './store.js';
 
 // Approval transitions run inside Redis, so two approvers (or two replicas using one approval) get
@@ -79,6 +80,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     version: `${tag}version`,
     channel: `${tag}changes`,
     approvals: `${tag}approvals`,
+    pins: `${tag}mcp-pins`,
     approval: (id: string) => `${tag}approval:${id}`,
   };
   const commandTimeout = Math.max(250, Math.floor(opts.maxStalenessMs / 4));
@@ -104,6 +106,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     if (change.type === 'kill') snap.applyKill(change.kill);
     else if (change.type === 'revive') snap.removeKill(change.kill.id);
     else if (change.type === 'revoke') snap.applyRevocation(change.revocation);
+    else if (change.type === 'pin') snap.applyPin(change.pin);
     // Approvals are not in the snapshot: they are read from Redis when needed.
   }
 
@@ -136,7 +139,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
   /** Reloads everything from Redis: the only way back from a missed message or a lost subscription. */
   async function resync(): Promise<void> {
     resyncing ??= (async () => {
-      const [kills, revocations, v] = await Promise.all([cmd.hgetall(keys.kills), cmd.hgetall(keys.revocations), cmd.get(keys.version)]);
+      const [kills, revocations, pins, v] = await Promise.all([cmd.hgetall(keys.kills), cmd.hgetall(keys.revocations), cmd.hgetall(keys.pins), cmd.get(keys.version)]);
       const fresh = new StateSnapshot();
       for (const json of Object.values(kills)) fresh.applyKill(JSON.parse(json) as Kill);
       const expired: string[] = [];
@@ -151,6 +154,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       snap.clear();
       for (const k of fresh.kills.values()) snap.applyKill(k);
       for (const r of fresh.revocations()) snap.applyRevocation(r);
+      for (const json of Object.values(pins)) snap.applyPin(JSON.parse(json) as ToolPin);
       snap.prune();
       version = Number(v ?? 0);
       confirmedAt = Date.now();
@@ -274,6 +278,9 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     },
     decideApproval: (id, decision, by, comment) => transition(DECIDE, id, [decision, by, comment, String(Date.now()), new Date().toISOString()]),
     consumeApproval: (id, fp) => transition(CONSUME, id, [fingerprintKey(fp), String(Date.now())]),
+    toolPin: (tool, name) => snap.pins.get(pinKey(tool, name)),
+    toolPins: () => [...snap.pins.values()],
+    setToolPin: (pin) => write({ type: 'pin', pin }, (m) => m.hset(keys.pins, pinKey(pin.tool, pin.name), JSON.stringify(pin))),
     killFor: (call) => snap.killFor(call),
     isRevoked: (t) => snap.isRevoked(t),
     onChange(listener) {

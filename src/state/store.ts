@@ -5,6 +5,7 @@
  */
 
 import { GatewayError } from '../errors.js';
+import { pinKey, type ToolPin } from '../mcp/pins.js';
 
 export type KillTarget = { readonly agent: string } | { readonly user: string } | { readonly tool: string } | { readonly all: true };
 
@@ -61,7 +62,8 @@ export type StateChange =
   | { readonly type: 'kill'; readonly kill: Kill }
   | { readonly type: 'revive'; readonly kill: Kill }
   | { readonly type: 'revoke'; readonly revocation: Revocation }
-  | { readonly type: 'approval'; readonly approval: Approval };
+  | { readonly type: 'approval'; readonly approval: Approval }
+  | { readonly type: 'pin'; readonly pin: ToolPin };
 
 /** The result of an atomic approval transition: the record after it, or why it did not happen. */
 export type Transition = { readonly ok: true; readonly approval: Approval } | { readonly ok: false; readonly approval?: Approval; readonly why: 'unknown' | 'not_pending' | 'not_approved' | 'expired' | 'mismatch' };
@@ -91,6 +93,12 @@ export interface StateStore {
   /** approved → used, atomically, if the call's fingerprint is the approved one and it has not expired. */
   consumeApproval(id: string, fingerprint: Fingerprint): Promise<Transition>;
 
+  /** The pinned definition of an MCP tool (snapshot read). */
+  toolPin(tool: string, name: string): ToolPin | undefined;
+  toolPins(): readonly ToolPin[];
+  /** Records a pin: first seen, a changed definition, or an admin's approval. */
+  setToolPin(pin: ToolPin): Promise<void>;
+
   /** Called for every change, local or from another replica. */
   onChange(listener: (change: StateChange) => void): () => void;
 }
@@ -104,6 +112,11 @@ export class StateSnapshot {
   private killedAll: Kill | undefined;
   private readonly revokedJtis = new Map<string, number>();
   private readonly agentsRevokedBefore = new Map<string, { before: number; until: number }>();
+  readonly pins = new Map<string, ToolPin>();
+
+  applyPin(p: ToolPin): void {
+    this.pins.set(pinKey(p.tool, p.name), p);
+  }
 
   applyKill(k: Kill): void {
     this.kills.set(k.id, k);
@@ -152,6 +165,7 @@ export class StateSnapshot {
     this.kills.clear();
     this.revokedJtis.clear();
     this.agentsRevokedBefore.clear();
+    this.pins.clear();
     this.index();
   }
 

@@ -47,7 +47,9 @@ describe('a valid config', () => {
     const text = readFileSync(new URL('../../gateway.yaml', import.meta.url), 'utf8');
     const c = compile(text);
     expect([...c.agents.keys()]).toEqual(['support-bot', 'sales-bot', 'finance-bot', 'itops-bot']);
-    expect([...c.tools.keys()]).toEqual(['crm', 'ticketing', 'email', 'payments', 'warehouse']);
+    expect([...c.tools.keys()]).toEqual(['crm', 'ticketing', 'email', 'payments', 'warehouse', 'tracker']);
+    expect(c.tools.get('tracker')!.protocol).toBe('mcp');
+    expect([...c.tools.get('tracker')!.mcp!.tools.keys()]).toContain('create_issue');
   });
 });
 

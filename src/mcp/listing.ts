@@ -1,0 +1,80 @@
+/**
+ * tools/list results, filtered to what this caller may call, whether the server answers with one
+ * JSON body or a server-sent-event stream. The filter sees each JSON-RPC response that carries a
+ * `result.tools` array (for a POST, only the one answering the request's id; on a 2025-11-25 GET
+ * stream, which may replay earlier responses on resumption, any). The result is marked private:
+ * a filtered list must never be served to another caller from a cache.
+ */
+import { pipeline, Readable } from 'node:stream';
+import { isObject } from './message.js';
+import type { RpcId } from './protocol.js';
+import { sseRewriter } from './sse.js';
+
+export type ToolsFilter = (tools: readonly unknown[]) => Promise<unknown[]>;
+
+export interface ListedResponse {
+  readonly headers: Record<string, string | string[]>;
+  readonly body: NodeJS.ReadableStream;
+}
+
+export interface ListingOptions {
+  /** The request's id; undefined on a GET stream (any tools result is filtered). */
+  readonly id: RpcId | undefined;
+  readonly maxBytes: number;
+  readonly modern: boolean;
+  readonly filter: ToolsFilter;
+}
+
+export class ListingError extends Error {}
+
+export async function filterListing(headers: Record<string, string | string[]>, body: NodeJS.ReadableStream, opts: ListingOptions): Promise<ListedResponse> {
+  const type = String(headers['content-type'] ?? '').toLowerCase();
+  const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
+  // The gateway asks for identity; a server that compresses anyway cannot be filtered, so it is refused.
+  if (encoding !== 'identity') throw new ListingError(`the server answered tools/list with content-encoding ${encoding}`);
+  const out: Record<string, string | string[]> = { ...headers, 'cache-control': 'private, no-store', vary: 'authorization' };
+  const rewrite = (data: string) => rewriteMessage(data, opts);
+  if (type.startsWith('text/event-stream')) {
+    delete out['content-length'];
+    // pipeline: an upstream error (a kill aborting the call) or an oversized event destroys both ends.
+    const stream = pipeline(body as Readable, sseRewriter((e) => (e.data === undefined ? undefined : rewrite(e.data)), opts.maxBytes), () => undefined);
+    return { headers: out, body: stream };
+  }
+  if (type.startsWith('application/json')) {
+    const text = await readAll(body, opts.maxBytes);
+    const next = (await rewrite(text)) ?? text;
+    out['content-length'] = String(Buffer.byteLength(next));
+    return { headers: out, body: Readable.from([Buffer.from(next)]) };
+  }
+  // An empty answer (202 to a notification) or an error page: nothing to filter.
+  return { headers: out, body };
+}
+
+/** The message's new serialisation if it is a tools result to filter, else undefined. */
+async function rewriteMessage(data: string, opts: ListingOptions): Promise<string | undefined> {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(data);
+  } catch {
+    // Not JSON (an SSE comment payload, say): no tools can hide in it.
+    return undefined;
+  }
+  if (!isObject(msg) || !isObject(msg.result) || !('tools' in msg.result)) return undefined;
+  if (opts.id !== undefined && msg.id !== opts.id) return undefined;
+  // A result whose tools field is not a list is not something the client can be shown safely.
+  const tools = Array.isArray(msg.result.tools) ? msg.result.tools : [];
+  const result: Record<string, unknown> = { ...msg.result, tools: await opts.filter(tools) };
+  if (opts.modern) result.cacheScope = 'private';
+  return JSON.stringify({ ...msg, result });
+}
+
+async function readAll(body: NodeJS.ReadableStream, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of body as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > max) throw new ListingError(`the tools/list response exceeds ${max} bytes (tools.<name>.mcp.max_list_bytes)`);
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

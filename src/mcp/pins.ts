@@ -1,0 +1,52 @@
+/**
+ * Tool pinning against rug pulls: an MCP server can change a tool's description or input schema
+ * after it was reviewed (an innocuous `search` that later tells the model to send secrets along).
+ * The gateway keeps a digest of each tool's definition, taken when first listed or pinned in
+ * gateway.yaml; a definition that no longer matches is hidden from tools/list and its calls are
+ * refused (`mcp_tool_changed`) until an admin approves the new one. Pins live in the state store,
+ * so every replica enforces the same ones.
+ */
+import { createHash } from 'node:crypto';
+import { canonical } from '../audit/chain.js';
+
+export interface ToolPin {
+  readonly tool: string;
+  /** The MCP tool name. */
+  readonly name: string;
+  /** The approved definition: "sha256:<hex>". */
+  readonly digest: string;
+  /** `changed`: the server now lists another definition (`observed`), hidden and refused until approved. */
+  readonly status: 'approved' | 'changed';
+  readonly observed?: string;
+  readonly first_seen: string;
+  readonly changed_at?: string;
+  /** "first-seen", or the admin who approved the current digest. */
+  readonly approved_by: string;
+  readonly approved_at: string;
+}
+
+/** The parts of a definition the model reads or the server validates against; not `_meta` or icons. */
+const DEFINITION_KEYS = ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const;
+
+/** sha256 over the RFC 8785 canonical JSON of the tool's definition. */
+export function definitionDigest(tool: Record<string, unknown>): string {
+  const def: Record<string, unknown> = {};
+  for (const k of DEFINITION_KEYS) if (tool[k] !== undefined) def[k] = tool[k];
+  return 'sha256:' + createHash('sha256').update(canonical(def)).digest('hex');
+}
+
+export function pinKey(tool: string, name: string): string {
+  return `${tool}/${name}`;
+}
+
+/**
+ * What the gateway knows of a listed or called tool's definition: `ok` (matches its pin), `changed`
+ * (differs: hide and refuse) or `new` (no pin yet: pin it now).
+ */
+export function pinVerdict(configPin: string | undefined, stored: ToolPin | undefined, digest: string | undefined): 'ok' | 'changed' | 'new' {
+  // A pin in gateway.yaml is authoritative: only a config change approves another definition.
+  if (configPin !== undefined) return digest === undefined || digest === configPin ? 'ok' : 'changed';
+  if (!stored) return digest === undefined ? 'ok' : 'new';
+  if (stored.status === 'changed' && (digest === undefined || digest !== stored.digest)) return 'changed';
+  return digest === undefined || digest === stored.digest ? 'ok' : 'changed';
+}

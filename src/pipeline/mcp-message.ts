@@ -1,0 +1,100 @@
+/**
+ * Stage 2b — for an MCP tool, what the call is: the JSON-RPC message is read (within the tool's
+ * body limit), parsed once, checked against the SEP-2243 headers, and matched to an operation by
+ * the method's rule (src/mcp/protocol.ts): tools/call by `mcp_tool`, data methods by `mcp_method`,
+ * control messages by rule. Nothing unknown passes: an unlisted method or tool is refused. After
+ * this stage the forwarded body is the re-serialisation of exactly the object the policy sees.
+ * HTTP tools skip it.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { McpToolRoute } from '../config/compile.js';
+import { canonical } from '../audit/chain.js';
+import { GatewayError } from '../errors.js';
+import { checkHeaders, envelopeVersion, isObject, parseMessage } from '../mcp/message.js';
+import { pinVerdict } from '../mcp/pins.js';
+import { METHOD_RULES, MODERN_REVISION, type McpCall } from '../mcp/protocol.js';
+import { APPROVAL_STATE_PREFIX } from '../mcp/rpc-errors.js';
+import type { StateStore } from '../state/store.js';
+import type { CallContext } from './context.js';
+import { readWholeBody } from './forward.js';
+
+export function createMcpMessage(state: StateStore) {
+  // Synchronous (nothing to do) for HTTP tools.
+  return function mcpMessage(ctx: CallContext): Promise<void> | undefined {
+    const route = ctx.tool!.mcp;
+    if (!route) return undefined;
+    const h = ctx.raw.headers;
+    // MCP Streamable HTTP: servers must validate Origin (DNS rebinding); a client that sends none is not a browser.
+    const origin = one(h.origin);
+    if (origin !== undefined && !route.allowedOrigins.has(origin.toLowerCase())) {
+      throw new GatewayError('mcp_origin_refused', `Origin ${JSON.stringify(origin)} may not call the MCP tool ${ctx.tool!.name}.`);
+    }
+    const version = one(h['mcp-protocol-version']);
+    const session = one(h['mcp-session-id']) ?? null;
+    if (ctx.method !== 'POST') {
+      ctx.mcp = { transport: ctx.method === 'GET' ? 'stream' : 'session-end', revision: version ?? null, modern: isModern(version), session };
+      return undefined;
+    }
+    return message(ctx, route, h, version, session);
+  };
+
+  async function message(ctx: CallContext, route: McpToolRoute, h: IncomingHttpHeaders, version: string | undefined, session: string | null): Promise<void> {
+    if (!/^application\/json\s*(?:;|$)/i.test(one(h['content-type']) ?? '')) {
+      throw new GatewayError('mcp_invalid_message', 'An MCP message is sent as Content-Type: application/json.');
+    }
+    const msg = parseMessage(await readWholeBody(ctx));
+    // Known before the checks below, so that their refusals can answer the request's id.
+    ctx.mcp = { transport: 'message', kind: msg.kind, method: msg.method, id: msg.id, revision: version ?? null, modern: isModern(version), session };
+    checkHeaders(msg, { protocolVersion: one(h['mcp-protocol-version']), method: one(h['mcp-method']), name: one(h['mcp-name']) });
+    const params = isObject(msg.message.params) ? msg.message.params : undefined;
+    const revision = envelopeVersion(params) ?? version ?? null;
+    let call: McpCall = { ...ctx.mcp, revision, modern: isModern(revision ?? undefined) };
+
+    if (msg.kind !== 'response') {
+      const method = msg.method!;
+      const rule = METHOD_RULES.get(method);
+      const tool = ctx.tool!;
+      if (rule === undefined) {
+        throw new GatewayError('mcp_method_unknown', `The gateway has no rule for the MCP method ${JSON.stringify(method)}, so it is refused.`);
+      } else if (rule === 'data') {
+        const op = route.methods.get(method);
+        if (!op) throw new GatewayError('mcp_method_refused', `${method} is not an operation of the MCP tool ${tool.name}.`);
+        ctx.operation = op;
+      } else if (rule === 'call-tool') {
+        const name = params?.name;
+        if (typeof name !== 'string') throw new GatewayError('mcp_invalid_message', 'tools/call needs params.name, a string.');
+        const args = params!.arguments;
+        if (args !== undefined && !isObject(args)) throw new GatewayError('mcp_invalid_message', 'tools/call params.arguments must be an object.');
+        // Exact names only: a look-alike (case, width, homoglyph, zero-width) is simply another, unknown tool.
+        const op = route.tools.get(name);
+        if (!op) throw new GatewayError('mcp_tool_unknown', `${JSON.stringify(name)} is not a tool of ${tool.name} this gateway knows.`);
+        if (pinVerdict(route.pins.get(name), state.toolPin(tool.name, name), undefined) === 'changed') {
+          throw new GatewayError('mcp_tool_changed', `The definition of ${name} changed since it was approved; an admin must approve the new one.`);
+        }
+        ctx.operation = op;
+        const state_ = params!.requestState;
+        let approvalId: string | undefined;
+        if (typeof state_ === 'string' && state_.startsWith(APPROVAL_STATE_PREFIX)) {
+          // Our own requestState (an approval we answered input_required for): never the server's to see.
+          approvalId = state_.slice(APPROVAL_STATE_PREFIX.length);
+          delete params!.requestState;
+        }
+        const a = (args ?? null) as Record<string, unknown> | null;
+        call = { ...call, tool: name, arguments: a, argumentsSha256: createHash('sha256').update(canonical(a)).digest('hex'), approvalId };
+      }
+    }
+    ctx.mcp = call;
+    ctx.bufferedBody = Buffer.from(JSON.stringify(msg.message));
+  }
+}
+
+function isModern(revision: string | undefined): boolean {
+  return revision !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(revision) && revision >= MODERN_REVISION;
+}
+
+/** A header's single value; repeated headers arrive joined (", ") and then compare unequal anyway. */
+function one(v: string | string[] | undefined): string | undefined {
+  const s = Array.isArray(v) ? v.join(', ') : v;
+  return s === undefined ? undefined : s.trim();
+}

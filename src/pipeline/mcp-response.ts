@@ -1,0 +1,126 @@
+/**
+ * After forward, for an MCP tool: tools/list results (and tools results replayed on a 2025-11-25
+ * GET stream) are filtered to what this agent — and the user it acts for — may call. A tool is
+ * shown when an operation names it, its definition matches its pin, the token's scope covers it
+ * and the policy would permit (or hold for approval) a call to it; otherwise it is hidden, and the
+ * audit event of the list says which and why. Everything else streams through untouched.
+ */
+import { hasScope } from '../auth/principal.js';
+import type { ToolRoute } from '../config/compile.js';
+import { GatewayError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { filterListing, ListingError } from '../mcp/listing.js';
+import { isObject } from '../mcp/message.js';
+import { definitionDigest, pinVerdict, type ToolPin } from '../mcp/pins.js';
+import type { StateStore } from '../state/store.js';
+import type { AuditPort, CallContext } from './context.js';
+import type { Decider } from './decide.js';
+import type { UpstreamResponse } from './forward.js';
+
+export interface McpResponseDeps {
+  readonly decider: Decider;
+  readonly state: StateStore;
+  readonly audit: AuditPort;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+}
+
+export function createMcpResponse(deps: McpResponseDeps) {
+  const { state, audit, metrics } = deps;
+  // Definitions pinned in gateway.yaml that the server contradicts: audited once per digest, not per list.
+  const reported = new Set<string>();
+
+  return function mcpResponse(ctx: CallContext, res: UpstreamResponse): Promise<UpstreamResponse> | UpstreamResponse {
+    const mcp = ctx.mcp;
+    if (!mcp || res.status >= 300) return res;
+    const listing = mcp.method === 'tools/list' || mcp.transport === 'stream';
+    if (!listing) return res;
+    return filtered(ctx, res);
+  };
+
+  async function filtered(ctx: CallContext, res: UpstreamResponse): Promise<UpstreamResponse> {
+    const mcp = ctx.mcp!;
+    const tool = ctx.tool!;
+    const listing = (mcp.listing = { shown: 0, hidden: [] as { name: string; why: string }[] });
+    const filter = async (tools: readonly unknown[]): Promise<unknown[]> => {
+      const shown: unknown[] = [];
+      for (const t of tools) {
+        const why = await hideReason(ctx, tool, t);
+        metrics.mcpToolsListed.inc({ tool: tool.name, result: why ?? 'shown' });
+        if (why === undefined) shown.push(t);
+        else listing.hidden.push({ name: isObject(t) && typeof t.name === 'string' ? t.name.slice(0, 256) : '', why });
+      }
+      listing.shown += shown.length;
+      return shown;
+    };
+    try {
+      const out = await filterListing(res.headers, res.body, { id: mcp.transport === 'stream' ? undefined : mcp.id ?? undefined, maxBytes: tool.mcp!.maxListBytes, modern: mcp.modern, filter });
+      return { status: res.status, headers: out.headers, body: out.body };
+    } catch (err) {
+      (res.body as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      if (err instanceof ListingError) throw new GatewayError('upstream_reset', `The tool list could not be filtered: ${err.message}.`, { cause: err });
+      throw err;
+    }
+  }
+
+  /** Why this listed tool is hidden from this caller, or undefined to show it. */
+  async function hideReason(ctx: CallContext, tool: ToolRoute, t: unknown): Promise<string | undefined> {
+    if (!isObject(t) || typeof t.name !== 'string') return 'malformed';
+    const name = t.name;
+    const op = tool.mcp!.tools.get(name);
+    if (!op) return 'not_configured';
+    if (!(await pinned(tool, name, definitionDigest(t)))) return 'definition_changed';
+    if (!hasScope(ctx.principal!, tool.name, op.scope)) return 'scope';
+    try {
+      const d = await deps.decider.decide({ ...ctx, operation: op, mcp: { ...ctx.mcp!, method: 'tools/call', tool: name, arguments: null, argumentsSha256: null } });
+      return d.allow || d.approvalRequired ? undefined : 'policy';
+    } catch {
+      return 'policy_error';
+    }
+  }
+
+  /** Checks a listed definition against its pin, recording first sightings and changes. */
+  async function pinned(tool: ToolRoute, name: string, digest: string): Promise<boolean> {
+    const configPin = tool.mcp!.pins.get(name);
+    const stored = state.toolPin(tool.name, name);
+    const verdict = pinVerdict(configPin, stored, digest);
+    const now = new Date().toISOString();
+    if (verdict === 'ok') {
+      // The server went back to the approved definition: calls to it are no longer refused.
+      if (configPin === undefined && stored?.status === 'changed') {
+        await record({ tool: stored.tool, name, digest, status: 'approved', first_seen: stored.first_seen, approved_by: stored.approved_by, approved_at: stored.approved_at }, 'reverted', stored.observed ?? null);
+      }
+      return true;
+    }
+    if (verdict === 'new') {
+      await record({ tool: tool.name, name, digest, status: 'approved', first_seen: now, approved_by: 'first-seen', approved_at: now }, 'first_seen', null);
+      return true;
+    }
+    if (configPin !== undefined) {
+      const key = `${tool.name}/${name}/${digest}`;
+      if (!reported.has(key)) {
+        reported.add(key);
+        metrics.mcpPinChanges.inc({ tool: tool.name, action: 'changed' });
+        audit.record('mcp_tool_pin', { action: 'changed', tool: tool.name, name, pinned: configPin, observed: digest, source: 'config' });
+      }
+      return false;
+    }
+    if (stored!.status !== 'changed' || stored!.observed !== digest) {
+      await record({ ...stored!, status: 'changed', observed: digest, changed_at: now }, 'changed', stored!.digest);
+    }
+    return false;
+  }
+
+  async function record(pin: ToolPin, action: 'first_seen' | 'changed' | 'reverted', previous: string | null): Promise<void> {
+    try {
+      await state.setToolPin(pin);
+    } catch (err) {
+      // The list is still filtered by what is known; the pin is recorded on a later list.
+      deps.logger.warn({ error: (err as Error).message, tool: pin.tool, name: pin.name }, 'MCP tool pin not stored');
+      return;
+    }
+    metrics.mcpPinChanges.inc({ tool: pin.tool, action });
+    audit.record('mcp_tool_pin', { action, tool: pin.tool, name: pin.name, pinned: previous ?? pin.digest, observed: pin.observed ?? pin.digest, source: 'store' });
+  }
+}
