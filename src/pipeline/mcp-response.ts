@@ -17,6 +17,9 @@ import type { StateStore } from '../state/store.js';
 import type { AuditPort, CallContext } from './context.js';
 import type { Decider } from './decide.js';
 import type { UpstreamResponse } from './forward.js';
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { rpcRefusal } from '../mcp/rpc-errors.js';
 
 export interface McpResponseDeps {
   readonly decider: Decider;
@@ -35,8 +38,8 @@ export function createMcpResponse(deps: McpResponseDeps) {
     const mcp = ctx.mcp;
     if (!mcp || res.status >= 300) return res;
     const listing = mcp.method === 'tools/list' || mcp.transport === 'stream';
-    if (!listing) return res;
-    return filtered(ctx, res);
+    if (!listing) return answeredOnCut(ctx, res);
+    return filtered(ctx, res).then((r) => answeredOnCut(ctx, r));
   };
 
   async function filtered(ctx: CallContext, res: UpstreamResponse): Promise<UpstreamResponse> {
@@ -62,6 +65,28 @@ export function createMcpResponse(deps: McpResponseDeps) {
       if (err instanceof ListingError) throw new GatewayError('upstream_reset', `The tool list could not be filtered: ${err.message}.`, { cause: err });
       throw err;
     }
+  }
+
+  /**
+   * A request answered as a stream that the gateway cuts (the kill switch) ends with a JSON-RPC
+   * error event for the request's id, so that the client's call fails with the reason (`killed`)
+   * instead of waiting on a dead stream. Other failures still tear the stream down.
+   */
+  function answeredOnCut(ctx: CallContext, res: UpstreamResponse): UpstreamResponse {
+    const mcp = ctx.mcp!;
+    if (mcp.kind !== 'request' || !String(res.headers['content-type'] ?? '').toLowerCase().startsWith('text/event-stream')) return res;
+    const out = new PassThrough();
+    void (async () => {
+      try {
+        for await (const chunk of res.body as AsyncIterable<Buffer>) if (!out.write(chunk)) await once(out, 'drain');
+        out.end();
+      } catch (err) {
+        const reason: unknown = ctx.abort.signal.reason;
+        if (!(reason instanceof GatewayError) || out.destroyed) return void out.destroy(err as Error);
+        out.end(`\n\nevent: message\ndata: ${JSON.stringify(rpcRefusal(reason, mcp, ctx.requestId).body)}\n\n`);
+      }
+    })();
+    return { ...res, body: out };
   }
 
   /** Why this listed tool is hidden from this caller, or undefined to show it. */
