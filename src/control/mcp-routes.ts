@@ -22,7 +22,8 @@ export function registerMcpRoutes(app: FastifyInstance, config: RuntimeConfig, a
     for (const tool of config.tools.values()) {
       for (const [name, digest] of tool.mcp?.pins ?? []) {
         fromConfig.add(pinKey(tool.name, name));
-        pins.push({ tool: tool.name, name, digest, status: 'approved', first_seen: '', approved_by: 'gateway.yaml', approved_at: '', source: 'config' });
+        const seen = state.toolPin(tool.name, name);
+        pins.push({ tool: tool.name, name, status: 'approved', first_seen: '', approved_at: '', ...seen, digest, approved_by: 'gateway.yaml', source: 'config' });
       }
     }
     for (const p of state.toolPins()) if (!fromConfig.has(pinKey(p.tool, p.name))) pins.push({ ...p, source: 'store' });

@@ -40,13 +40,13 @@ export function pinKey(tool: string, name: string): string {
 }
 
 /**
- * What the gateway knows of a listed or called tool's definition: `ok` (matches its pin), `changed`
- * (differs: hide and refuse) or `new` (no pin yet: pin it now).
+ * What the gateway knows of a listed tool's definition (`digest`), or of a called tool's (no
+ * digest: the last list decides): `ok`, `changed` (hide and refuse) or `new` (pin it now). A pin in
+ * gateway.yaml is authoritative: only a config change approves another definition.
  */
 export function pinVerdict(configPin: string | undefined, stored: ToolPin | undefined, digest: string | undefined): 'ok' | 'changed' | 'new' {
-  // A pin in gateway.yaml is authoritative: only a config change approves another definition.
-  if (configPin !== undefined) return digest === undefined || digest === configPin ? 'ok' : 'changed';
-  if (!stored) return digest === undefined ? 'ok' : 'new';
-  if (stored.status === 'changed' && (digest === undefined || digest !== stored.digest)) return 'changed';
-  return digest === undefined || digest === stored.digest ? 'ok' : 'changed';
+  const approved = configPin ?? stored?.digest;
+  if (digest === undefined) return stored?.status === 'changed' && stored.observed !== approved ? 'changed' : 'ok';
+  if (approved === undefined) return 'new';
+  return digest === approved ? 'ok' : 'changed';
 }

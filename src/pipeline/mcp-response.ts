@@ -31,8 +31,6 @@ export interface McpResponseDeps {
 
 export function createMcpResponse(deps: McpResponseDeps) {
   const { state, audit, metrics } = deps;
-  // Definitions pinned in gateway.yaml that the server contradicts: audited once per digest, not per list.
-  const reported = new Set<string>();
 
   return function mcpResponse(ctx: CallContext, res: UpstreamResponse): Promise<UpstreamResponse> | UpstreamResponse {
     const mcp = ctx.mcp;
@@ -105,34 +103,31 @@ export function createMcpResponse(deps: McpResponseDeps) {
     }
   }
 
-  /** Checks a listed definition against its pin, recording first sightings and changes. */
+  /** Checks a listed definition against its pin, recording first sightings, changes and reverts. */
   async function pinned(tool: ToolRoute, name: string, digest: string): Promise<boolean> {
     const configPin = tool.mcp!.pins.get(name);
     const stored = state.toolPin(tool.name, name);
     const verdict = pinVerdict(configPin, stored, digest);
     const now = new Date().toISOString();
-    if (verdict === 'ok') {
-      // The server went back to the approved definition: calls to it are no longer refused.
-      if (configPin === undefined && stored?.status === 'changed') {
-        await record({ tool: stored.tool, name, digest, status: 'approved', first_seen: stored.first_seen, approved_by: stored.approved_by, approved_at: stored.approved_at }, 'reverted', stored.observed ?? null);
-      }
-      return true;
-    }
     if (verdict === 'new') {
       await record({ tool: tool.name, name, digest, status: 'approved', first_seen: now, approved_by: 'first-seen', approved_at: now }, 'first_seen', null);
       return true;
     }
-    if (configPin !== undefined) {
-      const key = `${tool.name}/${name}/${digest}`;
-      if (!reported.has(key)) {
-        reported.add(key);
-        metrics.mcpPinChanges.inc({ tool: tool.name, action: 'changed' });
-        audit.record('mcp_tool_pin', { action: 'changed', tool: tool.name, name, pinned: configPin, observed: digest, source: 'config' });
+    if (verdict === 'ok') {
+      // The server went back to the approved definition: calls to it are no longer refused.
+      if (stored?.status === 'changed') {
+        await record({ tool: tool.name, name, digest, status: 'approved', first_seen: stored.first_seen, approved_by: stored.approved_by, approved_at: stored.approved_at }, 'reverted', stored.observed ?? null);
       }
-      return false;
+      return true;
     }
-    if (stored!.status !== 'changed' || stored!.observed !== digest) {
-      await record({ ...stored!, status: 'changed', observed: digest, changed_at: now }, 'changed', stored!.digest);
+    // Changed: recorded once per new definition, so that every replica refuses its calls too.
+    if (stored?.status !== 'changed' || stored.observed !== digest) {
+      const approved = configPin ?? stored!.digest;
+      await record(
+        { tool: tool.name, name, digest: approved, status: 'changed', observed: digest, changed_at: now, first_seen: stored?.first_seen ?? now, approved_by: stored?.approved_by ?? 'gateway.yaml', approved_at: stored?.approved_at ?? now },
+        'changed',
+        approved,
+      );
     }
     return false;
   }
@@ -146,6 +141,6 @@ export function createMcpResponse(deps: McpResponseDeps) {
       return;
     }
     metrics.mcpPinChanges.inc({ tool: pin.tool, action });
-    audit.record('mcp_tool_pin', { action, tool: pin.tool, name: pin.name, pinned: previous ?? pin.digest, observed: pin.observed ?? pin.digest, source: 'store' });
+    audit.record('mcp_tool_pin', { action, tool: pin.tool, name: pin.name, pinned: previous ?? pin.digest, observed: pin.observed ?? pin.digest });
   }
 }
