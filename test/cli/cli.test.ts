@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { freePort, runCli, startCli } from '../helpers/cli.js';
+import { connectClient, REVISIONS } from '../helpers/mcp.js';
 import { send } from '../helpers/http.js';
 
 function tempDir() {
@@ -55,7 +56,7 @@ describe('portcullis start', () => {
       .replace('port: 8080', `port: ${ports.proxy}`)
       .replace('port: 8081', `port: ${ports.admin}`)
       .replace('./policies/build/bundle.tar.gz', fileURLToPath(new URL('../../policies/build/bundle.tar.gz', import.meta.url)));
-    for (const p of ['9101', '9102', '9103', '9105', '9106']) yaml = yaml.replace(`127.0.0.1:${p}`, `127.0.0.1:${await freePort()}`);
+    for (const p of ['9101', '9102', '9103', '9104', '9105', '9106']) yaml = yaml.replace(`127.0.0.1:${p}`, `127.0.0.1:${await freePort()}`);
     writeFileSync(join(dir, 'gateway.yaml'), yaml);
     const config = join(dir, 'gateway.yaml');
 
@@ -87,6 +88,17 @@ describe('portcullis start', () => {
       const refused = await send(proxy, { path: '/tools/payments/payments', headers: { authorization: `Bearer ${token}` } });
       expect(refused.status).toBe(403);
       expect(refused.json()).toMatchObject({ error: 'insufficient_scope' });
+
+      // The example MCP server (tracker), through the gateway, with both SDK generations.
+      const mcpToken = (await runCli(['token', 'mint', '--config', config, '--agent', 'support-bot', '--scope', 'tracker:read tracker:write'])).stdout.trim();
+      for (const revision of REVISIONS) {
+        const c = await connectClient(revision, `${proxy}/tools/tracker`, mcpToken);
+        const names = (await c.listTools()).map((t) => t.name);
+        expect(names).toContain('create_issue');
+        expect(names).not.toContain('delete_issue');
+        expect((await c.callTool('search_issues', { query: 'vpn' })).content[0]!.text).toContain('ISS-1');
+        await c.close();
+      }
 
       const delegated = await runCli(['token', 'mint', '--config', config, '--agent', 'support-bot', '--user', 'alice@example.com', '--roles', 'support', '--scope', 'crm:read']);
       const viaUser = await send(proxy, { path: '/tools/crm/contacts/c-1', headers: { authorization: `Bearer ${delegated.stdout.trim()}` } });
