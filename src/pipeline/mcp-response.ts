@@ -76,7 +76,11 @@ export function createMcpResponse(deps: McpResponseDeps) {
     const out = new PassThrough();
     void (async () => {
       try {
-        for await (const chunk of res.body as AsyncIterable<Buffer>) if (!out.write(chunk)) await once(out, 'drain');
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          if (out.destroyed) break;
+          // Backpressure, without waiting forever on a reader that has gone.
+          if (!out.write(chunk)) await Promise.race([once(out, 'drain'), once(out, 'close')]);
+        }
         out.end();
       } catch (err) {
         const reason: unknown = ctx.abort.signal.reason;
