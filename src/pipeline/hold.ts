@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { RuntimeConfig } from '../config/compile.js';
 import { GatewayError, type Reason } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { stored, type Approval, type Fingerprint, type StateStore, type Transition } from '../state/store.js';
+import { sameFingerprint, stored, type Approval, type Fingerprint, type StateStore, type Transition } from '../state/store.js';
 import type { AuditPort, CallContext } from './context.js';
 import { capturedBody, readWholeBody } from './forward.js';
 import { notifyApprovers } from './approval-notify.js';
@@ -39,7 +39,8 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
 
     if (presented !== undefined) {
       let t = await stored(state.consumeApproval(presented, fp), NOT_FORWARDED);
-      if (!t.ok && t.why === 'not_approved' && t.approval?.status === 'pending' && ctx.mcp?.modern) {
+      // A retry leg waits only on its own call's approval (another call's would end in approval_mismatch anyway).
+      if (!t.ok && t.why === 'not_approved' && t.approval?.status === 'pending' && ctx.mcp?.modern && sameFingerprint(t.approval.fingerprint, fp)) {
         const decided = await waitForDecision(state, presented, waitMs, ctx.abort.signal);
         if (decided?.status === 'denied') throw refusal('approval_rejected', presented, decided);
         if (decided?.status === 'approved') t = await stored(state.consumeApproval(presented, fp), NOT_FORWARDED);
