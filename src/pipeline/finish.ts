@@ -19,7 +19,11 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLog
     // The audit event is written when the response has gone (or the client left), so its timing is the whole call.
     reply.raw.once('close', () => audit.record('tool_call', callEventFields(ctx, 'final')));
     reply.code(res.status).headers(res.headers).header('portcullis-request-id', ctx.requestId);
-    return reply.send(res.body);
+    reply.send(res.body);
+    // Fastify writes a stream's headers with its first byte; an event stream may be silent for long,
+    // and its client waits for the headers to know the stream is open.
+    if (String(res.headers['content-type'] ?? '').startsWith('text/event-stream') && !reply.raw.headersSent) reply.raw.flushHeaders();
+    return reply;
   }
 
   function refuse(ctx: CallContext, reply: FastifyReply, err: unknown): FastifyReply {

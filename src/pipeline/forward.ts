@@ -48,7 +48,8 @@ export function createUpstreams(config: RuntimeConfig): Upstreams {
         body,
         signal: ctx.abort.signal,
         headersTimeout: tool.timeoutMs,
-        bodyTimeout: tool.timeoutMs,
+        // An MCP listening stream (a 2025-11-25 GET, subscriptions/listen) is idle by design: no gap limit.
+        bodyTimeout: ctx.mcp?.transport === 'stream' || ctx.mcp?.method === 'subscriptions/listen' ? 0 : tool.timeoutMs,
       });
       ctx.outcome = { status: res.statusCode, upstreamStatus: res.statusCode, upstreamMs: performance.now() - started };
       if (res.statusCode >= 500) {

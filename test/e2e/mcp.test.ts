@@ -141,3 +141,51 @@ describe.each(REVISIONS)('MCP %s through the gateway', (revision: Revision) => {
     await c.close().catch(() => undefined);
   });
 });
+
+describe('MCP 2025-11-25 sessions: GET stream and DELETE through the gateway', () => {
+  let up: McpUpstream;
+  let g: McpGateway;
+  beforeAll(async () => {
+    up = await startV1Upstream();
+    g = await startMcpGateway(up);
+  });
+  afterAll(async () => {
+    await g.close();
+    await up.close();
+  });
+
+  it('relays the session, keeps an idle GET stream open, cuts it on a kill, and ends the session with DELETE', async () => {
+    const auth = { authorization: `Bearer ${await g.token('kill-bot')}` };
+    const post = { ...auth, accept: 'application/json, text/event-stream', 'content-type': 'application/json' };
+    const init = await fetch(g.url, { method: 'POST', headers: post, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }) });
+    expect(init.status).toBe(200);
+    await init.text();
+    const session = { 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' };
+    expect(session['mcp-session-id']).toBeTruthy();
+    expect((await fetch(g.url, { method: 'POST', headers: { ...post, ...session }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) })).status).toBe(202);
+
+    const stream = await fetch(g.url, { method: 'GET', headers: { ...auth, ...session, accept: 'text/event-stream' } });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('content-type')).toContain('text/event-stream');
+    let state = 'open';
+    void (async () => {
+      try {
+        for await (const _ of stream.body!) void _;
+        state = 'ended';
+      } catch {
+        state = 'cut';
+      }
+    })();
+    // Longer than the tool's timeout (5 s in the fixture): a listening stream has no gap limit.
+    await new Promise((r) => setTimeout(r, 5500));
+    expect(state).toBe('open');
+    const kill = await g.admin('POST', '/admin/kill', { target: { agent: 'kill-bot' }, reason: 'test: open stream' });
+    await pollUntil(async () => state, (s) => s !== 'open', 3000);
+    expect(state).not.toBe('open');
+    expect((await g.admin('DELETE', `/admin/kill/${kill.json.id}`)).status).toBe(200);
+
+    const del = await fetch(g.url, { method: 'DELETE', headers: { ...auth, ...session } });
+    expect(del.status).toBe(200);
+    expect(up.received.some((r) => r.method === 'DELETE' && r.headers['mcp-session-id'] === session['mcp-session-id'])).toBe(true);
+  }, 15_000);
+});
