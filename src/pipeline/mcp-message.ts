@@ -46,7 +46,7 @@ export function createMcpMessage(state: StateStore) {
     const msg = parseMessage(await readWholeBody(ctx));
     // Known before the checks below, so that their refusals can answer the request's id.
     ctx.mcp = { transport: 'message', kind: msg.kind, method: msg.method, id: msg.id, revision: version ?? null, modern: isModern(version), session };
-    checkHeaders(msg, { protocolVersion: one(h['mcp-protocol-version']), method: one(h['mcp-method']), name: one(h['mcp-name']) });
+    checkHeaders(msg, { protocolVersion: version, method: one(h['mcp-method']), name: one(h['mcp-name']) });
     const params = isObject(msg.message.params) ? msg.message.params : undefined;
     const revision = envelopeVersion(params) ?? version ?? null;
     let call: McpCall = { ...ctx.mcp, revision, modern: isModern(revision ?? undefined) };

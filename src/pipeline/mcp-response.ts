@@ -5,6 +5,8 @@
  * and the policy would permit (or hold for approval) a call to it; otherwise it is hidden, and the
  * audit event of the list says which and why. Everything else streams through untouched.
  */
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
 import { hasScope } from '../auth/principal.js';
 import type { ToolRoute } from '../config/compile.js';
 import { GatewayError } from '../errors.js';
@@ -17,8 +19,6 @@ import type { StateStore } from '../state/store.js';
 import type { AuditPort, CallContext } from './context.js';
 import type { Decider } from './decide.js';
 import type { UpstreamResponse } from './forward.js';
-import { once } from 'node:events';
-import { PassThrough } from 'node:stream';
 import { rpcRefusal } from '../mcp/rpc-errors.js';
 
 export interface McpResponseDeps {

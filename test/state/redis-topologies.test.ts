@@ -29,6 +29,13 @@ async function exercise([a, b]: [StateStore, StateStore]) {
   for (let i = 0; i < 50 && !b.isRevoked({ jti: 'j-topology', agent: 'x', iat: 0 }); i++) await new Promise((r) => setTimeout(r, 10));
   expect(b.isRevoked({ jti: 'j-topology', agent: 'x', iat: 0 })).toBe(true);
 
+  // MCP tool pins: a changed definition recorded by one replica is refused by the other too.
+  const now = new Date().toISOString();
+  await a.setToolPin({ tool: 'tracker', name: 'search_issues', digest: 'sha256:a', status: 'changed', observed: 'sha256:b', first_seen: now, changed_at: now, approved_by: 'first-seen', approved_at: now });
+  for (let i = 0; i < 50 && !b.toolPin('tracker', 'search_issues'); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(b.toolPin('tracker', 'search_issues')).toMatchObject({ status: 'changed', observed: 'sha256:b' });
+  expect(b.toolPins()).toHaveLength(1);
+
   const fp = { agent: 'support-bot', user: null, tool: 'crm', operation: 'export', method: 'GET', path: '/export', query: '', body_sha256: null };
   const id = `apr-${randomUUID()}`;
   await a.createApproval({ id, status: 'pending', fingerprint: fp, reasons: [], request_id: 'r', owner: null, created_at: new Date().toISOString(), expires_at: Date.now() + 60_000 });
@@ -54,7 +61,7 @@ describe('the Redis store behind Sentinel', () => {
     await sentinel?.stop();
   });
 
-  it('shares kills, revocations and atomic approvals', async () => {
+  it('shares kills, revocations, atomic approvals and MCP tool pins', async () => {
     const ms = await exercise(stores);
     console.log(`sentinel: kill seen by the other replica after ${ms.toFixed(1)} ms`);
   });
@@ -72,7 +79,7 @@ describe('the Redis store on a Cluster', () => {
     await cluster?.stop();
   });
 
-  it('shares kills, revocations and atomic approvals', async () => {
+  it('shares kills, revocations, atomic approvals and MCP tool pins', async () => {
     const ms = await exercise(stores);
     console.log(`cluster: kill seen by the other replica after ${ms.toFixed(1)} ms`);
   });
