@@ -77,10 +77,16 @@ export const REASONS = {
   killed_user: 'killed',
   killed_tool: 'killed',
   state_stale: 'unavailable',
+  trust_too_low: 'forbidden',
+  rate_limited_agent: 'rate_limited',
+  rate_limited_tool: 'rate_limited',
+  rate_limited_user: 'rate_limited',
   // admin API
   body_invalid: 'invalid_request',
   admin_role_missing: 'forbidden',
   not_found: 'unknown_route',
+  attestation_invalid: 'invalid_request',
+  attestation_superseded: 'conflict',
   // decide
   scope_missing: 'insufficient_scope',
   policy_denied: 'forbidden',

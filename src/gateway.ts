@@ -22,6 +22,7 @@ import { createMemoryStore } from './state/memory-store.js';
 import { createRedisStore } from './state/redis-store.js';
 import type { StateStore } from './state/store.js';
 import { createPipeline, newRequestId } from './pipeline/index.js';
+import { createTrust } from './trust/engine.js';
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -88,8 +89,18 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   const state =
     deps.state ??
     (config.state.store === 'redis'
-      ? createRedisStore({ connection: config.state.redis, maxStalenessMs: config.state.maxStalenessMs }, logger)
-      : createMemoryStore(config.state.file));
+      ? createRedisStore(
+          {
+            connection: config.state.redis,
+            maxStalenessMs: config.state.maxStalenessMs,
+            signalRetentionMs: config.trust.windowMs,
+            rateTimeoutMs: config.rateLimits.redisTimeoutMs,
+            onRateFallback: () => metrics.rateLimitFallback.inc(),
+          },
+          logger,
+        )
+      : createMemoryStore(config.state.file, { signalRetentionMs: config.trust.windowMs }));
+  const trust = createTrust(config, { state, audit, metrics, logger });
   const policy = deps.decider
     ? undefined
     : createPolicyEngine(config, {
@@ -105,6 +116,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     accessLogger,
     audit,
     state,
+    trust,
     isClosing: () => closing,
   });
 
@@ -138,6 +150,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     audit: () => trail,
     auditPort: audit,
     state,
+    trust,
     readiness: {
       checks: () => ({
         listening,
@@ -159,6 +172,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     }
     // Kills and revocations are loaded before anything listens: a restart never resurrects a killed agent.
     await state.start();
+    trust.start();
     // Load the bundle before listening, so the first call already sees it (a bad bundle leaves the
     // gateway up but not ready, refusing calls with policy_unavailable).
     await policy?.start();
@@ -191,6 +205,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     trail?.record('shutdown', { pid: process.pid });
     await trail?.close();
     await shippers?.stop();
+    trust.close();
     await state.close();
   }
 

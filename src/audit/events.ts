@@ -60,7 +60,7 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
       upstream_ms: o?.upstreamMs === undefined ? null : round(o.upstreamMs),
     },
     tool: ctx.tool?.name ?? null,
-    trust: agent ? { level: agent.trustLevel } : null,
+    trust: ctx.trust ? { level: ctx.trust.level, score: ctx.trust.score } : null,
     ts: null,
     type: null,
     user: p?.userId ? { id: p.userId, roles: p.userRoles } : null,

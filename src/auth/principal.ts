@@ -21,6 +21,8 @@ export interface Principal {
   readonly iat: number;
   readonly exp: number;
   readonly taskId: string | null;
+  /** The agent software's version (`agent_version` claim), for the trust score's posture. */
+  readonly agentVersion: string | null;
 }
 
 const MAX_CHAIN = 8;
@@ -51,6 +53,7 @@ export function principalFromClaims(claims: JWTPayload): Principal {
     iat: claims.iat as number,
     exp: claims.exp as number,
     taskId: typeof claims.task_id === 'string' ? claims.task_id : null,
+    agentVersion: typeof claims.agent_version === 'string' ? claims.agent_version.slice(0, 128) : null,
   };
 }
 

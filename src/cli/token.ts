@@ -6,7 +6,7 @@ import { loadRuntimeConfig } from './config-file.js';
 import { help } from './start.js';
 
 const USAGE = `portcullis token mint --agent ID [--user ID] [--roles "r1 r2"] [--via ID,...] [--scope "crm:read tickets:write"]
-       [--ttl 5m] [--task ID] [--config gateway.yaml]
+       [--ttl 5m] [--task ID] [--agent-version V] [--config gateway.yaml]
        portcullis token mint --admin --subject ID --groups "sec-ops approvers" [--ttl 15m]`;
 
 export const token: Command = {
@@ -24,6 +24,7 @@ export const token: Command = {
         scope: { type: 'string' },
         ttl: { type: 'string', default: '5m' },
         task: { type: 'string' },
+        'agent-version': { type: 'string' },
         admin: { type: 'boolean' },
         subject: { type: 'string' },
         groups: { type: 'string' },
@@ -60,6 +61,7 @@ export const token: Command = {
         scope: values.scope,
         ttlSec: ttlMs / 1000,
         taskId: values.task,
+        claims: values['agent-version'] === undefined ? undefined : { agent_version: values['agent-version'] },
       });
     }
     process.stdout.write(`${jwt}\n`);

@@ -8,6 +8,7 @@ import { ConfigError } from './load.js';
 import { parseDuration, parseSize } from './units.js';
 import { compileTemplate, type OperationTemplate } from './route-template.js';
 import { compileAudit, type AuditConfig } from './compile-audit.js';
+import { compileRate, compileRateLimits, compileTrust, type RateLimitsConfig, type RateRule, type TrustConfig } from './compile-trust.js';
 import type { ActionName, Classification, RawConfig, TrustLevel } from './schema.js';
 import { DATA_METHODS } from '../mcp/protocol.js';
 import { DEV_ADMIN_AUDIENCE, DEV_AUDIENCE, DEV_ISSUER, devJwksFile } from '../auth/dev-issuer.js';
@@ -31,6 +32,8 @@ export interface AgentEntry {
   readonly maxClassification: Classification;
   readonly status: 'active' | 'suspended' | 'retired';
   readonly trustLevel: TrustLevel;
+  /** This agent's own limit (in place of rate_limits.agent). */
+  readonly rateLimit?: RateRule;
 }
 
 export interface OperationRoute extends OperationTemplate {
@@ -57,6 +60,8 @@ export interface ToolRoute {
   readonly operations: readonly OperationRoute[];
   /** Opt-in capture of the JSON request body into the audit event, with these dotted paths redacted. */
   readonly captureBody?: { readonly redact: readonly string[] };
+  /** Per agent × this tool (in place of rate_limits.agent_tool). */
+  readonly rateLimit?: RateRule;
   /** protocol: mcp only. */
   readonly mcp?: McpToolRoute;
 }
@@ -115,6 +120,8 @@ export interface RuntimeConfig {
     readonly redis: RedisConnection;
     readonly maxStalenessMs: number;
   };
+  readonly trust: TrustConfig;
+  readonly rateLimits: RateLimitsConfig;
   readonly logLevel: string;
   readonly shutdownGraceMs: number;
   readonly dev: { readonly issuer: boolean; readonly exampleTools: boolean; readonly keysDir: string };
@@ -140,6 +147,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
     agents.set(id, Object.freeze({
       id, owner: a.owner, purpose: a.purpose, version: a.version, roles: Object.freeze([...a.roles]),
       maxClassification: a.max_classification, status: a.status, trustLevel: a.trust_level,
+      rateLimit: a.rate_limit && compileRate(a.rate_limit, `agents.${id}.rate_limit`),
     }));
   }
 
@@ -210,6 +218,8 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
       redis: compileRedis(raw.state.redis),
       maxStalenessMs: duration(raw.state.max_staleness, 'state.max_staleness'),
     },
+    trust: compileTrust(raw, baseDir, compileIssuer),
+    rateLimits: compileRateLimits(raw),
     logLevel: raw.logging.level,
     shutdownGraceMs: duration(raw.shutdown.grace, 'shutdown.grace'),
     dev: { issuer: raw.dev.issuer, exampleTools: raw.dev.example_tools, keysDir },
@@ -287,6 +297,7 @@ function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody
     tls: t.tls ? { caFile: t.tls.ca_file ? resolve(baseDir, t.tls.ca_file) : undefined, servername: t.tls.servername } : undefined,
     operations,
     captureBody: t.audit?.capture_body ? { redact: t.audit.redact } : undefined,
+    rateLimit: t.rate_limit && compileRate(t.rate_limit, `${at}.rate_limit`),
     mcp: t.protocol === 'mcp' ? compileMcp(at, t, operations) : undefined,
   };
 }

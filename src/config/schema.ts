@@ -10,6 +10,13 @@ const Duration = (dflt: string) => Type.Union([Type.String(), Type.Number()], { 
 const Size = (dflt: string) => Type.Union([Type.String(), Type.Number()], { default: dflt });
 const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', maxLength: 128 });
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+// A rate: "50/s", "600/m", "1000/h", or a number per second; burst: calls allowed at once.
+const RateLimit = Type.Object(
+  { rate: Type.Union([Type.String({ pattern: '^\\s*[0-9]+(\\.[0-9]+)?\\s*/\\s*(s|m|h)\\s*$' }), Type.Number({ exclusiveMinimum: 0 })]), burst: Type.Optional(Type.Integer({ minimum: 1 })) },
+  { additionalProperties: false },
+);
+const Signal = (weight: number, max: number) =>
+  Type.Object({ weight: Type.Number({ minimum: 0, maximum: 100, default: weight }), max: Type.Number({ minimum: 0, maximum: 100, default: max }) }, { additionalProperties: false, default: {} });
 
 export const CLASSIFICATIONS = ['public', 'internal', 'confidential', 'regulated'] as const;
 export const ACTIONS = ['read', 'write', 'export', 'admin', 'approve'] as const;
@@ -68,6 +75,8 @@ const Tool = Type.Object(
         Strict,
       ),
     ),
+    // Per agent × this tool, in place of rate_limits.agent_tool (docs/trust.md).
+    rate_limit: Type.Optional(RateLimit),
     audit: Type.Optional(
       Type.Object(
         {
@@ -91,8 +100,10 @@ const Agent = Type.Object(
     roles: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
     max_classification: Classification,
     status: Type.Union([Type.Literal('active'), Type.Literal('suspended'), Type.Literal('retired')], { default: 'active' }),
-    // The level the policy sees until live trust scores exist (issue #7).
+    // The baseline of the live trust score: the middle of this level's band (docs/trust.md).
     trust_level: Type.Union(TRUST_LEVELS.map((l) => Type.Literal(l)), { default: 'standard' }),
+    // This agent's own limit, in place of rate_limits.agent.
+    rate_limit: Type.Optional(RateLimit),
   },
   { ...Strict, default: {} },
 );
@@ -190,6 +201,94 @@ export const ConfigSchema = Type.Object(
           { ...Strict, default: {} },
         ),
         break_glass: Type.Optional(Type.Object({ sha256: Type.String({ pattern: '^[0-9a-fA-F]{64}$' }) }, Strict)),
+      },
+      { ...Strict, default: {} },
+    ),
+    trust: Type.Object(
+      {
+        // The lowest score of each level; below `provisional` an agent is untrusted.
+        levels: Type.Object(
+          {
+            provisional: Type.Number({ minimum: 0, maximum: 100, default: 20 }),
+            standard: Type.Number({ minimum: 0, maximum: 100, default: 40 }),
+            elevated: Type.Number({ minimum: 0, maximum: 100, default: 60 }),
+            trusted: Type.Number({ minimum: 0, maximum: 100, default: 80 }),
+          },
+          { ...Strict, default: {} },
+        ),
+        // Organisation-wide floor: an agent below this level gets no calls at all (trust_too_low).
+        floor: Type.Union(TRUST_LEVELS.map((l) => Type.Literal(l)), { default: 'provisional' }),
+        // A behaviour signal costs its weight at once and is forgotten linearly over this window.
+        window: Duration('10m'),
+        signals: Type.Object(
+          {
+            refusal: Signal(2, 30),
+            policy_violation: Signal(5, 60),
+            approval_denied: Signal(10, 40),
+            rate_limited: Signal(1, 20),
+            anomaly: Signal(10, 40),
+          },
+          { ...Strict, default: {} },
+        ),
+        // Points for the version in the token's agent_version claim against the registry's `version`.
+        posture: Type.Object(
+          {
+            approved: Type.Number({ minimum: -100, maximum: 100, default: 5 }),
+            unapproved: Type.Number({ minimum: -100, maximum: 100, default: -15 }),
+            unknown: Type.Number({ minimum: -100, maximum: 100, default: -5 }),
+          },
+          { ...Strict, default: {} },
+        ),
+        attestations: Type.Object(
+          {
+            audience: Type.String({ minLength: 1, default: 'portcullis-attestation' }),
+            max_ttl: Duration('30d'),
+            roots: Type.Array(
+              Type.Object(
+                {
+                  issuer: Type.String({ minLength: 1 }),
+                  jwks_uri: Type.Optional(Type.String({ pattern: '^https?://' })),
+                  jwks_file: Type.Optional(Type.String({ minLength: 1 })),
+                  // The most (and, negated, the least) one attestation from this root can move a score.
+                  max_weight: Type.Number({ minimum: 0, maximum: 100, default: 20 }),
+                },
+                Strict,
+              ),
+              { default: [] },
+            ),
+          },
+          { ...Strict, default: {} },
+        ),
+        anomalies: Type.Object(
+          {
+            enabled: Type.Boolean({ default: true }),
+            interval: Duration('1m'),
+            // Intervals observed before the agent's own baseline is used (and its usual tools are known).
+            warmup: Type.Integer({ minimum: 1, default: 5 }),
+            // A count this many times the baseline (and at least `min`) in one interval is a spike.
+            factor: Type.Number({ minimum: 1, default: 3 }),
+            min: Type.Object(
+              {
+                exports: Type.Integer({ minimum: 1, default: 20 }),
+                records: Type.Integer({ minimum: 1, default: 200 }),
+                refusals: Type.Integer({ minimum: 1, default: 10 }),
+              },
+              { ...Strict, default: {} },
+            ),
+          },
+          { ...Strict, default: {} },
+        ),
+        notify: Type.Object({ webhook: Type.Union([Type.String({ pattern: '^https?://' }), Type.Null()], { default: null }) }, { ...Strict, default: {} }),
+      },
+      { ...Strict, default: {} },
+    ),
+    rate_limits: Type.Object(
+      {
+        agent: Type.Optional(RateLimit),
+        agent_tool: Type.Optional(RateLimit),
+        user: Type.Optional(RateLimit),
+        // How long a call waits for the shared (Redis) limiter before deciding on the local one.
+        redis_timeout: Duration('50ms'),
       },
       { ...Strict, default: {} },
     ),

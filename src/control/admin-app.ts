@@ -19,6 +19,8 @@ import type { StateStore } from '../state/store.js';
 import { registerStateRoutes } from './state-routes.js';
 import { registerApprovalRoutes } from './approval-routes.js';
 import { registerMcpRoutes } from './mcp-routes.js';
+import { registerTrustRoutes } from './trust-routes.js';
+import type { Trust } from '../trust/engine.js';
 
 export interface Readiness {
   /** Named checks; the gateway is ready when every one is true. */
@@ -35,6 +37,7 @@ export interface AdminAppDeps {
   readonly audit: () => AuditTrail | undefined;
   readonly auditPort: AuditPort;
   readonly state: StateStore;
+  readonly trust: Trust;
 }
 
 export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app: FastifyInstance; authenticate: AdminAuthenticator } {
@@ -74,7 +77,8 @@ export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app
   if (deps.policy) registerPolicyRoutes(app, authenticate, deps.policy);
   registerAuditRoutes(app, authenticate, deps.audit);
   registerStateRoutes(app, config, authenticate, deps.state, deps.auditPort);
-  registerApprovalRoutes(app, config, authenticate, deps.state, deps.auditPort);
+  registerApprovalRoutes(app, config, authenticate, deps.state, deps.auditPort, deps.trust);
+  registerTrustRoutes(app, config, authenticate, { state: deps.state, audit: deps.auditPort, metrics: deps.metrics, trust: deps.trust });
   registerMcpRoutes(app, config, authenticate, { state: deps.state, audit: deps.auditPort, metrics: deps.metrics });
   return { app, authenticate };
 }

@@ -10,10 +10,11 @@ import { GatewayError } from '../errors.js';
 import type { AuditPort } from '../pipeline/context.js';
 import { stored, type Approval, type StateStore } from '../state/store.js';
 import { requireRole, type AdminAuthenticator, type AdminPrincipal } from './admin-auth.js';
+import type { Trust } from '../trust/engine.js';
 
 const MFA_METHODS = new Set(['mfa', 'otp', 'hwk', 'swk', 'sms', 'fido', 'face', 'fpt']);
 
-export function registerApprovalRoutes(app: FastifyInstance, config: RuntimeConfig, authenticate: AdminAuthenticator, state: StateStore, audit: AuditPort): void {
+export function registerApprovalRoutes(app: FastifyInstance, config: RuntimeConfig, authenticate: AdminAuthenticator, state: StateStore, audit: AuditPort, trust: Trust): void {
   const readers = requireRole(authenticate, 'approver', 'auditor', 'operator', 'admin');
 
   app.get<{ Querystring: { status?: string } }>('/admin/approvals', { preHandler: readers }, async (request) => {
@@ -44,6 +45,8 @@ export function registerApprovalRoutes(app: FastifyInstance, config: RuntimeConf
           throw new GatewayError('approval_decided', `The approval is ${t.approval?.status ?? 'gone'}; it can no longer be ${verb === 'approve' ? 'approved' : 'denied'}.`);
         }
         audit.record('approval', { action: t.approval.status, approval: { ...t.approval }, by: who.subject });
+        // A human refusing what the agent asked for is evidence about the agent (docs/trust.md).
+        if (verb === 'deny') trust.signal(t.approval.fingerprint.agent, 'approval_denied', t.approval.id);
         return t.approval;
       },
     );

@@ -16,6 +16,11 @@ export interface Metrics {
   readonly adminRequests: Counter<'route' | 'status'>;
   readonly mcpToolsListed: Counter<'tool' | 'result'>;
   readonly mcpPinChanges: Counter<'tool' | 'action'>;
+  readonly trustSignals: Counter<'kind' | 'result'>;
+  readonly trustLevelChanges: Counter<'from' | 'to'>;
+  readonly anomalies: Counter<'name'>;
+  readonly attestations: Counter<'result'>;
+  readonly rateLimitFallback: Counter;
   readonly policyDecisions: Counter<'result'>;
   readonly policyEval: Histogram;
   readonly policyBundle: Gauge<'revision'>;
@@ -142,6 +147,35 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       name: 'portcullis_mcp_tool_pins_total',
       help: 'MCP tool definition pins: first_seen, changed (hidden and refused until approved), approved.',
       labelNames: ['tool', 'action'],
+      registers,
+    }),
+    trustSignals: new Counter({
+      name: 'portcullis_trust_signals_total',
+      help: 'Behaviour signals about agents by kind: recorded, or coalesced (past 20 per agent and kind per second).',
+      labelNames: ['kind', 'result'],
+      registers,
+    }),
+    trustLevelChanges: new Counter({
+      name: 'portcullis_trust_level_changes_total',
+      help: 'Agents whose trust level changed, seen by this replica.',
+      labelNames: ['from', 'to'],
+      registers,
+    }),
+    anomalies: new Counter({
+      name: 'portcullis_anomalies_total',
+      help: "Anomalies against an agent's own baseline: export_spike, record_spike, refusal_surge, unusual_tool.",
+      labelNames: ['name'],
+      registers,
+    }),
+    attestations: new Counter({
+      name: 'portcullis_attestations_total',
+      help: 'Attestations posted: accepted, or the reason they were refused.',
+      labelNames: ['result'],
+      registers,
+    }),
+    rateLimitFallback: new Counter({
+      name: 'portcullis_rate_limit_local_fallback_total',
+      help: 'Calls whose shared rate limit was decided by the local limiter because Redis did not answer in time.',
       registers,
     }),
   };

@@ -1,4 +1,7 @@
-/** Tells a channel (Slack workflow, a ticketing hook, an on-call bot) that an approval is waiting. Best effort: a failure is logged, never blocks the call. */
+/**
+ * Webhooks: tells a channel (Slack workflow, a ticketing hook, an on-call bot) that an approval is
+ * waiting or that an agent's trust level changed. Best effort: a failure is logged, never blocks a call.
+ */
 import { request } from 'undici';
 import type { Logger } from '../observability/logger.js';
 import type { Approval } from '../state/store.js';
@@ -11,10 +14,14 @@ export function notifyApprovers(webhook: string | null, approval: Approval, logg
     approve: `POST /admin/approvals/${approval.id}/approve`,
     deny: `POST /admin/approvals/${approval.id}/deny`,
   });
-  request(webhook, { method: 'POST', headers: { 'content-type': 'application/json' }, body, headersTimeout: 5_000, bodyTimeout: 5_000 })
+  postWebhook(webhook, body, logger, { approval: approval.id });
+}
+
+export function postWebhook(url: string, body: string, logger: Logger, about: Record<string, unknown>): void {
+  request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, headersTimeout: 5_000, bodyTimeout: 5_000 })
     .then(async (res) => {
       await res.body.dump();
-      if (res.statusCode >= 300) logger.warn({ approval: approval.id, status: res.statusCode }, 'approval webhook refused the notification');
+      if (res.statusCode >= 300) logger.warn({ ...about, status: res.statusCode }, 'webhook refused the notification');
     })
-    .catch((err: Error) => logger.warn({ approval: approval.id, error: err.message }, 'approval webhook unreachable'));
+    .catch((err: Error) => logger.warn({ ...about, error: err.message }, 'webhook unreachable'));
 }

@@ -7,6 +7,7 @@ import type { AgentEntry, OperationRoute, ToolRoute } from '../config/compile.js
 import type { Principal } from '../auth/principal.js';
 import type { ErrorCode, Reason } from '../errors.js';
 import type { McpCall } from '../mcp/protocol.js';
+import type { TrustNow } from '../trust/score.js';
 
 /** What the decide stage concluded (the policy engine fills this from issue #3 on). */
 export interface Decision {
@@ -30,6 +31,8 @@ export interface CallContext {
 
   principal?: Principal;
   agent?: AgentEntry;
+  /** The agent's live trust score and level when the guard admitted the call. */
+  trust?: TrustNow;
   tool?: ToolRoute;
   operation?: OperationRoute;
   params?: Readonly<Record<string, string>>;

@@ -10,9 +10,10 @@ import { authFailureFields, callEventFields } from '../audit/events.js';
 import type { AuditPort, CallContext } from './context.js';
 import type { UpstreamResponse } from './forward.js';
 import { inputRequiredResult, rpcRefusal } from '../mcp/rpc-errors.js';
+import type { Trust } from '../trust/engine.js';
 
-export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLogger: Logger; audit: AuditPort; done: (ctx: CallContext) => void }) {
-  const { metrics, logger, accessLogger, audit } = deps;
+export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLogger: Logger; audit: AuditPort; trust: Trust; done: (ctx: CallContext) => void }) {
+  const { metrics, logger, accessLogger, audit, trust } = deps;
 
   function relay(ctx: CallContext, reply: FastifyReply, res: UpstreamResponse): FastifyReply {
     record(ctx, res.status, undefined);
@@ -59,6 +60,7 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLog
     o.status = status;
     o.code = err?.code;
     o.reason = err?.reason;
+    trust.observe(ctx);
     metrics.calls.inc({ tool, operation: ctx.operation?.name ?? '-', outcome, reason });
     metrics.callDuration.observe({ tool, outcome }, seconds);
     if (o.upstreamMs !== undefined) metrics.upstreamDuration.observe({ tool }, o.upstreamMs / 1000);

@@ -1,17 +1,35 @@
 /**
  * Stage 3 — may this agent act at all right now: the local audit log must be writable (no call acts
- * unrecorded), and the registry must know the agent as `active` (no entry, no access). The kill
- * switch, revocation and rate limits (issues #5 and #7) join here, reading in-memory snapshots so
- * the hot path never waits on Redis.
+ * unrecorded), the registry must know the agent as `active` (no entry, no access), no kill or
+ * revocation may cover the call, the agent's live trust score must be at or above the organisation
+ * floor, and the call must fit its rate limits (per agent, per agent × tool, per delegating user).
+ * Kills, revocations and trust inputs are read from in-memory snapshots; only a shared rate limit
+ * asks Redis, and falls back to a local limit when Redis does not answer in time.
  */
 import type { RuntimeConfig } from '../config/compile.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, type Reason } from '../errors.js';
 import type { AuditPort, CallContext } from './context.js';
 import type { Kill, StateStore } from '../state/store.js';
+import type { RateCheck, RateResult } from '../trust/gcra.js';
+import type { Trust } from '../trust/engine.js';
 
-export function createGuard(config: RuntimeConfig, audit: AuditPort, state: StateStore) {
+const RATE_REASON: Record<string, Reason> = { a: 'rate_limited_agent', t: 'rate_limited_tool', u: 'rate_limited_user' };
+
+export function createGuard(config: RuntimeConfig, audit: AuditPort, state: StateStore, trust: Trust) {
   const agents = config.agents;
-  return function guard(ctx: CallContext): void {
+  const limits = config.rateLimits;
+  const floor = config.trust.floor;
+
+  function limited(ctx: CallContext, checks: readonly RateCheck[], r: RateResult): void {
+    if (r.ok) return;
+    const c = checks[r.index]!;
+    const reason = RATE_REASON[c.key.slice(0, 1)]!;
+    const seconds = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
+    const who = reason === 'rate_limited_user' ? `calls for user ${ctx.principal!.userId}` : reason === 'rate_limited_tool' ? `agent ${ctx.principal!.agentId} on ${ctx.tool!.name}` : `agent ${ctx.principal!.agentId}`;
+    throw new GatewayError(reason, `The rate limit for ${who} (${c.rule.rate}, burst ${c.rule.burst}) is exhausted; retry in ${seconds}s.`, { headers: { 'retry-after': String(seconds) } });
+  }
+
+  return function guard(ctx: CallContext): Promise<void> | undefined {
     if (!audit.healthy()) throw new GatewayError('audit_log_unwritable', 'The audit log cannot be written, so no call is forwarded.');
     if (!state.healthy()) throw new GatewayError('state_stale', 'Kills and revocations cannot be confirmed right now, so no call is forwarded.');
     const p = ctx.principal!;
@@ -24,6 +42,24 @@ export function createGuard(config: RuntimeConfig, audit: AuditPort, state: Stat
     ctx.agent = agent;
     const kill = state.killFor({ agent: id, user: p.userId, tool: ctx.tool?.name });
     if (kill) throw killedError(kill);
+
+    const t = trust.current(agent, p.agentVersion);
+    ctx.trust = t;
+    if (trust.belowFloor(t.level)) {
+      throw new GatewayError('trust_too_low', `Agent ${JSON.stringify(id)}'s trust level is ${t.level} (score ${t.score}), below the organisation floor (${floor}).`);
+    }
+
+    const checks: RateCheck[] = [];
+    const agentRule = agent.rateLimit ?? limits.agent;
+    if (agentRule) checks.push({ key: `a:${id}`, rule: agentRule });
+    const toolRule = ctx.tool!.rateLimit ?? limits.agentTool;
+    if (toolRule) checks.push({ key: `t:${id}:${ctx.tool!.name}`, rule: toolRule });
+    if (limits.user && p.userId !== null) checks.push({ key: `u:${p.userId}`, rule: limits.user });
+    if (checks.length === 0) return undefined;
+    const r = state.takeRate(checks);
+    if (r instanceof Promise) return r.then((res) => limited(ctx, checks, res));
+    limited(ctx, checks, r);
+    return undefined;
   };
 }
 

@@ -9,8 +9,8 @@
  *                    matched to an operation (tools/call by name; data methods; control by rule).
  *                    Before guard and decide, which need the operation and the call's arguments.
  *  3. guard        — may anything act right now (the audit log is writable) and may this agent
- *                    (registry; kill, revocation and rate limits join here). Cheap in-memory
- *                    checks before the policy's cost.
+ *                    (registry, kill, revocation, live trust score against the organisation floor,
+ *                    rate limits). Cheap snapshot checks before the policy's cost.
  *  4. decide       — token scope, then the compiled Rego policy. Needs the principal, the agent's
  *                    registry entry and the operation.
  *  5. hold         — a call the policy marks approval_required waits for a human (issue #5 adds the
@@ -22,7 +22,7 @@
  *  8. forward      — stream the call to the upstream and the answer back.
  *  8b mcp-response — tools/list results filtered to what this caller may call (and pins checked).
  *  finish          — every outcome, allowed or refused, gets its response, log line, metrics and
- *                    hash-chained audit event.
+ *                    hash-chained audit event; the trust layer learns from it (src/trust).
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -44,6 +44,7 @@ import { createResolve } from './resolve.js';
 import { createMcpMessage } from './mcp-message.js';
 import { createMcpResponse } from './mcp-response.js';
 import { createFinish } from './finish.js';
+import type { Trust } from '../trust/engine.js';
 
 type Stage = (ctx: CallContext) => void | Promise<void>;
 
@@ -56,6 +57,7 @@ export interface PipelineDeps {
   readonly accessLogger: Logger;
   readonly audit: AuditPort;
   readonly state: StateStore;
+  readonly trust: Trust;
   /** True once shutdown began: new calls are refused with 503 while in-flight ones drain. */
   readonly isClosing: () => boolean;
 }
@@ -72,7 +74,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
     createAuthenticate(deps.tokens),
     createResolve(config),
     createMcpMessage(deps.state),
-    createGuard(config, deps.audit, deps.state),
+    createGuard(config, deps.audit, deps.state, deps.trust),
     createDecide(deps.decider),
     createHold(config, { state: deps.state, audit: deps.audit, logger: deps.logger }),
     createInject(),

@@ -4,11 +4,8 @@
  * reused, so a call only allocates what is its own. Fields are only ever added (versioned contract).
  */
 import type { AgentEntry, OperationRoute, RuntimeConfig, ToolRoute } from '../config/compile.js';
-import type { TrustLevel } from '../config/schema.js';
 import type { CallContext } from '../pipeline/context.js';
-
-/** Until live trust scores exist (issue #7) the score is the middle of the registry level's band. */
-export const DEFAULT_TRUST_SCORE: Record<TrustLevel, number> = { untrusted: 10, provisional: 30, standard: 50, elevated: 70, trusted: 90 };
+import { baselineFor } from '../trust/score.js';
 
 export interface PolicyInput {
   agent: { id: string; roles: readonly string[]; owner: string; max_classification: string; trust: { score: number; level: string } };
@@ -31,7 +28,7 @@ export interface PolicyInput {
 export type InputBuilder = (ctx: CallContext) => PolicyInput;
 
 export function createInputBuilder(config: RuntimeConfig): InputBuilder {
-  const agents = new Map<AgentEntry, PolicyInput['agent']>();
+  const agents = new Map<AgentEntry, Omit<PolicyInput['agent'], 'trust'>>();
   for (const a of config.agents.values()) agents.set(a, agentInput(a));
   const tools = new Map<ToolRoute, PolicyInput['tool']>();
   const ops = new Map<OperationRoute, PolicyInput['operation']>();
@@ -43,8 +40,10 @@ export function createInputBuilder(config: RuntimeConfig): InputBuilder {
   return function buildInput(ctx: CallContext): PolicyInput {
     const p = ctx.principal!;
     const agent = ctx.agent!;
+    // The live score the guard read (src/trust); its resting value where no guard ran (policy eval).
+    const trust = ctx.trust ?? { score: baselineFor(agent.trustLevel, config.trust.levels), level: agent.trustLevel };
     return {
-      agent: agents.get(agent) ?? agentInput(agent),
+      agent: { ...(agents.get(agent) ?? agentInput(agent)), trust },
       user: p.userId === null ? null : { id: p.userId, roles: p.userRoles, clearance: p.userClearance },
       delegation: p.delegation,
       // Intermediate actors of a delegation chain (neither the presenting agent nor the user).
@@ -64,14 +63,8 @@ export function createInputBuilder(config: RuntimeConfig): InputBuilder {
   };
 }
 
-function agentInput(a: AgentEntry): PolicyInput['agent'] {
-  return Object.freeze({
-    id: a.id,
-    roles: a.roles,
-    owner: a.owner,
-    max_classification: a.maxClassification,
-    trust: Object.freeze({ score: DEFAULT_TRUST_SCORE[a.trustLevel], level: a.trustLevel }),
-  });
+function agentInput(a: AgentEntry): Omit<PolicyInput['agent'], 'trust'> {
+  return Object.freeze({ id: a.id, roles: a.roles, owner: a.owner, max_classification: a.maxClassification });
 }
 
 function actorInput(config: RuntimeConfig, id: string): PolicyInput['actors'][number] {

@@ -7,13 +7,22 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pinKey, type ToolPin } from '../mcp/pins.js';
-import { consumeTransition, decideTransition, StateSnapshot, type Approval, type Kill, type Revocation, type StateChange, type StateStore, type Transition } from './store.js';
+import { LocalRateLimiter } from '../trust/gcra.js';
+import { consumeTransition, decideTransition, StateSnapshot, type Approval, type Attestation, type Kill, type Revocation, type StateChange, type StateStore, type Transition, type TrustOverride, type TrustSignal } from './store.js';
 
-export function createMemoryStore(file: string): StateStore {
-  const snap = new StateSnapshot();
+export interface MemoryStoreOptions {
+  /** How long behaviour signals are kept (trust.window). */
+  readonly signalRetentionMs?: number;
+}
+
+export function createMemoryStore(file: string, opts: MemoryStoreOptions = {}): StateStore {
+  const snap = new StateSnapshot(opts.signalRetentionMs);
+  const limiter = new LocalRateLimiter();
+  const claims = new Map<string, number>();
   const listeners = new Set<(c: StateChange) => void>();
   const approvals = new Map<string, Approval>();
   let pruneTimer: NodeJS.Timeout | undefined;
+  let persistSoon: NodeJS.Timeout | undefined;
 
   function persist(): void {
     snap.prune();
@@ -21,7 +30,17 @@ export function createMemoryStore(file: string): StateStore {
     const now = Date.now();
     for (const [id, a] of approvals) if (a.expires_at <= now && a.status !== 'pending') approvals.delete(id);
     mkdirSync(dirname(file), { recursive: true });
-    const state = { v: 1, kills: [...snap.kills.values()], revocations: snap.revocations(), approvals: [...approvals.values()], pins: [...snap.pins.values()] };
+    const state = {
+      v: 1,
+      kills: [...snap.kills.values()],
+      revocations: snap.revocations(),
+      approvals: [...approvals.values()],
+      pins: [...snap.pins.values()],
+      // A restart does not wipe an agent's record.
+      signals: [...snap.signals.values()].flat(),
+      attestations: [...snap.attestations.values()].flatMap((m) => [...m.values()]),
+      overrides: [...snap.overrides.values()],
+    };
     writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 1), { mode: 0o600 });
     renameSync(`${file}.tmp`, file);
   }
@@ -43,7 +62,7 @@ export function createMemoryStore(file: string): StateStore {
   return {
     async start() {
       if (existsSync(file)) {
-        let saved: { kills?: Kill[]; revocations?: Revocation[]; approvals?: Approval[]; pins?: ToolPin[] };
+        let saved: { kills?: Kill[]; revocations?: Revocation[]; approvals?: Approval[]; pins?: ToolPin[]; signals?: TrustSignal[]; attestations?: Attestation[]; overrides?: TrustOverride[] };
         try {
           saved = JSON.parse(readFileSync(file, 'utf8')) as typeof saved;
         } catch (err) {
@@ -53,6 +72,9 @@ export function createMemoryStore(file: string): StateStore {
         for (const r of saved.revocations ?? []) snap.applyRevocation(r);
         for (const a of saved.approvals ?? []) approvals.set(a.id, a);
         for (const p of saved.pins ?? []) snap.applyPin(p);
+        snap.applySignals(saved.signals ?? []);
+        for (const a of saved.attestations ?? []) snap.applyAttestation(a);
+        for (const o of saved.overrides ?? []) snap.applyOverride(o.agent, o);
         snap.prune();
       }
       pruneTimer = setInterval(() => snap.prune(), 60_000);
@@ -60,6 +82,11 @@ export function createMemoryStore(file: string): StateStore {
     },
     async close() {
       clearInterval(pruneTimer);
+      if (persistSoon) {
+        clearTimeout(persistSoon);
+        persistSoon = undefined;
+        persist();
+      }
     },
     healthy: () => true,
     async addKill(kill) {
@@ -97,6 +124,38 @@ export function createMemoryStore(file: string): StateStore {
       snap.applyPin(pin);
       persist();
       emit({ type: 'pin', pin });
+    },
+    addSignals(signals) {
+      snap.applySignals(signals);
+      emit({ type: 'signals', signals });
+      // Signals can come in floods: written with the next change, or within a second.
+      persistSoon ??= setTimeout(() => {
+        persistSoon = undefined;
+        persist();
+      }, 1_000);
+      persistSoon.unref();
+    },
+    signals: (agent) => snap.signals.get(agent) ?? [],
+    async setAttestation(attestation) {
+      snap.applyAttestation(attestation);
+      persist();
+      emit({ type: 'attestation', attestation });
+    },
+    attestations: (agent) => [...(snap.attestations.get(agent)?.values() ?? [])],
+    async setTrustOverride(agent, override) {
+      snap.applyOverride(agent, override);
+      persist();
+      emit({ type: 'trust_override', agent, override });
+    },
+    trustOverride: (agent) => snap.overrides.get(agent),
+    trustSubjects: () => snap.trustSubjects(),
+    takeRate: (checks) => limiter.take(checks),
+    async claimOnce(key, ttlMs) {
+      const now = Date.now();
+      for (const [k, until] of claims) if (until <= now) claims.delete(k);
+      if (claims.has(key)) return false;
+      claims.set(key, now + ttlMs);
+      return true;
     },
     killFor: (call) => snap.killFor(call),
     isRevoked: (t) => snap.isRevoked(t),

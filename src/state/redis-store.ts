@@ -11,7 +11,8 @@ import type { RedisConnection } from '../config/compile.js';
 import type { Logger } from '../observability/logger.js';
 import { canonical } from '../audit/chain.js';
 import { pinKey, type ToolPin } from '../mcp/pins.js';
-import { StateSnapshot, type Approval, type Fingerprint, type Kill, type Revocation, type StateChange, type StateStore, type Transition } from './store.js';
+import { LocalRateLimiter, type RateCheck, type RateResult } from '../trust/gcra.js';
+import { attestationKey, MAX_SIGNALS_PER_AGENT, StateSnapshot, type Approval, type Attestation, type Fingerprint, type Kill, type Revocation, type StateChange, type StateStore, type Transition, type TrustOverride, type TrustSignal } from './store.js';
 
 // Approval transitions run inside Redis, so two approvers (or two replicas using one approval) get
 // exactly one outcome. Each approval is a hash: the immutable record as JSON, its status fields,
@@ -39,9 +40,40 @@ if s[3] ~= ARGV[1] then return {'mismatch'} end
 redis.call('HSET', KEYS[1], 'status', 'used')
 return {'ok', redis.call('INCR', KEYS[2])}`;
 
+// GCRA over several limits at once (src/trust/gcra.ts has the same arithmetic): Redis's own clock,
+// so replicas with skewed clocks share one timeline; all limits are taken, or none.
+const GCRA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local worst, worstIndex = 0, 0
+local nextTats = {}
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local burst = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+  if tat < now then tat = now end
+  local allowAt = tat - (burst - 1) * interval
+  if allowAt > now and allowAt - now > worst then worst = allowAt - now; worstIndex = i end
+  nextTats[i] = tat + interval
+end
+if worstIndex > 0 then return {0, worstIndex, math.ceil(worst)} end
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], tostring(nextTats[i]), 'PX', math.ceil(nextTats[i] - now) + 1000)
+end
+return {1, 0, 0}`;
+
+const SIGNAL_BATCH_MS = 50;
+const MAX_OUTBOX = 10_000;
+
 export interface RedisStoreOptions {
   readonly connection: RedisConnection;
   readonly maxStalenessMs: number;
+  /** How long behaviour signals are kept (trust.window). */
+  readonly signalRetentionMs?: number;
+  /** A shared rate-limit check slower than this is decided by the local limiter instead. */
+  readonly rateTimeoutMs?: number;
+  /** Told whenever a rate limit is decided locally because Redis did not answer. */
+  readonly onRateFallback?: () => void;
 }
 
 type Message = { origin: string; version: number; change: StateChange };
@@ -82,11 +114,23 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     approvals: `${tag}approvals`,
     pins: `${tag}mcp-pins`,
     approval: (id: string) => `${tag}approval:${id}`,
+    signals: (agent: string) => `${tag}trust:signals:${agent}`,
+    signalAgents: `${tag}trust:signal-agents`,
+    attestations: `${tag}trust:attestations`,
+    overrides: `${tag}trust:overrides`,
+    rate: (key: string) => `${tag}rate:${key}`,
+    claim: (key: string) => `${tag}claim:${key}`,
   };
+  const retentionMs = opts.signalRetentionMs ?? 600_000;
   const commandTimeout = Math.max(250, Math.floor(opts.maxStalenessMs / 4));
   const cmd = connect(opts.connection, commandTimeout);
   const sub = connect(opts.connection, commandTimeout);
-  const snap = new StateSnapshot();
+  // Rate limits sit on the request path: their own connection, with their own short timeout.
+  const rl = connect(opts.connection, opts.rateTimeoutMs ?? 50);
+  rl.defineCommand('portcullisGcra', { lua: GCRA });
+  const local = new LocalRateLimiter();
+  let rateDegraded = false;
+  const snap = new StateSnapshot(retentionMs);
   const listeners = new Set<(c: StateChange) => void>();
   const origin = Math.random().toString(36).slice(2);
   let version = -1;
@@ -95,8 +139,10 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
   let heartbeat: NodeJS.Timeout | undefined;
   let closed = false;
   let wasHealthy = false;
+  const outbox: TrustSignal[] = [];
+  let flushTimer: NodeJS.Timeout | undefined;
 
-  for (const c of [cmd, sub]) c.on('error', () => undefined); // reported through health, not as crashes
+  for (const c of [cmd, sub, rl]) c.on('error', () => undefined); // reported through health, not as crashes
 
   function emit(change: StateChange): void {
     for (const l of listeners) l(change);
@@ -107,6 +153,9 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     else if (change.type === 'revive') snap.removeKill(change.kill.id);
     else if (change.type === 'revoke') snap.applyRevocation(change.revocation);
     else if (change.type === 'pin') snap.applyPin(change.pin);
+    else if (change.type === 'signals') snap.applySignals(change.signals);
+    else if (change.type === 'attestation') snap.applyAttestation(change.attestation);
+    else if (change.type === 'trust_override') snap.applyOverride(change.agent, change.override);
     // Approvals are not in the snapshot: they are read from Redis when needed.
   }
 
@@ -139,7 +188,16 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
   /** Reloads everything from Redis: the only way back from a missed message or a lost subscription. */
   async function resync(): Promise<void> {
     resyncing ??= (async () => {
-      const [kills, revocations, pins, v] = await Promise.all([cmd.hgetall(keys.kills), cmd.hgetall(keys.revocations), cmd.hgetall(keys.pins), cmd.get(keys.version)]);
+      const [kills, revocations, pins, attestations, overrides, signalAgents, v] = await Promise.all([
+        cmd.hgetall(keys.kills),
+        cmd.hgetall(keys.revocations),
+        cmd.hgetall(keys.pins),
+        cmd.hgetall(keys.attestations),
+        cmd.hgetall(keys.overrides),
+        cmd.smembers(keys.signalAgents),
+        cmd.get(keys.version),
+      ]);
+      const signalLists = await Promise.all(signalAgents.map((a) => cmd.lrange(keys.signals(a), 0, -1)));
       const fresh = new StateSnapshot();
       for (const json of Object.values(kills)) fresh.applyKill(JSON.parse(json) as Kill);
       const expired: string[] = [];
@@ -155,6 +213,19 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       for (const k of fresh.kills.values()) snap.applyKill(k);
       for (const r of fresh.revocations()) snap.applyRevocation(r);
       for (const json of Object.values(pins)) snap.applyPin(JSON.parse(json) as ToolPin);
+      for (const json of Object.values(attestations)) snap.applyAttestation(JSON.parse(json) as Attestation);
+      for (const json of Object.values(overrides)) {
+        const o = JSON.parse(json) as TrustOverride;
+        snap.applyOverride(o.agent, o);
+      }
+      const gone: string[] = [];
+      signalLists.forEach((list, i) => {
+        if (list.length === 0) gone.push(signalAgents[i]!);
+        snap.applySignals(list.map((json) => JSON.parse(json) as TrustSignal));
+      });
+      // Agents whose signals all expired leave the index (best effort).
+      if (gone.length > 0) void cmd.srem(keys.signalAgents, ...gone).catch(() => undefined);
+      snap.applySignals(outbox); // this replica's, not sent yet
       snap.prune();
       version = Number(v ?? 0);
       confirmedAt = Date.now();
@@ -185,7 +256,43 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     wasHealthy = true;
   }
 
-  async function write(change: StateChange, mutate: (m: ReturnType<typeof cmd.multi>) => void): Promise<void> {
+  /** Sends the batched signals: stored per agent (capped, expiring with the window) and published. */
+  async function flushSignals(): Promise<void> {
+    flushTimer = undefined;
+    if (outbox.length === 0 || closed) return;
+    const batch = outbox.splice(0, outbox.length);
+    const byAgent = new Map<string, TrustSignal[]>();
+    for (const sig of batch) byAgent.set(sig.agent, [...(byAgent.get(sig.agent) ?? []), sig]);
+    try {
+      await write({ type: 'signals', signals: batch }, (m) => {
+        for (const [agent, list] of byAgent) {
+          const key = keys.signals(agent);
+          m.rpush(key, ...list.map((sig) => JSON.stringify(sig)));
+          m.ltrim(key, -MAX_SIGNALS_PER_AGENT, -1);
+          m.pexpire(key, retentionMs);
+          m.sadd(keys.signalAgents, agent);
+        }
+      }, { applied: true });
+    } catch (err) {
+      // Kept for the next batch; this replica already counts them.
+      outbox.unshift(...batch.slice(-MAX_OUTBOX));
+      if (outbox.length > MAX_OUTBOX) outbox.splice(0, outbox.length - MAX_OUTBOX);
+      logger.warn({ error: (err as Error).message, signals: batch.length }, 'trust signals not shared yet: Redis does not answer');
+      flushTimer ??= setTimeout(() => void flushSignals(), 1_000);
+    }
+  }
+
+  function fallback(checks: readonly RateCheck[], why: string): RateResult {
+    if (!rateDegraded) {
+      rateDegraded = true;
+      logger.warn({ error: why }, 'rate limits decided locally: Redis does not answer (each replica now limits on its own)');
+    }
+    opts.onRateFallback?.();
+    return local.take(checks);
+  }
+
+  /** Stores a change with the version bump, applies it here (unless already applied), then publishes it. */
+  async function write(change: StateChange, mutate: (m: ReturnType<typeof cmd.multi>) => void, opts: { applied?: boolean } = {}): Promise<void> {
     const m = cmd.multi();
     mutate(m);
     m.incr(keys.version);
@@ -195,9 +302,9 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     const v = Number(res.at(-1)![1]);
     // Stored: apply and announce here first, then tell the others. If the publish is lost, their
     // heartbeat sees the version move and resynchronises (within max_staleness).
-    apply(change);
+    if (!opts.applied) apply(change);
     if (v === version + 1) version = v;
-    emit(change);
+    if (!opts.applied) emit(change);
     await cmd.publish(keys.channel, JSON.stringify({ origin, version: v, change } satisfies Message)).catch((err: Error) => {
       logger.warn({ error: err.message, change: change.type }, 'state change stored but not published; other replicas will resynchronise');
     });
@@ -205,7 +312,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
 
   return {
     async start() {
-      await Promise.all([cmd.connect(), sub.connect()]);
+      await Promise.all([cmd.connect(), sub.connect(), rl.connect()]);
       sub.on('message', (_channel: string, raw: string) => {
         let msg: Message;
         try {
@@ -235,10 +342,13 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       heartbeat.unref();
     },
     async close() {
+      clearTimeout(flushTimer);
+      await flushSignals();
       closed = true;
       clearInterval(heartbeat);
       sub.disconnect();
       cmd.disconnect();
+      rl.disconnect();
     },
     healthy: () => Date.now() - confirmedAt <= opts.maxStalenessMs,
     addKill: (kill) => write({ type: 'kill', kill }, (m) => m.hset(keys.kills, kill.id, JSON.stringify(kill))),
@@ -281,6 +391,39 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     toolPin: (tool, name) => snap.pins.get(pinKey(tool, name)),
     toolPins: () => [...snap.pins.values()],
     setToolPin: (pin) => write({ type: 'pin', pin }, (m) => m.hset(keys.pins, pinKey(pin.tool, pin.name), JSON.stringify(pin))),
+    addSignals(signals) {
+      snap.applySignals(signals);
+      emit({ type: 'signals', signals });
+      outbox.push(...signals);
+      if (outbox.length > MAX_OUTBOX) outbox.splice(0, outbox.length - MAX_OUTBOX);
+      flushTimer ??= setTimeout(() => void flushSignals(), SIGNAL_BATCH_MS);
+    },
+    signals: (agent) => snap.signals.get(agent) ?? [],
+    setAttestation: (attestation) => write({ type: 'attestation', attestation }, (m) => m.hset(keys.attestations, attestationKey(attestation), JSON.stringify(attestation))),
+    attestations: (agent) => [...(snap.attestations.get(agent)?.values() ?? [])],
+    setTrustOverride: (agent, override) =>
+      write({ type: 'trust_override', agent, override }, (m) => (override ? m.hset(keys.overrides, agent, JSON.stringify(override)) : m.hdel(keys.overrides, agent))),
+    trustOverride: (agent) => snap.overrides.get(agent),
+    trustSubjects: () => snap.trustSubjects(),
+    takeRate(checks) {
+      // Availability over precision: with Redis unreachable each replica limits on its own.
+      if (rl.status !== 'ready') return fallback(checks, `connection ${rl.status}`);
+      const args: (string | number)[] = [checks.length, ...checks.map((c) => keys.rate(c.key))];
+      for (const c of checks) args.push(c.rule.intervalMs, c.rule.burst);
+      return (rl as unknown as { portcullisGcra(...a: (string | number)[]): Promise<[number, number, number]> }).portcullisGcra(...args).then(
+        ([ok, index, wait]): RateResult => {
+          if (rateDegraded) {
+            rateDegraded = false;
+            logger.info('rate limits shared through Redis again');
+          }
+          return ok === 1 ? { ok: true } : { ok: false, index: index - 1, retryAfterMs: wait };
+        },
+        (err: Error) => fallback(checks, err.message),
+      );
+    },
+    async claimOnce(key, ttlMs) {
+      return (await cmd.set(keys.claim(key), '1', 'PX', ttlMs, 'NX')) === 'OK';
+    },
     killFor: (call) => snap.killFor(call),
     isRevoked: (t) => snap.isRevoked(t),
     onChange(listener) {

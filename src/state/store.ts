@@ -1,11 +1,14 @@
 /**
- * Security state shared by every replica: kills and revocations (approvals join with the approval
- * flow). The request path reads an in-memory snapshot — never a store round trip — and a store
- * that cannot vouch for its snapshot reports itself unhealthy, so the gateway fails closed.
+ * Security state shared by every replica: kills, revocations, approvals, MCP tool pins, the trust
+ * layer's inputs (behaviour signals, attestations, operator overrides) and rate limits. The request
+ * path reads an in-memory snapshot — never a store round trip, except for a shared rate limit — and a
+ * store that cannot vouch for its snapshot reports itself unhealthy, so the gateway fails closed.
  */
 
 import { GatewayError } from '../errors.js';
 import { pinKey, type ToolPin } from '../mcp/pins.js';
+import type { SignalKind } from '../config/compile-trust.js';
+import type { RateCheck, RateResult } from '../trust/gcra.js';
 
 export type KillTarget = { readonly agent: string } | { readonly user: string } | { readonly tool: string } | { readonly all: true };
 
@@ -58,12 +61,58 @@ export interface Approval {
   readonly comment?: string;
 }
 
+/** One piece of evidence about an agent's behaviour (src/trust/signals.ts). */
+export interface TrustSignal {
+  readonly agent: string;
+  readonly kind: SignalKind;
+  /** Epoch ms. */
+  readonly at: number;
+  readonly weight: number;
+  /** What happened, e.g. the refusal's reason code or the anomaly's name. */
+  readonly detail: string;
+}
+
+/** A verified attestation (src/trust/attestations.ts): the claims that count, never the JWT itself. */
+export interface Attestation {
+  readonly agent: string;
+  readonly issuer: string;
+  readonly kind: string;
+  /** The weight the attestation claims, and the weight applied after the root's max_weight. */
+  readonly weight: number;
+  readonly applied: number;
+  /** Epoch seconds. */
+  readonly iat: number;
+  readonly exp: number;
+  readonly jti: string | null;
+  readonly summary: string | null;
+  readonly received_at: string;
+  readonly by: string;
+}
+
+/** An operator's pin (the score is this) or cap (the score is at most this), with a reason. */
+export interface TrustOverride {
+  readonly agent: string;
+  readonly pin: number | null;
+  readonly cap: number | null;
+  readonly reason: string;
+  readonly by: string;
+  readonly at: string;
+  /** Epoch ms, or null for until lifted. */
+  readonly expires_at: number | null;
+}
+
+/** Signals kept per agent: enough for any penalty to reach its cap. */
+export const MAX_SIGNALS_PER_AGENT = 256;
+
 export type StateChange =
   | { readonly type: 'kill'; readonly kill: Kill }
   | { readonly type: 'revive'; readonly kill: Kill }
   | { readonly type: 'revoke'; readonly revocation: Revocation }
   | { readonly type: 'approval'; readonly approval: Approval }
-  | { readonly type: 'pin'; readonly pin: ToolPin };
+  | { readonly type: 'pin'; readonly pin: ToolPin }
+  | { readonly type: 'signals'; readonly signals: readonly TrustSignal[] }
+  | { readonly type: 'attestation'; readonly attestation: Attestation }
+  | { readonly type: 'trust_override'; readonly agent: string; readonly override: TrustOverride | null };
 
 /** The result of an atomic approval transition: the record after it, or why it did not happen. */
 export type Transition = { readonly ok: true; readonly approval: Approval } | { readonly ok: false; readonly approval?: Approval; readonly why: 'unknown' | 'not_pending' | 'not_approved' | 'expired' | 'mismatch' };
@@ -99,6 +148,26 @@ export interface StateStore {
   /** Records a pin: first seen, a changed definition, or an admin's approval. */
   setToolPin(pin: ToolPin): Promise<void>;
 
+  /**
+   * Behaviour signals (kept for the trust window). Applied to this replica's snapshot at once; a
+   * shared store sends them on in batches (a lost batch costs precision, never a security decision).
+   */
+  addSignals(signals: readonly TrustSignal[]): void;
+  /** An agent's signals within the trust window, oldest first (snapshot read). */
+  signals(agent: string): readonly TrustSignal[];
+  /** Stores an attestation in place of the one from the same issuer and kind. */
+  setAttestation(attestation: Attestation): Promise<void>;
+  attestations(agent: string): readonly Attestation[];
+  setTrustOverride(agent: string, override: TrustOverride | null): Promise<void>;
+  trustOverride(agent: string): TrustOverride | undefined;
+  /** Agents with any trust input in the snapshot (signals, attestations or an override). */
+  trustSubjects(): Iterable<string>;
+
+  /** Takes one call from every limit, or from none. Shared by replicas where the store is. */
+  takeRate(checks: readonly RateCheck[]): RateResult | Promise<RateResult>;
+  /** True for the first caller of a key within ttl across replicas (deduplicates notifications). */
+  claimOnce(key: string, ttlMs: number): Promise<boolean>;
+
   /** Called for every change, local or from another replica. */
   onChange(listener: (change: StateChange) => void): () => void;
 }
@@ -113,6 +182,34 @@ export class StateSnapshot {
   private readonly revokedJtis = new Map<string, number>();
   private readonly agentsRevokedBefore = new Map<string, { before: number; until: number }>();
   readonly pins = new Map<string, ToolPin>();
+  readonly signals = new Map<string, TrustSignal[]>();
+  readonly attestations = new Map<string, Map<string, Attestation>>();
+  readonly overrides = new Map<string, TrustOverride>();
+
+  /** @param retentionMs how long a behaviour signal can still count (the trust window). */
+  constructor(private readonly retentionMs = 600_000) {}
+
+  applySignals(list: readonly TrustSignal[], now = Date.now()): void {
+    for (const sig of list) {
+      if (sig.at < now - this.retentionMs) continue;
+      let mine = this.signals.get(sig.agent);
+      if (!mine) this.signals.set(sig.agent, (mine = []));
+      mine.push(sig);
+      if (mine.length > 1 && mine[mine.length - 2]!.at > sig.at) mine.sort((a, b) => a.at - b.at);
+      if (mine.length > MAX_SIGNALS_PER_AGENT) mine.splice(0, mine.length - MAX_SIGNALS_PER_AGENT);
+    }
+  }
+
+  applyAttestation(a: Attestation): void {
+    let mine = this.attestations.get(a.agent);
+    if (!mine) this.attestations.set(a.agent, (mine = new Map()));
+    mine.set(attestationKey(a), a);
+  }
+
+  applyOverride(agent: string, o: TrustOverride | null): void {
+    if (o) this.overrides.set(agent, o);
+    else this.overrides.delete(agent);
+  }
 
   applyPin(p: ToolPin): void {
     this.pins.set(pinKey(p.tool, p.name), p);
@@ -152,6 +249,21 @@ export class StateSnapshot {
   prune(now = Date.now()): void {
     for (const [jti, until] of this.revokedJtis) if (until < now) this.revokedJtis.delete(jti);
     for (const [agent, r] of this.agentsRevokedBefore) if (r.until < now) this.agentsRevokedBefore.delete(agent);
+    // Trust inputs that can no longer count: signals past the window, expired attestations and overrides.
+    for (const [agent, list] of this.signals) {
+      const keep = list.findIndex((sig) => sig.at >= now - this.retentionMs);
+      if (keep < 0) this.signals.delete(agent);
+      else if (keep > 0) list.splice(0, keep);
+    }
+    for (const [agent, mine] of this.attestations) {
+      for (const [k, a] of mine) if (a.exp * 1000 <= now) mine.delete(k);
+      if (mine.size === 0) this.attestations.delete(agent);
+    }
+    for (const [agent, o] of this.overrides) if (o.expires_at !== null && o.expires_at <= now) this.overrides.delete(agent);
+  }
+
+  trustSubjects(): Set<string> {
+    return new Set([...this.signals.keys(), ...this.attestations.keys(), ...this.overrides.keys()]);
   }
 
   revocations(): Revocation[] {
@@ -166,6 +278,9 @@ export class StateSnapshot {
     this.revokedJtis.clear();
     this.agentsRevokedBefore.clear();
     this.pins.clear();
+    this.signals.clear();
+    this.attestations.clear();
+    this.overrides.clear();
     this.index();
   }
 
@@ -202,6 +317,11 @@ export function consumeTransition(a: Approval | undefined, fp: Fingerprint, now:
 
 export function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
   return a.agent === b.agent && a.user === b.user && a.tool === b.tool && a.operation === b.operation && a.method === b.method && a.path === b.path && a.query === b.query && a.body_sha256 === b.body_sha256;
+}
+
+/** One attestation per agent, issuer and kind: a newer one replaces it. */
+export function attestationKey(a: { agent: string; issuer: string; kind: string }): string {
+  return JSON.stringify([a.agent, a.issuer, a.kind]);
 }
 
 /** Whether a kill target covers a call (or an approval's fingerprint): the one rule every caller shares. */

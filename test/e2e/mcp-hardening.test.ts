@@ -22,7 +22,9 @@ let token: string;
 
 beforeAll(async () => {
   up = await startV2Upstream();
-  g = await startMcpGateway(up, { max_body: '16kb' });
+  // Thirty deliberately malformed calls from one agent would (rightly) drive its trust score below
+  // the floor (test/e2e/trust.test.ts); here each refusal must keep its own reason.
+  g = await startMcpGateway(up, { max_body: '16kb' }, { trust: { floor: 'untrusted', signals: { refusal: { weight: 0 }, policy_violation: { weight: 0 } } } });
   token = await g.token('support-bot');
 });
 afterAll(async () => {
