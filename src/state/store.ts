@@ -63,6 +63,8 @@ export interface Approval {
 
 /** One piece of evidence about an agent's behaviour (src/trust/signals.ts). */
 export interface TrustSignal {
+  /** Unique: a signal learnt twice (a message racing a resync) counts once. */
+  readonly id: string;
   readonly agent: string;
   readonly kind: SignalKind;
   /** Epoch ms. */
@@ -194,6 +196,7 @@ export class StateSnapshot {
       if (sig.at < now - this.retentionMs) continue;
       let mine = this.signals.get(sig.agent);
       if (!mine) this.signals.set(sig.agent, (mine = []));
+      if (mine.some((s) => s.id === sig.id)) continue;
       mine.push(sig);
       if (mine.length > 1 && mine[mine.length - 2]!.at > sig.at) mine.sort((a, b) => a.at - b.at);
       if (mine.length > MAX_SIGNALS_PER_AGENT) mine.splice(0, mine.length - MAX_SIGNALS_PER_AGENT);

@@ -4,6 +4,7 @@
  * event, metric, log line, webhook). Inputs live in the state store, so every replica computes the
  * same score from the same signals, attestations and overrides.
  */
+import { randomUUID } from 'node:crypto';
 import { Gauge } from 'prom-client';
 import type { AgentEntry, RuntimeConfig } from '../config/compile.js';
 import type { SignalKind } from '../config/compile-trust.js';
@@ -163,7 +164,7 @@ export function createTrust(config: RuntimeConfig, deps: TrustDeps): Trust {
       r.n++;
     } else rate.set(key, { second, n: 1 });
     metrics.trustSignals.labels(kind, 'recorded').inc();
-    state.addSignals([{ agent, kind, at, weight, detail }]);
+    state.addSignals([{ id: randomUUID(), agent, kind, at, weight, detail }]);
   }
 
   function anomaly(agent: string, a: Anomaly, ctx: CallContext): void {

@@ -37,7 +37,9 @@ beforeAll(async () => {
   issuer = await createTestIssuer();
   scanner = await createTestIssuer('https://scanner.test', 'portcullis-attestation');
   up = await startUpstream();
-  hook = await startUpstream((_req, res) => res.end('ok'));
+  hook = await startUpstream((_req, res) => {
+    res.end('ok');
+  });
   gw = await startGateway(
     testConfig(issuer, tools(up), {
       agents: { 'fin-bot': finance(), 'att-bot': finance(), 'pin-bot': finance(), 'list-bot': { ...finance(), purpose: 'listed', version: '1.2.*' } },
@@ -111,14 +113,14 @@ describe('an agent that starts misbehaving loses privileges, and gets them back'
       (c) => c.at(-1)?.trust.to === 'standard',
     );
     expect(changes.slice(0, 2).map((e) => [e.trust.from, e.trust.to])).toEqual([['standard', 'provisional'], ['provisional', 'untrusted']]);
-    expect(changes[1].trust).toMatchObject({ below_floor: true, points: { baseline: 50 }, signals: { policy_violation: { count: 4 } } });
-    expect(changes.at(-1).trust.to).toBe('standard');
+    expect(changes[1]!.trust).toMatchObject({ below_floor: true, points: { baseline: 50 }, signals: { policy_violation: { count: 4 } } });
+    expect(changes.at(-1)!.trust.to).toBe('standard');
     const notices = await pollUntil(async () => hook.received.filter((r) => r.url === '/trust').map((r) => JSON.parse(r.body.toString())), (n) => n.length >= changes.length);
     expect(notices[0]).toMatchObject({ event: 'trust.level_changed', agent: { id: 'fin-bot' }, trust: { from: 'standard', to: 'provisional' } });
     // The call events carry the live score the guard saw.
     const calls = audit().filter((e) => e.type === 'tool_call' && e.agent?.id === 'fin-bot');
-    expect(calls[0].trust).toEqual({ level: 'standard', score: 50 });
-    expect(calls.find((e) => e.outcome.reason === 'trust_too_low').trust.level).toBe('untrusted');
+    expect(calls[0]!.trust).toEqual({ level: 'standard', score: 50 });
+    expect(calls.find((e) => e.outcome.reason === 'trust_too_low')!.trust.level).toBe('untrusted');
   });
 });
 

@@ -36,6 +36,20 @@ async function exercise([a, b]: [StateStore, StateStore]) {
   expect(b.toolPin('tracker', 'search_issues')).toMatchObject({ status: 'changed', observed: 'sha256:b' });
   expect(b.toolPins()).toHaveLength(1);
 
+  // Trust inputs: signals, attestations and overrides written by one replica are read by the other.
+  a.addSignals([{ id: randomUUID(), agent: 'support-bot', kind: 'policy_violation', at: Date.now(), weight: 5, detail: 'policy_denied' }]);
+  await a.setTrustOverride('support-bot', { agent: 'support-bot', pin: null, cap: 30, reason: 'topology', by: 'test', at: now, expires_at: null });
+  for (let i = 0; i < 50 && (b.signals('support-bot').length === 0 || !b.trustOverride('support-bot')); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(b.signals('support-bot')).toMatchObject([{ kind: 'policy_violation', weight: 5 }]);
+  expect(b.trustOverride('support-bot')).toMatchObject({ cap: 30 });
+
+  // One rate limit for both replicas (the GCRA script runs in Redis, keys in the store's one slot).
+  const rule = { intervalMs: 60_000, burst: 3, rate: '1/m' };
+  const checks = [{ key: `a:${randomUUID()}`, rule }];
+  const takes = [];
+  for (const s of [a, b, a, b]) takes.push(await s.takeRate(checks));
+  expect(takes.map((t) => t.ok)).toEqual([true, true, true, false]);
+
   const fp = { agent: 'support-bot', user: null, tool: 'crm', operation: 'export', method: 'GET', path: '/export', query: '', body_sha256: null };
   const id = `apr-${randomUUID()}`;
   await a.createApproval({ id, status: 'pending', fingerprint: fp, reasons: [], request_id: 'r', owner: null, created_at: new Date().toISOString(), expires_at: Date.now() + 60_000 });
@@ -61,7 +75,7 @@ describe('the Redis store behind Sentinel', () => {
     await sentinel?.stop();
   });
 
-  it('shares kills, revocations, atomic approvals and MCP tool pins', async () => {
+  it('shares kills, revocations, atomic approvals, MCP tool pins, trust inputs and rate limits', async () => {
     const ms = await exercise(stores);
     console.log(`sentinel: kill seen by the other replica after ${ms.toFixed(1)} ms`);
   });
@@ -79,7 +93,7 @@ describe('the Redis store on a Cluster', () => {
     await cluster?.stop();
   });
 
-  it('shares kills, revocations, atomic approvals and MCP tool pins', async () => {
+  it('shares kills, revocations, atomic approvals, MCP tool pins, trust inputs and rate limits', async () => {
     const ms = await exercise(stores);
     console.log(`cluster: kill seen by the other replica after ${ms.toFixed(1)} ms`);
   });

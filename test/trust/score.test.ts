@@ -16,7 +16,8 @@ function config(trust: Record<string, unknown> = {}, agent: Record<string, unkno
 }
 const NOW = 1_800_000_000_000;
 const none = { signals: [], attestations: [], override: undefined };
-const sig = (kind: TrustSignal['kind'], agoMs: number, weight: number): TrustSignal => ({ agent: 'bot', kind, at: NOW - agoMs, weight, detail: kind });
+let n = 0;
+const sig = (kind: TrustSignal['kind'], agoMs: number, weight: number): TrustSignal => ({ id: String(n++), agent: 'bot', kind, at: NOW - agoMs, weight, detail: kind });
 const attest = (applied: number, expInSec: number): Attestation => ({
   agent: 'bot', issuer: 'https://scanner.test', kind: 'scan', weight: applied, applied, iat: NOW / 1000 - 60, exp: NOW / 1000 + expInSec, jti: 'j', summary: null, received_at: '', by: 'ops',
 });
