@@ -80,6 +80,7 @@ export const REASONS = {
   trust_too_low: 'forbidden',
   rate_limited_agent: 'rate_limited',
   rate_limited_tool: 'rate_limited',
+  rate_limited_operation: 'rate_limited',
   rate_limited_user: 'rate_limited',
   // admin API
   body_invalid: 'invalid_request',

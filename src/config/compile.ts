@@ -44,6 +44,8 @@ export interface OperationRoute extends OperationTemplate {
   readonly mcpMethod?: string;
   /** `tool:action`, precomputed for the scope check. */
   readonly scope: string;
+  /** Per agent × this operation. */
+  readonly rateLimit?: RateRule;
 }
 
 export interface ToolRoute {
@@ -279,7 +281,10 @@ function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody
     } catch (err) {
       throw new ConfigError(`${opAt}.path`, (err as Error).message);
     }
-    return { ...template, name: op.name, action: op.action, risk: op.risk, mcpTool: op.mcp_tool, mcpMethod: op.mcp_method, scope: `${name}:${op.action}` };
+    return {
+      ...template, name: op.name, action: op.action, risk: op.risk, mcpTool: op.mcp_tool, mcpMethod: op.mcp_method, scope: `${name}:${op.action}`,
+      rateLimit: op.rate_limit && compileRate(op.rate_limit, `${opAt}.rate_limit`),
+    };
   });
   if (t.mcp && t.protocol !== 'mcp') throw new ConfigError(`${at}.mcp`, 'applies only to a tool with protocol: mcp');
   const maxBody = t.max_body !== undefined ? size(t.max_body, `${at}.max_body`) : defaultMaxBody;

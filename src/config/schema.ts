@@ -47,6 +47,8 @@ const Operation = Type.Object(
     mcp_method: Type.Optional(Type.String({ minLength: 1 })),
     action: Action,
     risk: Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high')], { default: 'low' }),
+    // Per agent × this operation (for an MCP tool: per MCP tool name), on top of the other limits.
+    rate_limit: Type.Optional(RateLimit),
   },
   Strict,
 );

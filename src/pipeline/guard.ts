@@ -2,7 +2,8 @@
  * Stage 3 — may this agent act at all right now: the local audit log must be writable (no call acts
  * unrecorded), the registry must know the agent as `active` (no entry, no access), no kill or
  * revocation may cover the call, the agent's live trust score must be at or above the organisation
- * floor, and the call must fit its rate limits (per agent, per agent × tool, per delegating user).
+ * floor, and the call must fit its rate limits (per agent, per agent × tool, per agent × operation,
+ * per delegating user).
  * Kills, revocations and trust inputs are read from in-memory snapshots; only a shared rate limit
  * asks Redis, and falls back to a local limit when Redis does not answer in time.
  */
@@ -13,7 +14,7 @@ import type { Kill, StateStore } from '../state/store.js';
 import type { RateCheck, RateResult } from '../trust/gcra.js';
 import type { Trust } from '../trust/engine.js';
 
-const RATE_REASON: Record<string, Reason> = { a: 'rate_limited_agent', t: 'rate_limited_tool', u: 'rate_limited_user' };
+const RATE_REASON: Record<string, Reason> = { a: 'rate_limited_agent', t: 'rate_limited_tool', o: 'rate_limited_operation', u: 'rate_limited_user' };
 
 export function createGuard(config: RuntimeConfig, audit: AuditPort, state: StateStore, trust: Trust) {
   const agents = config.agents;
@@ -25,7 +26,12 @@ export function createGuard(config: RuntimeConfig, audit: AuditPort, state: Stat
     const c = checks[r.index]!;
     const reason = RATE_REASON[c.key.slice(0, 1)]!;
     const seconds = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
-    const who = reason === 'rate_limited_user' ? `calls for user ${ctx.principal!.userId}` : reason === 'rate_limited_tool' ? `agent ${ctx.principal!.agentId} on ${ctx.tool!.name}` : `agent ${ctx.principal!.agentId}`;
+    const p = ctx.principal!;
+    const who =
+      reason === 'rate_limited_user' ? `calls for user ${p.userId}`
+      : reason === 'rate_limited_tool' ? `agent ${p.agentId} on ${ctx.tool!.name}`
+      : reason === 'rate_limited_operation' ? `agent ${p.agentId} on ${ctx.tool!.name} ${ctx.operation!.name}`
+      : `agent ${p.agentId}`;
     throw new GatewayError(reason, `The rate limit for ${who} (${c.rule.rate}, burst ${c.rule.burst}) is exhausted; retry in ${seconds}s.`, { headers: { 'retry-after': String(seconds) } });
   }
 
@@ -54,6 +60,8 @@ export function createGuard(config: RuntimeConfig, audit: AuditPort, state: Stat
     if (agentRule) checks.push({ key: `a:${id}`, rule: agentRule });
     const toolRule = ctx.tool!.rateLimit ?? limits.agentTool;
     if (toolRule) checks.push({ key: `t:${id}:${ctx.tool!.name}`, rule: toolRule });
+    const op = ctx.operation;
+    if (op?.rateLimit) checks.push({ key: `o:${id}:${ctx.tool!.name}:${op.name}`, rule: op.rateLimit });
     if (limits.user && p.userId !== null) checks.push({ key: `u:${p.userId}`, rule: limits.user });
     if (checks.length === 0) return undefined;
     const r = state.takeRate(checks);

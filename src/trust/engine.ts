@@ -36,6 +36,7 @@ const SIGNAL_FOR: Partial<Record<Reason, SignalKind>> = {
   approval_used: 'refusal',
   rate_limited_agent: 'rate_limited',
   rate_limited_tool: 'rate_limited',
+  rate_limited_operation: 'rate_limited',
   rate_limited_user: 'rate_limited',
 };
 

@@ -11,6 +11,8 @@ import { startGateway, testConfig, type RunningGateway } from '../helpers/gatewa
 import { send } from '../helpers/http.js';
 import { pollUntil } from '../helpers/policy.js';
 import { crmTools } from './fixtures.js';
+import { connectClient, startV2Upstream, type McpUpstream } from '../helpers/mcp.js';
+import { startMcpGateway, TRACKER_OPERATIONS, type McpGateway } from './mcp-fixtures.js';
 
 const BREAK_GLASS = 'rate-test-break-glass';
 const bot = { owner: 'o@example.com', roles: ['support_agent'], max_classification: 'confidential' };
@@ -107,5 +109,49 @@ describe('anomalies', () => {
     expect(t.components.behaviour.recent.map((s: any) => s.detail)).toEqual(['unusual_tool:tickets', 'record_spike']);
     expect(t.score).toBeCloseTo(30, 0);
     expect(t.activity).toMatchObject({ learning: false, tools: ['crm', 'tickets'] });
+  });
+});
+
+describe('a rate limit on one MCP tool', () => {
+  let mcpUp: McpUpstream;
+  let g: McpGateway;
+  beforeAll(async () => {
+    mcpUp = await startV2Upstream();
+    const operations = TRACKER_OPERATIONS.map((op) => (op.name === 'get_issue' ? { ...op, rate_limit: { rate: '1/m', burst: 2 } } : op));
+    g = await startMcpGateway(mcpUp, { operations });
+  });
+  afterAll(async () => {
+    await g?.close();
+    await mcpUp?.close();
+  });
+
+  it('limits that tool per agent (429, a JSON-RPC error with the reason), and leaves the others alone', async () => {
+    const c = await connectClient('2026-07-28', g.url, await g.token('support-bot'));
+    for (let i = 0; i < 2; i++) expect((await c.callTool('get_issue', { id: 'ISS-1' })).content[0]!.text).toContain('ISS-1');
+    const served = mcpUp.calls().length;
+    const err = await c.callTool('get_issue', { id: 'ISS-1' }).then(() => undefined, (e: unknown) => e as Error);
+    expect(err).toBeDefined();
+    expect(mcpUp.calls().length).toBe(served);
+    expect((await c.callTool('search_issues', { query: 'printer' })).content).toBeDefined();
+    await c.close();
+    const event = await pollUntil(
+      async () => readFileSync(g.gw.gateway.audit()!.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((e) => e.outcome?.reason === 'rate_limited_operation'),
+      Boolean,
+    );
+    expect(event).toMatchObject({ operation: 'get_issue', outcome: { status: 429, error: 'rate_limited' }, mcp: { tool: 'get_issue' } });
+  });
+
+  it('answers a raw client 429 with Retry-After and the JSON-RPC error -32055', async () => {
+    const token = await g.token('support-bot');
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'get_issue', arguments: { id: 'ISS-1' } } });
+    const r = await send(g.gw.proxyUrl, {
+      method: 'POST',
+      path: '/tools/tracker',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
+      body,
+    });
+    expect(r.status).toBe(429);
+    expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);
+    expect(r.json()).toMatchObject({ jsonrpc: '2.0', id: 7, error: { code: -32055, data: { error: 'rate_limited', reasons: ['rate_limited_operation'] } } });
   });
 });
