@@ -141,7 +141,7 @@ export function createMemoryStore(file: string, opts: MemoryStoreOptions = {}): 
       persist();
       emit({ type: 'attestation', attestation });
     },
-    attestations: (agent) => [...(snap.attestations.get(agent)?.values() ?? [])],
+    attestations: (agent) => snap.attestationList(agent),
     async setTrustOverride(agent, override) {
       snap.applyOverride(agent, override);
       persist();

@@ -400,7 +400,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     },
     signals: (agent) => snap.signals.get(agent) ?? [],
     setAttestation: (attestation) => write({ type: 'attestation', attestation }, (m) => m.hset(keys.attestations, attestationKey(attestation), JSON.stringify(attestation))),
-    attestations: (agent) => [...(snap.attestations.get(agent)?.values() ?? [])],
+    attestations: (agent) => snap.attestationList(agent),
     setTrustOverride: (agent, override) =>
       write({ type: 'trust_override', agent, override }, (m) => (override ? m.hset(keys.overrides, agent, JSON.stringify(override)) : m.hdel(keys.overrides, agent))),
     trustOverride: (agent) => snap.overrides.get(agent),

@@ -103,6 +103,8 @@ export interface TrustOverride {
   readonly expires_at: number | null;
 }
 
+const NONE: readonly Attestation[] = Object.freeze([]);
+
 /** Signals kept per agent: enough for any penalty to reach its cap. */
 export const MAX_SIGNALS_PER_AGENT = 256;
 
@@ -207,6 +209,12 @@ export class StateSnapshot {
     let mine = this.attestations.get(a.agent);
     if (!mine) this.attestations.set(a.agent, (mine = new Map()));
     mine.set(attestationKey(a), a);
+  }
+
+  /** Read on every call: no allocation for the usual agent, which has none. */
+  attestationList(agent: string): readonly Attestation[] {
+    const mine = this.attestations.get(agent);
+    return mine === undefined ? NONE : [...mine.values()];
   }
 
   applyOverride(agent: string, o: TrustOverride | null): void {
