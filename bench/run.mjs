@@ -100,6 +100,7 @@ async function main() {
     ['portcullis: token (cache on)', 'gateway.mjs', { POLICY: 'off', AUDIT: 'off' }],
     ['portcullis: + policy', 'gateway.mjs', { AUDIT: 'off' }],
     ['portcullis: + audit = default', 'gateway.mjs', {}],
+    ['portcullis: + rate limits (local)', 'gateway.mjs', { RATE_LIMITS: 'on' }],
   ];
   // Interleaved rounds: a slow minute on a shared machine hits every configuration, not one.
   const runs = new Map(configs.map(([name]) => [name, []]));

@@ -1,7 +1,8 @@
 // Portcullis itself, built from dist/ with a config that points the `crm` tool at the bench upstream.
 // TOKEN_CACHE=off disables the verified-token cache; POLICY=off replaces the Rego policy with a
 // registry-and-scope decider (the ladder's step below "+ policy"); AUDIT=off replaces the audit
-// trail with a no-op (the step below "+ audit"); logs go to stdout (discarded).
+// trail with a no-op (the step below "+ audit"); RATE_LIMITS=on adds per-agent, agent × tool and
+// user limits high enough never to refuse (their cost, not their effect); logs go to stdout (discarded).
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,9 @@ const raw = validate({
     generate_signing_key: true,
   },
   logging: { level: process.env.LOG_LEVEL ?? 'info' },
+  ...(process.env.RATE_LIMITS === 'on'
+    ? { rate_limits: { agent: { rate: '1000000/s', burst: 1000000 }, agent_tool: { rate: '1000000/s', burst: 1000000 }, user: { rate: '1000000/s', burst: 1000000 } } }
+    : {}),
 });
 const allowByScope = { decide: () => ({ allow: true, approvalRequired: false, reasons: ['scope'], revision: 'none' }) };
 const noAudit = { record: () => undefined, healthy: () => true };
