@@ -262,7 +262,11 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     if (outbox.length === 0 || closed) return;
     const batch = outbox.splice(0, outbox.length);
     const byAgent = new Map<string, TrustSignal[]>();
-    for (const sig of batch) byAgent.set(sig.agent, [...(byAgent.get(sig.agent) ?? []), sig]);
+    for (const sig of batch) {
+      const list = byAgent.get(sig.agent);
+      if (list) list.push(sig);
+      else byAgent.set(sig.agent, [sig]);
+    }
     try {
       await write({ type: 'signals', signals: batch }, (m) => {
         for (const [agent, list] of byAgent) {
@@ -278,7 +282,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       outbox.unshift(...batch.slice(-MAX_OUTBOX));
       if (outbox.length > MAX_OUTBOX) outbox.splice(0, outbox.length - MAX_OUTBOX);
       logger.warn({ error: (err as Error).message, signals: batch.length }, 'trust signals not shared yet: Redis does not answer');
-      flushTimer ??= setTimeout(() => void flushSignals(), 1_000);
+      if (!closed) flushTimer ??= setTimeout(() => void flushSignals(), 1_000).unref();
     }
   }
 
@@ -292,7 +296,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
   }
 
   /** Stores a change with the version bump, applies it here (unless already applied), then publishes it. */
-  async function write(change: StateChange, mutate: (m: ReturnType<typeof cmd.multi>) => void, opts: { applied?: boolean } = {}): Promise<void> {
+  async function write(change: StateChange, mutate: (m: ReturnType<typeof cmd.multi>) => void, how: { applied?: boolean } = {}): Promise<void> {
     const m = cmd.multi();
     mutate(m);
     m.incr(keys.version);
@@ -302,9 +306,9 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     const v = Number(res.at(-1)![1]);
     // Stored: apply and announce here first, then tell the others. If the publish is lost, their
     // heartbeat sees the version move and resynchronises (within max_staleness).
-    if (!opts.applied) apply(change);
+    if (!how.applied) apply(change);
     if (v === version + 1) version = v;
-    if (!opts.applied) emit(change);
+    if (!how.applied) emit(change);
     await cmd.publish(keys.channel, JSON.stringify({ origin, version: v, change } satisfies Message)).catch((err: Error) => {
       logger.warn({ error: err.message, change: change.type }, 'state change stored but not published; other replicas will resynchronise');
     });
@@ -343,7 +347,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     },
     async close() {
       clearTimeout(flushTimer);
-      await flushSignals();
+      await flushSignals(); // best effort: what Redis does not take now is lost with this replica
       closed = true;
       clearInterval(heartbeat);
       sub.disconnect();
@@ -396,7 +400,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       emit({ type: 'signals', signals });
       outbox.push(...signals);
       if (outbox.length > MAX_OUTBOX) outbox.splice(0, outbox.length - MAX_OUTBOX);
-      flushTimer ??= setTimeout(() => void flushSignals(), SIGNAL_BATCH_MS);
+      flushTimer ??= setTimeout(() => void flushSignals(), SIGNAL_BATCH_MS).unref();
     },
     signals: (agent) => snap.signals.get(agent) ?? [],
     setAttestation: (attestation) => write({ type: 'attestation', attestation }, (m) => m.hset(keys.attestations, attestationKey(attestation), JSON.stringify(attestation))),

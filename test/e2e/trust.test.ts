@@ -12,6 +12,7 @@ import { startGateway, testConfig, type RunningGateway } from '../helpers/gatewa
 import { send } from '../helpers/http.js';
 import { pollUntil } from '../helpers/policy.js';
 import { crmTools } from './fixtures.js';
+import { verifyAudit } from '../../src/audit/verify.js';
 
 const BREAK_GLASS = 'trust-test-break-glass';
 const finance = (owner = 'fin@example.com') => ({ owner, roles: ['finance_agent'], max_classification: 'confidential' });
@@ -239,5 +240,15 @@ describe('GET /admin/agents', () => {
     expect((await admin('GET', '/admin/agents?level=superb')).status).toBe(400);
     expect((await admin('GET', '/admin/agents/nobody/trust')).status).toBe(404);
     expect((await admin('GET', '/admin/agents', undefined, 'wrong')).status).toBe(401);
+  });
+});
+
+describe('the audit trail of the trust layer', () => {
+  it('verifies: level changes, overrides, attestations and anomalies are chained like every event', async () => {
+    const types = new Set(audit().map((e) => e.type));
+    expect([...types]).toEqual(expect.arrayContaining(['trust_level', 'trust_override', 'attestation']));
+    const report = verifyAudit([gw.gateway.audit()!.path]);
+    expect(report.error).toBeUndefined();
+    expect(report.ok).toBe(true);
   });
 });
