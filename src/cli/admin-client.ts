@@ -1,4 +1,4 @@
-/** The thin admin-API client behind `kill`, `revive`, `revoke`: --url and --token (or PORTCULLIS_ADMIN_TOKEN). */
+/** The thin admin-API client behind `kill`, `revive`, `revoke`, `approvals`, `agents`: --url and --token (or PORTCULLIS_ADMIN_TOKEN). */
 import { request } from 'undici';
 import { UsageError } from './args.js';
 
@@ -7,7 +7,7 @@ export const ADMIN_OPTIONS = {
   token: { type: 'string' },
 } as const;
 
-export async function adminCall(values: { url?: string; token?: string }, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<number> {
+export async function adminCall(values: { url?: string; token?: string }, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<number> {
   const token = values.token ?? process.env.PORTCULLIS_ADMIN_TOKEN;
   if (!token) throw new UsageError('needs an admin token: --token or PORTCULLIS_ADMIN_TOKEN');
   let res;

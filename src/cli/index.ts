@@ -4,11 +4,12 @@ import { UsageError, type Command } from './args.js';
 import { audit } from './audit.js';
 import { kill, revive, revoke } from './kill.js';
 import { approvals } from './approvals.js';
+import { agents } from './agents.js';
 import { policy } from './policy.js';
 import { start } from './start.js';
 import { token } from './token.js';
 
-const COMMANDS: Record<string, Command> = { start, token, policy, audit, kill, revive, revoke, approvals };
+const COMMANDS: Record<string, Command> = { start, token, policy, audit, kill, revive, revoke, approvals, agents };
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);

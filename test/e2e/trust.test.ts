@@ -3,7 +3,9 @@
  * signing attestations, and a webhook receiver. Windows are seconds long so the test can wait them out.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestIssuer, type TestIssuer } from '../helpers/issuer.js';
@@ -13,6 +15,7 @@ import { send } from '../helpers/http.js';
 import { pollUntil } from '../helpers/policy.js';
 import { crmTools } from './fixtures.js';
 import { verifyAudit } from '../../src/audit/verify.js';
+import { runCli } from '../helpers/cli.js';
 
 const BREAK_GLASS = 'trust-test-break-glass';
 const finance = (owner = 'fin@example.com') => ({ owner, roles: ['finance_agent'], max_classification: 'confidential' });
@@ -250,5 +253,29 @@ describe('the audit trail of the trust layer', () => {
     const report = verifyAudit([gw.gateway.audit()!.path]);
     expect(report.error).toBeUndefined();
     expect(report.ok).toBe(true);
+  });
+});
+
+describe('portcullis agents (the CLI)', () => {
+  it('lists, explains, caps, lifts and attests through the admin API', async () => {
+    const env = { ...process.env, PORTCULLIS_ADMIN_TOKEN: BREAK_GLASS };
+    const cli = (...args: string[]) => runCli(['agents', ...args, '--url', gw.adminUrl], { env });
+    const list = await cli('list', '--level', 'standard');
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout).agents.map((a: any) => a.id)).toContain('list-bot');
+    const capped = await cli('cap', 'list-bot', '--score', '35', '--reason', 'CLI test');
+    expect([capped.code, JSON.parse(capped.stdout).trust.level]).toEqual([0, 'provisional']);
+    expect(JSON.parse((await cli('trust', 'list-bot')).stdout).components.operator).toMatchObject({ effect: 'cap', cap: 35, reason: 'CLI test' });
+    expect(JSON.parse((await cli('unpin', 'list-bot', '--reason', 'done')).stdout).override).toBeNull();
+    const file = join(mkdtempSync(join(tmpdir(), 'portcullis-attest-')), 'scan.jwt');
+    writeFileSync(file, `${await scanner.sign({ sub: 'list-bot', kind: 'cli-scan', weight: 4, exp: now() + 60 })}\n`);
+    const attested = await cli('attest', file);
+    expect([attested.code, JSON.parse(attested.stdout).attestation.applied]).toEqual([0, 4]);
+    // Wrong usage: one clear line, exit 2; a refusal from the gateway: exit 1 with its reason.
+    const noReason = await cli('pin', 'list-bot', '--score', '5');
+    expect([noReason.code, noReason.stderr.trim()]).toEqual([2, 'portcullis agents: agents pin needs --reason']);
+    expect((await cli('pin', 'list-bot', '--score', '500', '--reason', 'x')).code).toBe(2);
+    const unknown = await cli('trust', 'ghost-bot');
+    expect([unknown.code, unknown.stderr]).toEqual([1, expect.stringContaining('unknown_route')]);
   });
 });

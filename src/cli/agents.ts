@@ -1,0 +1,49 @@
+/** `portcullis agents list | trust | pin | cap | unpin | attest` — the trust layer's admin API, as a thin client (docs/trust.md). */
+import { readFileSync } from 'node:fs';
+import { parse, UsageError, type Command } from './args.js';
+import { ADMIN_OPTIONS, adminCall } from './admin-client.js';
+import { help } from './start.js';
+
+const USAGE = `portcullis agents list [--level LEVEL] [--below-floor]
+       portcullis agents trust ID                              the score's breakdown
+       portcullis agents pin ID --score N --reason TEXT [--ttl 24h]
+       portcullis agents cap ID --score N --reason TEXT [--ttl 24h]
+       portcullis agents unpin ID --reason TEXT                lifts a pin or cap
+       portcullis agents attest FILE|-                         post a signed attestation (a JWT)
+       (all: [--url http://127.0.0.1:8081] [--token T | env PORTCULLIS_ADMIN_TOKEN])`;
+
+export const agents: Command = {
+  summary: "agents' live trust scores: list, breakdown, pin or cap, attest",
+  usage: USAGE,
+  async run(argv) {
+    const { values, positionals } = parse(
+      argv,
+      { ...ADMIN_OPTIONS, level: { type: 'string' }, 'below-floor': { type: 'boolean' }, score: { type: 'string' }, reason: { type: 'string' }, ttl: { type: 'string' } },
+      true,
+    );
+    if (values.help) return help(USAGE);
+    const [sub, id, ...rest] = positionals;
+    if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+    if (sub === 'list') {
+      if (id !== undefined) throw new UsageError('list takes no id (use trust ID)');
+      const query = new URLSearchParams();
+      if (values.level) query.set('level', values.level);
+      if (values['below-floor']) query.set('below_floor', 'true');
+      return adminCall(values, 'GET', `/admin/agents${query.size ? `?${query}` : ''}`);
+    }
+    if (sub === 'attest') {
+      if (!id) throw new UsageError('attest needs a file holding the attestation JWT (or - for stdin)');
+      const jwt = readFileSync(id === '-' ? 0 : id, 'utf8').trim();
+      return adminCall(values, 'POST', '/admin/attestations', { attestation: jwt });
+    }
+    if (sub !== 'trust' && sub !== 'pin' && sub !== 'cap' && sub !== 'unpin') throw new UsageError('expected `agents list`, `trust`, `pin`, `cap`, `unpin` or `attest`');
+    if (!id) throw new UsageError(`agents ${sub} needs the agent id`);
+    const path = `/admin/agents/${encodeURIComponent(id)}/trust`;
+    if (sub === 'trust') return adminCall(values, 'GET', path);
+    if (!values.reason) throw new UsageError(`agents ${sub} needs --reason`);
+    if (sub === 'unpin') return adminCall(values, 'PUT', path, { pin: null, cap: null, reason: values.reason });
+    const score = Number(values.score);
+    if (values.score === undefined || !Number.isFinite(score) || score < 0 || score > 100) throw new UsageError(`agents ${sub} needs --score between 0 and 100`);
+    return adminCall(values, 'PUT', path, { [sub]: score, reason: values.reason, ...(values.ttl ? { ttl: values.ttl } : {}) });
+  },
+};
