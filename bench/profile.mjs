@@ -1,0 +1,79 @@
+// `npm run bench:profile` — where the gateway's CPU goes. Starts the bench upstream and Portcullis
+// (the default step, or the step ENV names: POLICY=off, AUDIT=off, RATE_LIMITS=on…) under
+// `node --cpu-prof`, loads it with autocannon for DURATION seconds (default 10, 64 connections), stops
+// it, and prints the self time of the hottest functions and of each package/area. The .cpuprofile is
+// kept (path printed) for Chrome DevTools or speedscope.
+import { fork } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+
+const DURATION = Number(process.env.DURATION ?? 10);
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? 64);
+const TOP = Number(process.env.TOP ?? 40);
+const here = new URL('.', import.meta.url).pathname;
+
+function start(script, env, execArgv = []) {
+  const child = fork(join(here, 'servers', script), [], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve({ child, port: m.ready }));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-profile-'));
+const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+const jwksFile = join(dir, 'jwks.json');
+writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'EdDSA' }] }));
+const now = Math.floor(Date.now() / 1000);
+const token = await new SignJWT({ scope: 'crm:read crm:write' })
+  .setProtectedHeader({ alg: 'EdDSA', kid: 'bench' })
+  .setIssuer('https://idp.bench').setAudience('portcullis').setSubject('support-bot').setJti('bench-1')
+  .setIssuedAt(now).setExpirationTime(now + 900).sign(privateKey);
+
+const upstream = await start('upstream.mjs', {});
+const gw = await start('gateway.mjs', { UPSTREAM: `http://127.0.0.1:${upstream.port}`, JWKS_FILE: jwksFile }, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+const url = `http://127.0.0.1:${gw.port}/tools/crm/contacts/c-1`;
+const result = await new Promise((resolve, reject) =>
+  autocannon({ url, connections: CONNECTIONS, duration: DURATION, headers: { authorization: `Bearer ${token}` } }, (e, r) => (e ? reject(e) : resolve(r))),
+);
+gw.child.kill('SIGTERM');
+await new Promise((r) => gw.child.once('exit', r));
+upstream.child.kill('SIGTERM');
+console.log(`${Math.round(result.requests.average)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}, errors ${result.errors}`);
+
+const file = join(dir, readdirSync(dir).find((f) => f.endsWith('.cpuprofile')));
+const profile = JSON.parse(readFileSync(file, 'utf8'));
+// Self time per node: samples × the interval between them.
+const self = new Map();
+const dt = profile.timeDeltas;
+for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + (dt[i] ?? 0));
+const total = [...self.values()].reduce((a, b) => a + b, 0);
+const byFn = new Map();
+const byArea = new Map();
+for (const node of profile.nodes) {
+  const us = self.get(node.id) ?? 0;
+  if (us === 0) continue;
+  const { functionName, url: src, lineNumber } = node.callFrame;
+  const short = src.replace(/^file:\/\//, '').replace(process.cwd() + '/', '');
+  const key = `${functionName || '(anonymous)'} ${short}:${lineNumber + 1}`;
+  byFn.set(key, (byFn.get(key) ?? 0) + us);
+  byArea.set(area(short, functionName), (byArea.get(area(short, functionName)) ?? 0) + us);
+}
+const pct = (us) => ((100 * us) / total).toFixed(1).padStart(5) + '%';
+console.log(`\nself time by area (${(total / 1e6).toFixed(1)} s sampled):`);
+for (const [k, us] of [...byArea].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${pct(us)}  ${k}`);
+console.log(`\nhottest functions:`);
+for (const [k, us] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, TOP)) console.log(`${pct(us)}  ${k}`);
+console.log(`\nprofile: ${file}`);
+
+function area(src, fn) {
+  if (src === '') return fn.startsWith('(') ? fn : '(native)';
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(src);
+  if (m) return m[1];
+  if (src.startsWith('node:')) return src.split('/')[0];
+  const d = /dist\/([^/]+(?:\/[^/]+)?)/.exec(src);
+  return d ? `portcullis ${d[1]}` : src;
+}
