@@ -1,75 +1,236 @@
-// `npm run bench` — the upstream directly, a bare @fastify/http-proxy and Portcullis (token cache off
-// and on), measured with autocannon in one run, same upstream and payload. Prints requests/s, p50 and
-// p99 for each and the gateway ÷ bare-proxy ratio, and writes bench/results/<date>.{md,json}.
-// Options (env): DURATION=5 (s per run), REPEATS=3 (rounds; configurations interleaved within each
-// round, median and range reported), CONNECTIONS=64, DELAY_MS=0 (upstream latency), BODY=1 (POST a
-// 2 KB JSON body instead of GET).
-import { fork, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+// `npm run bench` — the project's measuring instrument (docs/performance.md). One run, same upstream,
+// same payload, configurations interleaved within each round, REPEATS rounds, median and range:
+//   1. the upstream called directly (the physical limit);
+//   2. nginx as a plain reverse proxy (worker_processes 1, upstream keep-alive), when installed;
+//   3. a bare @fastify/http-proxy (our stack's ceiling: same fastify, undici and pool settings);
+//   4. Portcullis as a ladder, one feature at a time, up to the default;
+//   5. Portcullis deciding through `opa run --server` (OPA as a sidecar, one REST call per decision).
+// Two load modes: saturation (autocannon, no pipelining, each of CONNECTIONS) — requests/s and CPU
+// time per call of the processes under test; and fixed rate at 25/50/75% of the slowest
+// configuration's capacity, the same offered rate for every configuration — p50/p90/p99/p99.9/max,
+// from vegeta (open loop: no coordinated omission; bench/tools.sh installs it), with the 50% point
+// repeated by autocannon's closed loop to show what a closed-loop generator hides.
+// Servers under test are pinned to the last core, the load generator and the upstream to the first.
+//
+// Environment: SCENARIO=json (POST 2 KB JSON; default) | 64k (POST 64 KB) | slow (json, upstream takes
+// 5 ms) | get; CONNECTIONS=16,64; DURATION=5 (s per run); REPEATS=3; MODE=all | saturation | fixed;
+// ONLY=<regex on configuration names>. Results: bench/results/<date>[-<scenario>].{md,json} and SVG
+// charts next to them (bench/charts.mjs).
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import autocannon from 'autocannon';
-import { policyEvalBench } from './policy-eval.mjs';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { policyEvalBench } from './policy-eval.mjs';
+import { renderCharts } from './charts.mjs';
 
-const DURATION = Number(process.env.DURATION ?? 5);
-const REPEATS = Number(process.env.REPEATS ?? 3);
-const CONNECTIONS = Number(process.env.CONNECTIONS ?? 64);
-const DELAY_MS = Number(process.env.DELAY_MS ?? 0);
-const WITH_BODY = process.env.BODY === '1';
+const env = process.env;
+const SCENARIO = env.SCENARIO ?? 'json';
+const DURATION = Number(env.DURATION ?? 5);
+const REPEATS = Number(env.REPEATS ?? 3);
+const CONNECTIONS = (env.CONNECTIONS ?? '16,64').split(',').map(Number);
+const MODE = env.MODE ?? 'all';
+const ONLY = env.ONLY ? new RegExp(env.ONLY) : undefined;
 const here = new URL('.', import.meta.url).pathname;
-
-// Servers under test run on the last core, the load generator and the upstream on the first
-// (taskset, when there is more than one core), so they do not steal each other's CPU.
+const repo = new URL('..', import.meta.url).pathname;
 const ncpu = cpus().length;
+const SERVER_CORE = ncpu - 1;
+const CLK_TCK = 100;
 
-function start(script, env, core) {
-  const child = fork(join(here, 'servers', script), [], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('message', (m) => resolve({ child, port: m.ready }));
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-  }).then(async (s) => {
-    if (ncpu > 1) taskset(s.child.pid, core);
-    return s;
-  });
-}
+const SCENARIOS = {
+  get: { method: 'GET', path: '/tools/crm/contacts/c-1', bytes: 0, delay: 0, label: 'GET, 1 KB JSON answer' },
+  json: { method: 'POST', path: '/tools/crm/contacts/c-1/notes', bytes: 2048, delay: 0, label: 'POST 2 KB JSON, 1 KB JSON answer' },
+  '64k': { method: 'POST', path: '/tools/crm/contacts/c-1/notes', bytes: 65536, delay: 0, label: 'POST 64 KB JSON, 1 KB JSON answer' },
+  slow: { method: 'POST', path: '/tools/crm/contacts/c-1/notes', bytes: 2048, delay: 5, label: 'POST 2 KB JSON, upstream takes 5 ms' },
+};
+const scenario = SCENARIOS[SCENARIO];
+if (!scenario) throw new Error(`SCENARIO must be one of ${Object.keys(SCENARIOS).join(', ')}`);
+
+// ---- processes --------------------------------------------------------------------------------
 
 function taskset(pid, core) {
   return spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' }).status === 0;
 }
 
-async function stop(s) {
-  s.child.kill('SIGTERM');
-  await new Promise((r) => s.child.once('exit', r));
-}
-
-function run(url, headers, body) {
+function forkServer(script, vars, core) {
+  const child = fork(join(here, 'servers', script), [], { env: { ...env, ...vars }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
-    autocannon(
-      { url, connections: CONNECTIONS, pipelining: 1, duration: DURATION, headers, method: body ? 'POST' : 'GET', body },
-      (err, res) => (err ? reject(err) : resolve(res)),
-    );
+    child.once('message', (m) => resolve({ child, port: m.ready, pids: [child.pid] }));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  }).then((s) => {
+    if (ncpu > 1) taskset(s.child.pid, core);
+    return s;
   });
 }
 
-async function measure(name, port, headers, body, path) {
-  const url = `http://127.0.0.1:${port}${path}`;
-  // Warm-up: JIT, connection pools, the token cache.
-  await new Promise((resolve, reject) =>
-    autocannon({ url, connections: CONNECTIONS, duration: 2, headers, method: body ? 'POST' : 'GET', body }, (e, r) => (e ? reject(e) : resolve(r))),
+async function stopServer(s) {
+  for (const extra of s.extras ?? []) await extra.stop();
+  if (!s.child) return;
+  s.child.kill('SIGTERM');
+  await new Promise((r) => (s.child.exitCode !== null ? r() : s.child.once('exit', r)));
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false);
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing answered on port ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function which(cmd) {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/** nginx as a plain reverse proxy: one worker, keep-alive to the upstream, no logs. */
+async function startNginx(upstreamPort) {
+  const bin = which('nginx') ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : undefined);
+  if (!bin) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-nginx-'));
+  const port = await freePort();
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `daemon off; master_process on; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log crit;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_buffer_size 128k; client_max_body_size 1m;
+  upstream tool { server 127.0.0.1:${upstreamPort}; keepalive 256; }
+  server {
+    listen 127.0.0.1:${port} reuseport backlog=4096;
+    location /tools/crm/ { proxy_pass http://tool/; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+`,
   );
-  const r = await run(url, headers, body);
-  const row = {
-    name,
+  const child = spawn('taskset', ['-c', String(SERVER_CORE), bin, '-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
+  await waitForPort(port);
+  // taskset execs nginx, so the child is the master; the worker renames itself, so find it by parent.
+  const workers = spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).map(Number);
+  const pids = [child.pid, ...workers];
+  return {
+    child: undefined,
+    port,
+    pids,
+    extras: [{ stop: async () => { child.kill('SIGTERM'); await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r))); } }],
+  };
+}
+
+/** `opa run --server` with the repo's Rego and data, on the gateway's core (a sidecar shares its pod). */
+async function startOpa() {
+  const opa = env.OPA_BIN ?? spawnSync('bash', [join(repo, 'scripts', 'opa.sh')], { encoding: 'utf8' }).stdout.trim();
+  if (!opa || !existsSync(opa)) return undefined;
+  const port = await freePort();
+  const policies = join(repo, 'policies');
+  const files = ['portcullis.rego', 'data.yaml'].map((f) => join(policies, f));
+  const child = spawn('taskset', ['-c', String(SERVER_CORE), opa, 'run', '--server', '--addr', `127.0.0.1:${port}`, '--log-level', 'error', ...files], {
+    stdio: 'ignore',
+    env: { ...env, GOMAXPROCS: '1' },
+  });
+  await waitForPort(port);
+  return { port, pid: child.pid, stop: async () => { child.kill('SIGTERM'); await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r))); } };
+}
+
+/** CPU seconds (user + system) of these processes so far, from /proc. */
+function cpuSeconds(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+// ---- load ---------------------------------------------------------------------------------------
+
+function cannon(opts) {
+  return new Promise((resolve, reject) => autocannon({ pipelining: 1, ...opts }, (err, res) => (err ? reject(err) : resolve(res))));
+}
+
+async function saturate(target, connections) {
+  const url = `http://127.0.0.1:${target.port}${target.path}`;
+  await cannon({ url, connections, duration: 2, ...target.request }); // warm-up: JIT, pools, token cache
+  const before = cpuSeconds(target.pids);
+  const r = await cannon({ url, connections, duration: DURATION, ...target.request });
+  const cpu = cpuSeconds(target.pids) - before;
+  return {
     rps: Math.round(r.requests.average),
     p50_ms: r.latency.p50,
     p99_ms: r.latency.p99,
+    cpu_us_per_call: target.pids.length ? Math.round((cpu * 1e6) / Math.max(1, r.requests.total)) : null,
     non2xx: r.non2xx,
     errors: r.errors + r.timeouts,
   };
-  console.log(`${name.padEnd(34)} ${String(row.rps).padStart(8)} req/s   p50 ${String(row.p50_ms).padStart(5)} ms   p99 ${String(row.p99_ms).padStart(5)} ms   non-2xx ${row.non2xx}   errors ${row.errors}`);
-  return row;
 }
+
+function vegetaBin() {
+  return which('vegeta') ?? (existsSync(join(env.HOME ?? '', '.cache/portcullis/bin/vegeta')) ? join(env.HOME, '.cache/portcullis/bin/vegeta') : undefined);
+}
+
+/**
+ * One fixed-rate point. vegeta (when installed) is an open-loop generator: requests leave on schedule
+ * whether or not earlier ones have answered, so queueing shows in the latencies (no coordinated
+ * omission). Without it, autocannon's `overallRate` — closed loop, and bursty within each second.
+ */
+async function fixedRate(target, rate, vegetaTargets) {
+  const url = `http://127.0.0.1:${target.port}${target.path}`;
+  await cannon({ url, connections: 16, duration: 1, ...target.request });
+  const bin = vegetaBin();
+  if (bin) {
+    const attack = spawnSync('taskset', ['-c', '0', bin, 'attack', `-rate=${rate}/s`, `-duration=${DURATION}s`, '-keepalive=true', '-max-workers=512', '-timeout=30s'], {
+      input: vegetaTargets(target),
+      maxBuffer: 1 << 30,
+    });
+    const csv = spawnSync(bin, ['encode', '-to', 'csv'], { input: attack.stdout, encoding: 'utf8', maxBuffer: 1 << 30 }).stdout;
+    const rows = csv.trim().split('\n').filter(Boolean).map((l) => l.split(','));
+    const lat = rows.map((f) => Number(f[2]) / 1e6).sort((a, b) => a - b);
+    const q = (p) => Math.round(lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] * 100) / 100;
+    const failed = rows.filter((f) => !f[1].startsWith('2')).length;
+    return { generator: 'vegeta', rate, achieved: Math.round(rows.length / DURATION), p50_ms: q(0.5), p90_ms: q(0.9), p99_ms: q(0.99), p999_ms: q(0.999), max_ms: q(1), non2xx: failed, errors: 0 };
+  }
+  const r = await cannon({ url, connections: 64, overallRate: rate, duration: DURATION, ...target.request });
+  const l = r.latency;
+  return { generator: 'autocannon', rate, achieved: Math.round(r.requests.average), p50_ms: l.p50, p90_ms: l.p90, p99_ms: l.p99, p999_ms: l.p99_9, max_ms: l.max, non2xx: r.non2xx, errors: r.errors + r.timeouts };
+}
+
+/** The cross-check: the same point with autocannon's closed loop, whose latencies leave out the queueing. */
+async function closedLoop(target, rate) {
+  const url = `http://127.0.0.1:${target.port}${target.path}`;
+  const r = await cannon({ url, connections: 64, overallRate: rate, duration: DURATION, ...target.request });
+  const l = r.latency;
+  return { generator: 'autocannon (closed loop)', rate, p50_ms: l.p50, p90_ms: l.p90, p99_ms: l.p99, max_ms: l.max };
+}
+
+// ---- the run --------------------------------------------------------------------------------------
+
+const LADDER = [
+  ['portcullis: routing + token, cache off', { TOKEN_CACHE: 'off', POLICY: 'off', AUDIT: 'off', OBSERVABILITY: 'off' }],
+  ['portcullis: routing + token, cache on', { POLICY: 'off', AUDIT: 'off', OBSERVABILITY: 'off' }],
+  ['portcullis: + policy', { AUDIT: 'off', OBSERVABILITY: 'off' }],
+  ['portcullis: + audit (memory)', { AUDIT: 'memory', OBSERVABILITY: 'off' }],
+  ['portcullis: + audit (file, group commit)', { OBSERVABILITY: 'off' }],
+  ['portcullis: + metrics and logs = default', {}],
+];
+const DEFAULT = 'portcullis: + metrics and logs = default';
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
@@ -77,115 +238,230 @@ async function main() {
   const jwksFile = join(dir, 'jwks.json');
   writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'EdDSA' }] }));
   const now = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({ scope: 'crm:read crm:write' })
+  const token = await new SignJWT({ scope: 'crm:read crm:write', task_id: 'bench-task' })
     .setProtectedHeader({ alg: 'EdDSA', kid: 'bench' })
     .setIssuer('https://idp.bench').setAudience('portcullis').setSubject('support-bot').setJti('bench-1')
     .setIssuedAt(now).setExpirationTime(now + 900).sign(privateKey);
 
-  const body = WITH_BODY ? JSON.stringify({ text: 'x'.repeat(2000) }) : undefined;
-  const path = WITH_BODY ? '/tools/crm/contacts/c-1/notes' : '/tools/crm/contacts/c-1';
+  const body = scenario.bytes ? JSON.stringify({ text: 'x'.repeat(scenario.bytes - 12) }) : undefined;
+  const bodyFile = body ? join(dir, 'body.json') : undefined;
+  if (body) writeFileSync(bodyFile, body);
   const headers = { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) };
+  const request = { method: scenario.method, headers, body };
+  const vegetaTargets = (t) => `${scenario.method} http://127.0.0.1:${t.port}${t.path}\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\n')}\n${bodyFile ? `@${bodyFile}\n` : ''}`;
+  // nginx and the bare proxy strip /tools/crm like the gateway maps it onto the upstream.
+  const toolPath = scenario.path;
+  const upstreamPath = toolPath.replace('/tools/crm', '');
 
   if (ncpu > 1) taskset(process.pid, 0);
-  const upstream = await start('upstream.mjs', { DELAY_MS: String(DELAY_MS) }, 0);
+  const upstream = await forkServer('upstream.mjs', { DELAY_MS: String(scenario.delay) }, 0);
   const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
-  const core = ncpu - 1;
   console.log(`machine: ${ncpu} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
-  console.log(`load: autocannon, ${CONNECTIONS} connections, ${DURATION}s per run, ${REPEATS} interleaved rounds, upstream delay ${DELAY_MS} ms, ${body ? 'POST 2 KB JSON' : 'GET'}; servers under test pinned to core ${core}\n`);
+  console.log(`scenario ${SCENARIO}: ${scenario.label}; autocannon, no pipelining, ${CONNECTIONS.join(' and ')} connections, ${DURATION}s per run, ${REPEATS} interleaved rounds; servers under test pinned to core ${SERVER_CORE}\n`);
 
+  const opaProbe = await startOpa();
+  await opaProbe?.stop();
   const configs = [
-    ['upstream direct', null, {}],
-    ['bare @fastify/http-proxy', 'bare-proxy.mjs', {}],
-    ['portcullis: token (cache off)', 'gateway.mjs', { TOKEN_CACHE: 'off', POLICY: 'off', AUDIT: 'off' }],
-    ['portcullis: token (cache on)', 'gateway.mjs', { POLICY: 'off', AUDIT: 'off' }],
-    ['portcullis: + policy', 'gateway.mjs', { AUDIT: 'off' }],
-    ['portcullis: + audit = default', 'gateway.mjs', {}],
-    ['portcullis: + rate limits (local)', 'gateway.mjs', { RATE_LIMITS: 'on' }],
-  ];
-  // Interleaved rounds: a slow minute on a shared machine hits every configuration, not one.
-  const runs = new Map(configs.map(([name]) => [name, []]));
-  for (let round = 1; round <= REPEATS; round++) {
-    console.log(`round ${round}/${REPEATS}`);
-    for (const [name, script, env] of configs) {
-      if (!script) {
-        runs.get(name).push(await measure(name, upstream.port, headers, body, path));
-        continue;
-      }
-      const s = await start(script, { UPSTREAM: upstreamUrl, JWKS_FILE: jwksFile, ...env }, core);
-      try {
-        runs.get(name).push(await measure(name, s.port, headers, body, path));
-      } finally {
-        await stop(s);
+    { name: 'upstream direct', start: async () => ({ port: upstream.port, pids: [], path: upstreamPath }) },
+    { name: 'nginx (reverse proxy)', start: () => startNginx(upstream.port) },
+    { name: 'bare @fastify/http-proxy', start: () => forkServer('bare-proxy.mjs', { UPSTREAM: upstreamUrl }, SERVER_CORE) },
+    ...LADDER.map(([name, vars]) => ({ name, start: () => forkServer('gateway.mjs', { UPSTREAM: upstreamUrl, JWKS_FILE: jwksFile, ...vars }, SERVER_CORE) })),
+    {
+      name: 'portcullis with OPA as a sidecar (opa run --server)',
+      start: async () => {
+        const opa = await startOpa();
+        if (!opa) return undefined;
+        const s = await forkServer('gateway.mjs', { UPSTREAM: upstreamUrl, JWKS_FILE: jwksFile, POLICY: 'opa-server', OPA_URL: `http://127.0.0.1:${opa.port}` }, SERVER_CORE);
+        return { ...s, pids: [...s.pids, opa.pid], extras: [opa] };
+      },
+    },
+  ].filter((c) => !ONLY || ONLY.test(c.name));
+  if (!opaProbe) console.log('opa not available (scripts/opa.sh failed): the sidecar configuration is skipped');
+
+  const target = async (c) => {
+    const s = await c.start();
+    if (!s) return undefined;
+    return { ...s, path: s.path ?? toolPath, request };
+  };
+
+  // Saturation.
+  const saturation = new Map();
+  const skipped = new Set();
+  if (MODE !== 'fixed') {
+    for (let round = 1; round <= REPEATS; round++) {
+      console.log(`saturation, round ${round}/${REPEATS}`);
+      for (const c of configs) {
+        if (skipped.has(c.name)) continue;
+        const t = await target(c);
+        if (!t) {
+          skipped.add(c.name);
+          console.log(`${c.name}: not available here, skipped`);
+          continue;
+        }
+        try {
+          for (const n of CONNECTIONS) {
+            const r = await saturate(t, n);
+            const key = `${c.name}|${n}`;
+            if (!saturation.has(key)) saturation.set(key, []);
+            saturation.get(key).push(r);
+            console.log(`  ${c.name.padEnd(52)} ${String(n).padStart(3)} conn ${String(r.rps).padStart(7)} req/s  p50 ${String(r.p50_ms).padStart(4)} ms  p99 ${String(r.p99_ms).padStart(4)} ms  cpu ${r.cpu_us_per_call ?? '-'} µs/call  non-2xx ${r.non2xx}  errors ${r.errors}`);
+          }
+        } finally {
+          await stopServer(t);
+        }
       }
     }
   }
-  await stop(upstream);
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const rows = configs.map(([name]) => {
-    const rs = runs.get(name);
-    return {
-      name,
-      rps: median(rs.map((r) => r.rps)),
-      rps_min: Math.min(...rs.map((r) => r.rps)),
-      rps_max: Math.max(...rs.map((r) => r.rps)),
-      p50_ms: median(rs.map((r) => r.p50_ms)),
-      p99_ms: median(rs.map((r) => r.p99_ms)),
-      non2xx: rs.reduce((n, r) => n + r.non2xx, 0),
-      errors: rs.reduce((n, r) => n + r.errors, 0),
-    };
-  });
-  console.log(`\nmedian of ${REPEATS} interleaved rounds (range):`);
-  for (const r of rows) console.log(`${r.name.padEnd(34)} ${String(r.rps).padStart(8)} req/s (${r.rps_min}–${r.rps_max})   p50 ${r.p50_ms} ms   p99 ${r.p99_ms} ms`);
+  const satRows = [];
+  for (const c of configs) {
+    for (const n of CONNECTIONS) {
+      const rs = saturation.get(`${c.name}|${n}`);
+      if (!rs) continue;
+      satRows.push({
+        name: c.name,
+        connections: n,
+        rps: median(rs.map((r) => r.rps)),
+        rps_min: Math.min(...rs.map((r) => r.rps)),
+        rps_max: Math.max(...rs.map((r) => r.rps)),
+        p50_ms: median(rs.map((r) => r.p50_ms)),
+        p99_ms: median(rs.map((r) => r.p99_ms)),
+        cpu_us_per_call: rs[0].cpu_us_per_call === null ? null : median(rs.map((r) => r.cpu_us_per_call)),
+        non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
+        errors: rs.reduce((a, r) => a + r.errors, 0),
+      });
+    }
+  }
 
-  const bare = rows.find((r) => r.name.startsWith('bare'));
-  const gw = rows.find((r) => r.name === 'portcullis: + audit = default');
-  const noAudit = rows.find((r) => r.name === 'portcullis: + policy');
-  const noPolicy = rows.find((r) => r.name === 'portcullis: token (cache on)');
-  const ratio = gw.rps / bare.rps;
-  const policyCost = (1 - noAudit.rps / noPolicy.rps) * 100;
-  const auditCost = (1 - gw.rps / noAudit.rps) * 100;
-  const perEventUs = (1e6 / gw.rps - 1e6 / noAudit.rps).toFixed(1);
-  console.log(`\ngateway (default) ÷ bare proxy: ${ratio.toFixed(2)}  (goal ≥ 0.80)`);
-  console.log(`policy costs ${policyCost.toFixed(1)}% of throughput; audit costs ${auditCost.toFixed(1)}% (goal < 10%), ≈ ${perEventUs} µs of one core per call`);
+  // Fixed rate: 25/50/75% of the slowest proxy's capacity (at the most connections measured).
+  const fixed = [];
+  const crossCheck = [];
+  let capacity;
+  if (MODE !== 'saturation') {
+    const most = Math.max(...CONNECTIONS);
+    const proxies = satRows.filter((r) => r.connections === most && r.name !== 'upstream direct');
+    capacity = Number(env.CAPACITY ?? (proxies.length ? Math.min(...proxies.map((r) => r.rps)) : 1000));
+    const rates = [0.25, 0.5, 0.75].map((f) => Math.max(1, Math.round(capacity * f)));
+    console.log(`\nfixed rate: ${rates.join(', ')} req/s (25/50/75% of ${capacity} req/s, the slowest configuration), ${vegetaBin() ? 'vegeta (open loop)' : 'autocannon overallRate (vegeta not installed: bench/tools.sh)'}`);
+    for (const c of configs) {
+      if (skipped.has(c.name)) continue;
+      const t = await target(c);
+      if (!t) continue;
+      try {
+        for (const rate of rates) {
+          const r = await fixedRate(t, rate, vegetaTargets);
+          fixed.push({ name: c.name, ...r });
+          console.log(`  ${c.name.padEnd(52)} ${String(rate).padStart(6)}/s  p50 ${r.p50_ms}  p90 ${r.p90_ms}  p99 ${r.p99_ms}  p99.9 ${r.p999_ms}  max ${r.max_ms} ms  (${r.generator}, ${r.achieved}/s achieved)  failed ${r.non2xx + r.errors}`);
+        }
+        if (c.name === DEFAULT || c.name.startsWith('bare')) {
+          const v = await closedLoop(t, rates[1]);
+          crossCheck.push({ name: c.name, ...v });
+          console.log(`  ${c.name.padEnd(52)} cross-check ${rates[1]}/s with ${v.generator}: p50 ${v.p50_ms}  p90 ${v.p90_ms}  p99 ${v.p99_ms}  max ${v.max_ms} ms`);
+        }
+      } finally {
+        await stopServer(t);
+      }
+    }
+  }
+  await stopServer(upstream);
 
-  // In-process policy evaluation, measured on the load generator's core after the network runs.
   const evalBench = await policyEvalBench();
   console.log(`\npolicy evaluation (shipped policy, ${evalBench.input_bytes}-byte input):`);
   for (const r of evalBench.rows) console.log(`  ${r.name.padEnd(88)} p50 ${r.p50_us} µs  p99 ${r.p99_us} µs`);
 
+  const summary = summarise(satRows, fixed);
+  console.log('');
+  for (const line of summary.lines) console.log(line);
+
   const date = new Date().toISOString().slice(0, 10);
+  const stem = SCENARIO === 'json' ? date : `${date}-${SCENARIO}`;
   mkdirSync(join(here, 'results'), { recursive: true });
-  const meta = { date, node: process.version, cpus: ncpu, cpu: cpus()[0]?.model, connections: CONNECTIONS, duration_s: DURATION, repeats: REPEATS, upstream_delay_ms: DELAY_MS, body: Boolean(body) };
-  writeFileSync(
-    join(here, 'results', `${date}.json`),
-    JSON.stringify({ meta, rows, ratio_gateway_over_bare: Number(ratio.toFixed(3)), policy_cost_pct: Number(policyCost.toFixed(1)), audit_cost_pct: Number(auditCost.toFixed(1)), policy_eval: evalBench }, null, 2) + '\n',
-  );
-  const md = [
-    `# Bench ${date}`,
-    '',
-    `${meta.cpus} × ${meta.cpu}, node ${meta.node}; autocannon ${CONNECTIONS} connections, ${DURATION}s per run, upstream delay ${DELAY_MS} ms, ${body ? 'POST 2 KB' : 'GET'}.`,
-    '',
-    `Median of ${REPEATS} interleaved rounds, range in brackets.`,
-    '',
-    '| configuration | req/s | p50 ms | p99 ms | non-2xx | errors |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.name} | ${r.rps} (${r.rps_min}–${r.rps_max}) | ${r.p50_ms} | ${r.p99_ms} | ${r.non2xx} | ${r.errors} |`),
-    '',
-    `Gateway (default: token cache, policy, metrics, access log) ÷ bare proxy: **${ratio.toFixed(2)}** (goal ≥ 0.80).`,
-    `The policy costs ${policyCost.toFixed(1)}% of throughput; the audit trail (hash chain, group-commit file log) ${auditCost.toFixed(1)}%, ≈ ${perEventUs} µs of one core per call.`,
-    '',
-    `Policy evaluation, shipped policy, ${evalBench.input_bytes}-byte input (revision ${evalBench.revision}):`,
-    '',
-    '| measurement | p50 µs | p99 µs | p99.9 µs |',
-    '| --- | ---: | ---: | ---: |',
-    ...evalBench.rows.map((r) => `| ${r.name} | ${r.p50_us} | ${r.p99_us} | ${r.p999_us} |`),
-    '',
-  ].join('\n');
-  writeFileSync(join(here, 'results', `${date}.md`), md);
-  if (rows.some((r) => r.non2xx > 0 || r.errors > 0)) {
+  const meta = { date, scenario: SCENARIO, label: scenario.label, node: process.version, cpus: ncpu, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), connections: CONNECTIONS, duration_s: DURATION, repeats: REPEATS, capacity_rps: capacity ?? null, pinning: ncpu > 1 ? `servers on core ${SERVER_CORE}, load generator and upstream on core 0` : 'none (one core)' };
+  const result = { meta, saturation: satRows, fixed_rate: fixed, cross_check: crossCheck, summary: summary.values, policy_eval: evalBench };
+  writeFileSync(join(here, 'results', `${stem}.json`), JSON.stringify(result, null, 2) + '\n');
+  const charts = await renderCharts(result, join(here, 'results'), stem);
+  writeFileSync(join(here, 'results', `${stem}.md`), markdown(result, summary.lines, charts));
+  console.log(`\nwritten: bench/results/${stem}.md, .json${charts.length ? `, ${charts.join(', ')}` : ''}`);
+  if ([...satRows, ...fixed].some((r) => r.non2xx > 0 || r.errors > 0)) {
     console.error('some requests failed: the numbers above are not valid');
     process.exitCode = 1;
   }
+}
+
+function summarise(satRows, fixed) {
+  const most = Math.max(...satRows.map((r) => r.connections), 0);
+  const at = (name) => satRows.find((r) => r.name === name && r.connections === most);
+  const bare = at('bare @fastify/http-proxy');
+  const gw = at(DEFAULT);
+  const sidecar = at('portcullis with OPA as a sidecar (opa run --server)');
+  const values = {};
+  const lines = [];
+  if (bare && gw) {
+    values.throughput_ratio = Number((gw.rps / bare.rps).toFixed(3));
+    lines.push(`Portcullis (default) ÷ bare @fastify/http-proxy, ${most} connections: ${values.throughput_ratio.toFixed(2)} (goal ≥ 0.80)`);
+  }
+  if (sidecar && gw) {
+    values.over_sidecar = Number((gw.rps / sidecar.rps).toFixed(2));
+    lines.push(`Portcullis (in-process policy) ÷ OPA sidecar: ${values.over_sidecar}× the throughput; p99 ${gw.p99_ms} vs ${sidecar.p99_ms} ms`);
+  }
+  const rates = [...new Set(fixed.map((f) => f.rate))].sort((a, b) => a - b);
+  const half = rates[1];
+  const f = (name) => fixed.find((x) => x.name === name && x.rate === half);
+  if (half && f(DEFAULT) && f('bare @fastify/http-proxy')) {
+    values.p99_added_at_50pct_ms = Number((f(DEFAULT).p99_ms - f('bare @fastify/http-proxy').p99_ms).toFixed(2));
+    lines.push(`p99 added over the bare proxy at 50% load (${half} req/s): ${values.p99_added_at_50pct_ms} ms (goal ≤ 0.5 ms)`);
+  }
+  for (const step of LADDER.map(([n]) => n).slice(1)) {
+    const i = LADDER.findIndex(([n]) => n === step);
+    const prev = at(LADDER[i - 1][0]);
+    const cur = at(step);
+    if (prev && cur && prev.cpu_us_per_call !== null) lines.push(`  ${step.replace('portcullis: ', '').padEnd(40)} ${String(cur.cpu_us_per_call - prev.cpu_us_per_call).padStart(5)} µs of CPU per call over the step below (${cur.cpu_us_per_call} µs in all)`);
+  }
+  return { values, lines };
+}
+
+function markdown(r, lines, charts) {
+  const m = r.meta;
+  const sat = r.saturation.map((x) => `| ${x.name} | ${x.connections} | ${x.rps} (${x.rps_min}–${x.rps_max}) | ${x.p50_ms} | ${x.p99_ms} | ${x.cpu_us_per_call ?? '—'} | ${x.non2xx + x.errors} |`);
+  const fix = r.fixed_rate.map((x) => `| ${x.name} | ${x.rate} | ${x.p50_ms} | ${x.p90_ms} | ${x.p99_ms} | ${x.p999_ms} | ${x.max_ms} |`);
+  const cc = r.cross_check.map((x) => `| ${x.name} | ${x.rate} | ${x.p50_ms} | ${x.p90_ms} | ${x.p99_ms} | ${x.max_ms} |`);
+  return [
+    `# Bench ${m.date} — ${m.label}`,
+    '',
+    `${m.cpus} × ${m.cpu}, ${m.memory_gib} GiB, node ${m.node}; ${m.pinning}. ${m.repeats} interleaved rounds of ${m.duration_s} s (after 2 s of warm-up); median and range.`,
+    '',
+    ...lines.map((l) => (l.startsWith('  ') ? `- ${l.trim()}` : `**${l}**`)).flatMap((l) => [l, '']),
+    ...charts.map((c) => `![${c}](${c})`),
+    '',
+    '## Saturation (autocannon, no pipelining)',
+    '',
+    'CPU: user + system time of the processes under test (gateway, and OPA for the sidecar) per call.',
+    '',
+    '| configuration | conn | req/s | p50 ms | p99 ms | CPU µs/call | failed |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...sat,
+    '',
+    `## Fixed rate (25/50/75% of ${m.capacity_rps ?? '—'} req/s, the slowest configuration's capacity)`,
+    '',
+    '| configuration | req/s offered | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...fix,
+    '',
+    `Generator: ${r.fixed_rate[0]?.generator ?? '—'}${r.fixed_rate[0]?.generator === 'vegeta' ? ' — open loop: each request leaves on schedule whether or not earlier ones answered, so queueing shows in the latencies (no coordinated omission)' : ' — closed loop: install vegeta (bench/tools.sh) for latencies without coordinated omission'}.`,
+    '',
+    '## Cross-check at 50%: the same point with a closed-loop generator',
+    '',
+    "autocannon's `overallRate` waits for a free connection and sends each second's requests in a burst; shown to compare the generators, not as a measurement.",
+    '',
+    cc.length ? '| configuration | req/s | p50 ms | p90 ms | p99 ms | max ms |\n| --- | ---: | ---: | ---: | ---: | ---: |\n' + cc.join('\n') : '—',
+    '',
+    `## Policy evaluation in process (shipped policy, ${r.policy_eval.input_bytes}-byte input)`,
+    '',
+    '| measurement | p50 µs | p99 µs | p99.9 µs |',
+    '| --- | ---: | ---: | ---: |',
+    ...r.policy_eval.rows.map((x) => `| ${x.name} | ${x.p50_us} | ${x.p99_us} | ${x.p999_us} |`),
+    '',
+  ].join('\n');
 }
 
 await main();
