@@ -103,4 +103,8 @@ const gateway = buildGateway(config, {
 });
 const { proxyUrl } = await gateway.listen();
 process.send?.({ ready: Number(new URL(proxyUrl).port) });
+// The soak (bench/soak.mjs) samples the heap from inside.
+process.on('message', (m) => {
+  if (m === 'memory') process.send?.({ memory: process.memoryUsage() });
+});
 process.on('SIGTERM', () => gateway.close().then(() => process.exit(0)));
