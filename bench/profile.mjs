@@ -1,9 +1,12 @@
 // `npm run bench:profile` — where the gateway's CPU goes. Starts the bench upstream and Portcullis
-// (the default step, or the step ENV names: POLICY=off, AUDIT=off, RATE_LIMITS=on…) under
-// `node --cpu-prof`, loads it with autocannon for DURATION seconds (default 10, 64 connections), stops
-// it, and prints the self time of the hottest functions and of each package/area. The .cpuprofile is
-// kept (path printed) for Chrome DevTools or speedscope.
-import { fork } from 'node:child_process';
+// (the default step, or the step ENV names: POLICY=off, AUDIT=off, RATE_LIMITS=on…; SERVER=bare for
+// the bare @fastify/http-proxy, to compare) under `node --cpu-prof`, pinned to the last core, loads it
+// with autocannon (on the first core) for DURATION seconds (default 10, 64 connections; BODY=1 POSTs
+// the bench's 2 KB JSON), stops it, and prints the self time of each package/area and of the hottest
+// functions, as a share and in µs per call. The .cpuprofile is kept (path printed) for Chrome
+// DevTools or speedscope.
+import { fork, spawnSync } from 'node:child_process';
+import { cpus } from 'node:os';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,11 +17,15 @@ const DURATION = Number(process.env.DURATION ?? 10);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 64);
 const TOP = Number(process.env.TOP ?? 40);
 const here = new URL('.', import.meta.url).pathname;
+const BARE = process.env.SERVER === 'bare';
+const last = cpus().length - 1;
+const pin = (pid, core) => last > 0 && spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
 
 function start(script, env, execArgv = []) {
   const child = fork(join(here, 'servers', script), [], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     child.once('message', (m) => resolve({ child, port: m.ready }));
+    pin(child.pid, script === 'upstream.mjs' ? 0 : last);
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
   });
 }
@@ -33,12 +40,15 @@ const token = await new SignJWT({ scope: 'crm:read crm:write' })
   .setIssuer('https://idp.bench').setAudience('portcullis').setSubject('support-bot').setJti('bench-1')
   .setIssuedAt(now).setExpirationTime(now + 900).sign(privateKey);
 
+pin(process.pid, 0);
 const upstream = await start('upstream.mjs', {});
-const gw = await start('gateway.mjs', { UPSTREAM: `http://127.0.0.1:${upstream.port}`, JWKS_FILE: jwksFile }, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
-const url = `http://127.0.0.1:${gw.port}/tools/crm/contacts/c-1`;
-const result = await new Promise((resolve, reject) =>
-  autocannon({ url, connections: CONNECTIONS, duration: DURATION, headers: { authorization: `Bearer ${token}` } }, (e, r) => (e ? reject(e) : resolve(r))),
-);
+const gw = await start(BARE ? 'bare-proxy.mjs' : 'gateway.mjs', { UPSTREAM: `http://127.0.0.1:${upstream.port}`, JWKS_FILE: jwksFile }, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+const body = process.env.BODY === '1' ? JSON.stringify({ text: 'x'.repeat(2048 - 12) }) : undefined;
+const url = `http://127.0.0.1:${gw.port}/tools/crm/contacts/c-1${body ? '/notes' : ''}`;
+const load = { url, connections: CONNECTIONS, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, method: body ? 'POST' : 'GET', body };
+const run = (duration) => new Promise((resolve, reject) => autocannon({ ...load, duration }, (e, r) => (e ? reject(e) : resolve(r))));
+const warm = await run(2); // warm-up: JIT, pools, token cache (in the profile too)
+const result = await run(DURATION);
 gw.child.kill('SIGTERM');
 await new Promise((r) => gw.child.once('exit', r));
 upstream.child.kill('SIGTERM');
@@ -62,7 +72,9 @@ for (const node of profile.nodes) {
   byFn.set(key, (byFn.get(key) ?? 0) + us);
   byArea.set(area(short, functionName), (byArea.get(area(short, functionName)) ?? 0) + us);
 }
-const pct = (us) => ((100 * us) / total).toFixed(1).padStart(5) + '%';
+// Per call: the profile spans warm-up and load, so its time is spread over the calls of both.
+const calls = warm.requests.total + result.requests.total;
+const pct = (us) => ((100 * us) / total).toFixed(1).padStart(5) + '%' + (us / calls).toFixed(1).padStart(7) + ' µs';
 console.log(`\nself time by area (${(total / 1e6).toFixed(1)} s sampled):`);
 for (const [k, us] of [...byArea].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${pct(us)}  ${k}`);
 console.log(`\nhottest functions:`);

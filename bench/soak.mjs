@@ -66,6 +66,7 @@ function slope(points) {
 const capacity = env.CAPACITY ? { rps: Number(env.CAPACITY), from: 'CAPACITY' } : latestCapacity();
 if (!capacity) throw new Error('no capacity known: run `npm run bench` first, or set CAPACITY');
 const rate = Number(env.RATE ?? Math.round(capacity.rps * 0.7));
+const share = `${Math.round((100 * rate) / capacity.rps)}% of ${capacity.rps} req/s, from ${capacity.from}`;
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-soak-'));
 const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
@@ -85,7 +86,7 @@ const upstream = await forkServer('upstream.mjs', {}, 0);
 const gw = await forkServer('gateway.mjs', { UPSTREAM: `http://127.0.0.1:${upstream.port}`, JWKS_FILE: jwksFile }, ncpu - 1);
 const path = '/tools/crm/contacts/c-1/notes';
 const vegetaBin = [spawnSync('sh', ['-c', 'command -v vegeta'], { encoding: 'utf8' }).stdout.trim(), join(env.HOME ?? '', '.cache/portcullis/bin/vegeta')].find((b) => b && existsSync(b));
-console.log(`soak: ${rate} req/s (70% of ${capacity.rps}, from ${capacity.from}) for ${MINUTES} min, POST 2 KB JSON, ${vegetaBin ? 'vegeta (open loop)' : 'autocannon overallRate'}`);
+console.log(`soak: ${rate} req/s (${share}) for ${MINUTES} min, POST 2 KB JSON, ${vegetaBin ? 'vegeta (open loop)' : 'autocannon overallRate'}`);
 
 let load;
 const duration = MINUTES * 60;
@@ -126,6 +127,7 @@ const latency = vegetaBin
 const r2 = (n) => Math.round(n * 100) / 100;
 const summary = {
   rate,
+  share,
   minutes: MINUTES,
   rss_start_mb: r2(steady[0]?.rss_mb ?? 0),
   rss_end_mb: r2(steady.at(-1)?.rss_mb ?? 0),
@@ -154,7 +156,7 @@ writeFileSync(
   [
     `# Soak ${date}`,
     '',
-    `Portcullis, default configuration, POST 2 KB JSON at ${rate} req/s (70% of ${capacity.rps}) for ${MINUTES} minutes, ${vegetaBin ? 'vegeta (open loop)' : 'autocannon'}; ${ncpu} × ${cpus()[0]?.model}, node ${process.version}.`,
+    `Portcullis, default configuration, POST 2 KB JSON at ${rate} req/s (${share}) for ${MINUTES} minutes, ${vegetaBin ? 'vegeta (open loop)' : 'autocannon'}; ${ncpu} × ${cpus()[0]?.model}, node ${process.version}.`,
     '',
     `![memory](${date}-soak.svg)`,
     '',

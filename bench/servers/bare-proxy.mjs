@@ -10,3 +10,4 @@ await app.register(proxy, {
 });
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) });
 process.send?.({ ready: app.server.address().port });
+process.on('SIGTERM', () => app.close().then(() => process.exit(0)));

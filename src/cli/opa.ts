@@ -18,9 +18,17 @@ export function opaBinary(): string {
   }
 }
 
-/** Runs opa with inherited output; returns its exit code. */
-export function runOpa(args: string[]): number {
-  const r = spawnSync(opaBinary(), args, { stdio: 'inherit' });
+/** Runs opa with inherited output (in `cwd` when given); returns its exit code. */
+export function runOpa(args: string[], cwd?: string): number {
+  const r = spawnSync(opaBinary(), args, { stdio: 'inherit', cwd });
   if (r.error) throw r.error;
   return r.status ?? 1;
+}
+
+/** Runs opa and returns what it printed on stdout; its stderr is passed through. Throws when it fails. */
+export function opaOutput(args: string[]): string {
+  const r = spawnSync(opaBinary(), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 256 * 1024 * 1024 });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`opa ${args[0]} exited with ${r.status}`);
+  return r.stdout;
 }

@@ -1,11 +1,13 @@
 /** `portcullis policy build | test | eval` — the platform team's loop: write Rego, test it, build the bundle, try a decision. */
-import { readFileSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { loadBundle, describe } from '../policy/bundle.js';
 import { checkDecision } from '../policy/engine.js';
-import { policySourceDigest } from '../policy/sources.js';
+import { inputReads } from '../policy/input-reads.js';
+import { policySourceDigest, policySourceFiles } from '../policy/sources.js';
 import { parse, UsageError, type Command } from './args.js';
-import { runOpa } from './opa.js';
+import { opaOutput, runOpa } from './opa.js';
 import { help } from './start.js';
 
 const USAGE = `portcullis policy build [--dir policies] [--out policies/build/bundle.tar.gz] [--entrypoint portcullis/decision]
@@ -41,14 +43,38 @@ export const policy: Command = {
   },
 };
 
+/**
+ * Compiles the sources to a wasm bundle whose manifest also says what the policy reads of its input
+ * (src/policy/input-reads.ts; the gateway's decision cache keys on it). The sources are copied into a
+ * scratch bundle root with that manifest, so the policy directory is never written to.
+ */
 async function build(dir: string, out: string, entrypoint: string): Promise<number> {
   const revision = policySourceDigest(dir);
-  mkdirSync(dirname(resolve(out)), { recursive: true });
-  const code = runOpa(['build', '-t', 'wasm', '-e', entrypoint, '--revision', revision, '--ignore', '*_test.rego', '--ignore', 'build', '-o', out, dir]);
-  if (code !== 0) return code;
+  const files = policySourceFiles(dir);
+  const modules = files.filter((f) => f.endsWith('.rego')).map((f) => JSON.parse(opaOutput(['parse', '--format', 'json', f])) as unknown);
+  const reads = inputReads(modules);
+  const scratch = mkdtempSync(join(tmpdir(), 'portcullis-policy-build-'));
+  // Named like the source directory, and compiled from inside the scratch directory, so the module
+  // paths in the bundle (and in its error messages) are the same as a plain `opa build <dir>`'s.
+  const name = basename(resolve(dir));
+  const root = join(scratch, name);
+  try {
+    for (const f of files) {
+      const to = join(root, relative(dir, f));
+      mkdirSync(dirname(to), { recursive: true });
+      copyFileSync(f, to);
+    }
+    writeFileSync(join(root, '.manifest'), JSON.stringify({ metadata: { portcullis: { input_reads: reads } } }));
+    mkdirSync(dirname(resolve(out)), { recursive: true });
+    const code = runOpa(['build', '-b', '-t', 'wasm', '-e', entrypoint, '--revision', revision, '-o', resolve(out), name], scratch);
+    if (code !== 0) return code;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
   // Prove the bundle loads and answers before anyone ships it.
   const bundle = await loadBundle(readFileSync(out), entrypoint);
-  process.stdout.write(`built ${out} (${bundle.bytes} bytes, revision ${bundle.revision})\n`);
+  const cache = reads.impure.length > 0 ? `not cached: calls ${reads.impure.join(', ')}` : reads.paths === null ? 'reads the whole input' : `reads ${reads.paths.length} input paths`;
+  process.stdout.write(`built ${out} (${bundle.bytes} bytes, revision ${bundle.revision}; ${cache})\n`);
   return 0;
 }
 

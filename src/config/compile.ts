@@ -105,6 +105,8 @@ export interface RuntimeConfig {
     readonly entrypoint: string;
     readonly watch: boolean;
     readonly pollIntervalMs: number;
+    /** Decisions kept by the parts of the input the policy reads (src/policy/decision-cache.ts). */
+    readonly decisionCache: { readonly enabled: boolean; readonly maxEntries: number };
   };
   readonly audit: AuditConfig;
   readonly approvals: {
@@ -203,6 +205,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
       entrypoint: raw.policy.entrypoint,
       watch: raw.policy.watch,
       pollIntervalMs: duration(raw.policy.poll_interval, 'policy.poll_interval'),
+      decisionCache: { enabled: raw.policy.decision_cache.enabled, maxEntries: raw.policy.decision_cache.max_entries },
     },
     audit: compileAudit(raw, baseDir),
     approvals: {

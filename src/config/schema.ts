@@ -143,6 +143,10 @@ export const ConfigSchema = Type.Object(
         entrypoint: Type.String({ minLength: 1, default: 'portcullis/decision' }),
         watch: Type.Boolean({ default: true }),
         poll_interval: Duration('30s'),
+        decision_cache: Type.Object(
+          { enabled: Type.Boolean({ default: true }), max_entries: Type.Integer({ minimum: 1, default: 10_000 }) },
+          { ...Strict, default: {} },
+        ),
       },
       { ...Strict, default: {} },
     ),

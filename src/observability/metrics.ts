@@ -23,6 +23,7 @@ export interface Metrics {
   readonly rateLimitFallback: Counter;
   readonly policyDecisions: Counter<'result'>;
   readonly policyEval: Histogram;
+  readonly policyCache: Counter<'result'>;
   readonly policyBundle: Gauge<'revision'>;
   readonly policyReloads: Counter<'result' | 'trigger'>;
   readonly policyLastReload: Gauge<'result'>;
@@ -69,6 +70,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     policyDecisions: new Counter({
       name: 'portcullis_policy_decisions_total',
       help: 'Policy decisions by result: allow, deny, approval, or error (a deny: policy_unavailable).',
+      labelNames: ['result'],
+      registers,
+    }),
+    policyCache: new Counter({
+      name: 'portcullis_policy_cache_total',
+      help: 'Policy decisions looked up in the decision cache, by result: hit (no evaluation) or miss (evaluated, then kept).',
       labelNames: ['result'],
       registers,
     }),

@@ -5,6 +5,7 @@
  */
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { readTarGz } from './tar.js';
+import type { InputReads } from './input-reads.js';
 
 export class BundleError extends Error {
   override readonly name = 'BundleError';
@@ -22,6 +23,8 @@ export interface LoadedBundle {
   readonly revision: string;
   readonly manifest: Manifest;
   readonly bytes: number;
+  /** What the policy reads of its input, from the manifest metadata `portcullis policy build` writes. */
+  readonly reads?: InputReads;
 }
 
 export async function loadBundle(archive: Buffer, entrypoint: string): Promise<LoadedBundle> {
@@ -47,7 +50,22 @@ export async function loadBundle(archive: Buffer, entrypoint: string): Promise<L
   if (id === undefined) {
     throw new BundleError(`the bundle has no entrypoint ${entrypoint} (it has: ${Object.keys(policy.entrypoints).join(', ') || 'none'})`);
   }
-  return { policy, entrypoint: id, revision: String(manifest.revision ?? ''), manifest, bytes: archive.length };
+  return { policy, entrypoint: id, revision: String(manifest.revision ?? ''), manifest, bytes: archive.length, reads: manifestReads(manifest) };
+}
+
+/**
+ * `metadata.portcullis.input_reads` of the manifest, when it is well formed. A bundle built by plain
+ * `opa build` has none, and its decisions are not cached (nothing says what its policy reads).
+ */
+function manifestReads(manifest: Manifest): InputReads | undefined {
+  const r = ((manifest.metadata as { portcullis?: { input_reads?: unknown } } | undefined)?.portcullis)?.input_reads as
+    | { paths?: unknown; impure?: unknown }
+    | undefined;
+  if (!r || typeof r !== 'object') return undefined;
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+  const paths = r.paths === null ? null : Array.isArray(r.paths) && r.paths.every((p) => strings(p) && p.length > 0) ? (r.paths as string[][]) : undefined;
+  if (paths === undefined || !strings(r.impure)) return undefined;
+  return { paths, impure: r.impure };
 }
 
 function parseJson<T>(buf: Buffer | undefined, name: string): T | undefined {

@@ -12,6 +12,7 @@ import type { Decider } from '../pipeline/decide.js';
 import { describe, loadBundle, type LoadedBundle } from './bundle.js';
 import { fileBundleSource, httpBundleSource, type BundleSource } from './bundle-source.js';
 import { canonicalUtc, createInputBuilder, type PolicyInput } from './input.js';
+import { createDecisionCache, type DecisionCache } from './decision-cache.js';
 
 export type ReloadTrigger = 'start' | 'watch' | 'poll' | 'admin' | 'signal';
 
@@ -30,6 +31,8 @@ export interface PolicyStatus {
   readonly revision: string | null;
   readonly loadedAt: string | null;
   readonly lastError: string | null;
+  /** Whether the active bundle's decisions are cached, and why not when they are not. */
+  readonly cache: { readonly enabled: boolean; readonly entries: number; readonly why?: string };
 }
 
 export interface PolicyEngine extends Decider {
@@ -53,10 +56,17 @@ export function createPolicyEngine(
   const source = deps.source ?? (config.policy.remote ? httpBundleSource(config.policy.bundle) : fileBundleSource(config.policy.bundle));
   const buildInput = createInputBuilder(config);
   let current: LoadedBundle | undefined;
+  // Swapped together with `current`: a new bundle starts with an empty cache.
+  let cache: DecisionCache | undefined;
+  let cacheOff: string | undefined;
   let loadedAt: string | null = null;
   let lastError: string | null = null;
   let stopWatching: (() => void) | undefined;
   let queue: Promise<unknown> = Promise.resolve();
+
+  const decided = { allow: metrics.policyDecisions.labels('allow'), deny: metrics.policyDecisions.labels('deny'), approval: metrics.policyDecisions.labels('approval') };
+  const cacheHit = metrics.policyCache.labels('hit');
+  const cacheMiss = metrics.policyCache.labels('miss');
 
   function decide(ctx: CallContext): Decision {
     const bundle = current;
@@ -64,18 +74,35 @@ export function createPolicyEngine(
       metrics.policyDecisions.inc({ result: 'error' });
       throw new PolicyOutputError('no policy bundle is loaded');
     }
+    const input = buildInput(ctx);
+    const c = cache;
+    const key = c?.key(input);
+    if (key !== undefined) {
+      const hit = c!.get(key);
+      if (hit) {
+        cacheHit.inc();
+        count(hit);
+        return hit;
+      }
+      cacheMiss.inc();
+    }
     const started = performance.now();
     let decision: Decision;
     try {
-      decision = evaluate(bundle, buildInput(ctx));
+      decision = evaluate(bundle, input);
     } catch (err) {
       metrics.policyDecisions.inc({ result: 'error' });
       logger.error({ err: describe(err), revision: bundle.revision, request_id: ctx.requestId }, 'policy evaluation failed');
       throw err;
     }
     metrics.policyEval.observe((performance.now() - started) / 1000);
-    metrics.policyDecisions.inc({ result: decision.approvalRequired ? 'approval' : decision.allow ? 'allow' : 'deny' });
+    if (key !== undefined) c!.set(key, decision);
+    count(decision);
     return decision;
+  }
+
+  function count(d: Decision): void {
+    (d.approvalRequired ? decided.approval : d.allow ? decided.allow : decided.deny).inc();
   }
 
   function evaluate(bundle: LoadedBundle, input: PolicyInput): Decision {
@@ -108,6 +135,7 @@ export function createPolicyEngine(
       // Smoke test: the new policy must answer a well-formed decision before it serves a call.
       evaluate(bundle, smokeInput());
       current = bundle;
+      ({ cache, why: cacheOff } = cacheFor(bundle));
       loadedAt = new Date().toISOString();
       lastError = null;
       metrics.policyBundle.reset();
@@ -115,7 +143,7 @@ export function createPolicyEngine(
       metrics.policyReloads.inc({ result: 'success', trigger });
       metrics.policyLastReload.set({ result: 'success' }, Date.now() / 1000);
       const result = { ok: true, revision: bundle.revision, previous, changed: bundle.revision !== previous, durationMs: performance.now() - started };
-      logger.info({ trigger, revision: bundle.revision, previous, bytes: bundle.bytes, ms: Math.round(result.durationMs) }, 'policy bundle loaded');
+      logger.info({ trigger, revision: bundle.revision, previous, bytes: bundle.bytes, ms: Math.round(result.durationMs), decision_cache: cache ? 'on' : `off: ${cacheOff}` }, 'policy bundle loaded');
       return result;
     } catch (err) {
       lastError = describe(err);
@@ -124,6 +152,14 @@ export function createPolicyEngine(
       logger.error({ trigger, error: lastError, kept_revision: previous }, previous ? 'policy bundle rejected; the previous one keeps serving' : 'policy bundle rejected; no policy is active');
       return { ok: false, revision: previous, previous, changed: false, error: lastError, durationMs: performance.now() - started };
     }
+  }
+
+  function cacheFor(bundle: LoadedBundle): { cache?: DecisionCache; why?: string } {
+    const { enabled, maxEntries } = config.policy.decisionCache;
+    if (!enabled) return { why: 'policy.decision_cache.enabled is false' };
+    if (!bundle.reads) return { why: 'the bundle does not say what its policy reads (build it with portcullis policy build)' };
+    const made = createDecisionCache(bundle.reads, maxEntries);
+    return made ? { cache: made } : { why: `the policy calls ${bundle.reads.impure.join(', ')}, whose answers change between calls` };
   }
 
   async function start(): Promise<void> {
@@ -136,7 +172,13 @@ export function createPolicyEngine(
     decide,
     start,
     reload,
-    status: () => ({ active: current !== undefined, revision: current?.revision ?? null, loadedAt, lastError }),
+    status: () => ({
+      active: current !== undefined,
+      revision: current?.revision ?? null,
+      loadedAt,
+      lastError,
+      cache: { enabled: cache !== undefined, entries: cache?.size() ?? 0, ...(current && !cache ? { why: cacheOff } : {}) },
+    }),
     close: () => stopWatching?.(),
   };
 }
