@@ -74,9 +74,11 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     maxTtlSec: config.auth.maxTokenTtlSec,
     requiredClaims: ['iss', 'aud', 'exp', 'iat', 'jti'],
   });
+  const tokenCacheHit = metrics.tokenCache.labels('hit');
+  const tokenCacheMiss = metrics.tokenCache.labels('miss');
   const tokens = createTokenAuthenticator(verify, {
     cache: config.auth.tokenCache,
-    stats: { onCache: (result) => metrics.tokenCache.labels(result).inc() },
+    stats: { onCache: (result) => (result === 'hit' ? tokenCacheHit : tokenCacheMiss).inc() },
   });
   // The audit trail opens in listen() (it reads the log to continue its chain); until then, and if
   // it fails, the port reports unhealthy and every call is refused with audit_unavailable.

@@ -187,3 +187,21 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     }),
   };
 }
+
+/**
+ * A metric's children, one per distinct label values (in labelNames order), made on first use and
+ * kept: `inc({…})` hashes and validates the labels on every call, which the request path pays per
+ * call otherwise (bench/profile.mjs). Label values are bounded (see the top of this file), so is this.
+ */
+export function labelled<C>(metric: { labels(...values: string[]): C }): (...values: string[]) => C {
+  const made = new Map<string, C>();
+  return (...values) => {
+    const key = values.join('\u0000');
+    let child = made.get(key);
+    if (child === undefined) {
+      child = metric.labels(...values);
+      made.set(key, child);
+    }
+    return child;
+  };
+}

@@ -8,6 +8,7 @@ import type { Principal } from '../auth/principal.js';
 import type { ErrorCode, Reason } from '../errors.js';
 import type { McpCall } from '../mcp/protocol.js';
 import type { TrustNow } from '../trust/score.js';
+import type { CallAbort } from './call-abort.js';
 
 /** What the decide stage concluded (the policy engine fills this from issue #3 on). */
 export interface Decision {
@@ -27,7 +28,7 @@ export interface CallContext {
   readonly clientIp: string;
   readonly raw: IncomingMessage;
   /** Aborted when the call must stop: client gone, shutdown, and (later) the kill switch. */
-  readonly abort: AbortController;
+  readonly abort: CallAbort;
 
   principal?: Principal;
   agent?: AgentEntry;
@@ -53,6 +54,8 @@ export interface CallContext {
   approval?: { readonly id: string; readonly approver: string };
   /** The request body, read whole when an approval must be bound to it (forward sends this instead). */
   bufferedBody?: Buffer | null;
+  /** Set once the upstream's answer is being relayed: its audit event is written when the response closes. */
+  relayed?: boolean;
   /** Set when the kill switch cut this call in flight: the kill's id. */
   killedBy?: string;
 

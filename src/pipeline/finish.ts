@@ -5,7 +5,7 @@
 import type { FastifyReply } from 'fastify';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
+import { labelled, type Metrics } from '../observability/metrics.js';
 import { authFailureFields, callEventFields } from '../audit/events.js';
 import type { AuditPort, CallContext } from './context.js';
 import type { UpstreamResponse } from './forward.js';
@@ -14,11 +14,15 @@ import type { Trust } from '../trust/engine.js';
 
 export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLogger: Logger; audit: AuditPort; trust: Trust; done: (ctx: CallContext) => void }) {
   const { metrics, logger, accessLogger, audit, trust } = deps;
+  const calls = labelled(metrics.calls);
+  const callDuration = labelled(metrics.callDuration);
+  const upstreamDuration = labelled(metrics.upstreamDuration);
 
   function relay(ctx: CallContext, reply: FastifyReply, res: UpstreamResponse): FastifyReply {
     record(ctx, res.status, undefined);
-    // The audit event is written when the response has gone (or the client left), so its timing is the whole call.
-    reply.raw.once('close', () => audit.record('tool_call', callEventFields(ctx, 'final')));
+    // The audit event is written when the response has gone (or the client left), so its timing is
+    // the whole call: by closed(), from the one 'close' listener the pipeline keeps per call.
+    ctx.relayed = true;
     reply.code(res.status).headers(res.headers).header('portcullis-request-id', ctx.requestId);
     reply.send(res.body);
     // Fastify writes a stream's headers with its first byte; an event stream may be silent for long,
@@ -61,9 +65,9 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLog
     o.code = err?.code;
     o.reason = err?.reason;
     trust.observe(ctx);
-    metrics.calls.inc({ tool, operation: ctx.operation?.name ?? '-', outcome, reason });
-    metrics.callDuration.observe({ tool, outcome }, seconds);
-    if (o.upstreamMs !== undefined) metrics.upstreamDuration.observe({ tool }, o.upstreamMs / 1000);
+    calls(tool, ctx.operation?.name ?? '-', outcome, reason).inc();
+    callDuration(tool, outcome).observe(seconds);
+    if (o.upstreamMs !== undefined) upstreamDuration(tool).observe(o.upstreamMs / 1000);
     const p = ctx.principal;
     // Only ids, names, codes and timings: this logger has no redaction pass (observability/logger.ts).
     accessLogger.info({
@@ -85,7 +89,12 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLog
     }, 'call');
   }
 
-  return { relay, refuse };
+  /** The response has closed (sent, or the client left): a relayed call's audit event. */
+  function closed(ctx: CallContext): void {
+    if (ctx.relayed) audit.record('tool_call', callEventFields(ctx, 'final'));
+  }
+
+  return { relay, refuse, closed };
 }
 
 /** An MCP client gets a JSON-RPC answer: an error object, or input_required for a held call (2026-07-28). */

@@ -36,7 +36,8 @@ export function createUpstreams(config: RuntimeConfig): Upstreams {
   async function forward(ctx: CallContext): Promise<UpstreamResponse> {
     const tool = ctx.tool!;
     const pool = pools.get(tool.name)!;
-    const body = ctx.bufferedBody !== undefined ? ctx.bufferedBody : tool.captureBody ? await capturedBody(ctx, tool.captureBody.redact) : requestBody(ctx);
+    let body = ctx.bufferedBody !== undefined ? ctx.bufferedBody : tool.captureBody ? await capturedBody(ctx, tool.captureBody.redact) : requestBody(ctx);
+    if (body instanceof Promise) body = await body;
     // A body read whole may have been re-serialised (MCP): its length is the one sent.
     if (Buffer.isBuffer(body)) ctx.upstreamHeaders!['content-length'] = String(body.length);
     const started = performance.now();
@@ -46,7 +47,8 @@ export function createUpstreams(config: RuntimeConfig): Upstreams {
         path: ctx.upstreamPath!,
         headers: ctx.upstreamHeaders!,
         body,
-        signal: ctx.abort.signal,
+        // undici listens to any object with add/removeEventListener (call-abort.ts).
+        signal: ctx.abort.signal as unknown as AbortSignal,
         headersTimeout: tool.timeoutMs,
         // An MCP listening stream (a 2025-11-25 GET, subscriptions/listen) is idle by design: no gap limit.
         bodyTimeout: ctx.mcp?.transport === 'stream' || ctx.mcp?.method === 'subscriptions/listen' ? 0 : tool.timeoutMs,
@@ -91,13 +93,51 @@ function hasBody(raw: IncomingMessage, max: number): boolean {
   return true;
 }
 
+/** A body of at most this many bytes, with a declared length, is read whole before it is forwarded. */
+const READ_WHOLE_UP_TO = 64 * 1024;
+
 /**
- * The request body for undici, streamed: counted against the limit (chunked bodies have no length
- * up front) and hashed on the way through, so the audit event gets its SHA-256 without buffering.
+ * The request body for undici. A small one with a Content-Length is read whole and sent with the
+ * headers in one write (the common tool call: a few KB of JSON; a stream costs a second write and a
+ * stream's machinery per call, bench/profile.mjs). Anything else is streamed: counted against the
+ * limit (chunked bodies have no length up front) and hashed on the way through, so the audit event
+ * gets its SHA-256 without buffering.
  */
-function requestBody(ctx: CallContext): Readable | null {
+function requestBody(ctx: CallContext): Readable | Promise<Buffer> | null {
   if (!hasBody(ctx.raw, ctx.tool!.maxBodyBytes)) return null;
+  const cl = ctx.raw.headers['content-length'];
+  if (cl !== undefined && ctx.raw.headers['transfer-encoding'] === undefined && Number(cl) <= READ_WHOLE_UP_TO) return readDeclared(ctx);
   return Readable.from(tapped(ctx), { objectMode: false });
+}
+
+/** Reads a body whose length the client declared (Node's parser delivers exactly that many bytes). */
+function readDeclared(ctx: CallContext): Promise<Buffer> {
+  const raw = ctx.raw;
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      bytes += chunk.length;
+    };
+    const onEnd = () => {
+      done();
+      const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes);
+      ctx.body = { sha256: createHash('sha256').update(buf).digest('hex'), bytes };
+      resolve(buf);
+    };
+    const onFail = (err?: unknown) => {
+      done();
+      reject(new GatewayError('client_aborted', 'The request body could not be read.', { cause: err }));
+    };
+    const onClose = () => {
+      if (!raw.complete) onFail();
+    };
+    const done = () => {
+      raw.off('data', onData).off('end', onEnd).off('error', onFail).off('close', onClose);
+    };
+    raw.on('data', onData).on('end', onEnd).on('error', onFail).on('close', onClose);
+  });
 }
 
 async function* tapped(ctx: CallContext): AsyncIterable<Buffer> {

@@ -10,6 +10,7 @@ import type { RuntimeConfig } from '../config/compile.js';
 import { GatewayError, type Reason } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { sameFingerprint, stored, type Approval, type Fingerprint, type StateStore, type Transition } from '../state/store.js';
+import type { CallAbort } from './call-abort.js';
 import type { AuditPort, CallContext } from './context.js';
 import { capturedBody, readWholeBody } from './forward.js';
 import { notifyApprovers } from './approval-notify.js';
@@ -137,7 +138,7 @@ function fingerprint(ctx: CallContext): Fingerprint {
 }
 
 /** Resolves with the approval once decided, or undefined at the deadline; rejects if the call is aborted (kill, client gone). */
-function waitForDecision(state: StateStore, id: string, holdMs: number, signal: AbortSignal): Promise<Approval | undefined> {
+function waitForDecision(state: StateStore, id: string, holdMs: number, signal: CallAbort): Promise<Approval | undefined> {
   return new Promise((resolve, reject) => {
     let done = false;
     const finish = (v: Approval | undefined, err?: unknown) => {

@@ -44,6 +44,7 @@ import { createResolve } from './resolve.js';
 import { createMcpMessage } from './mcp-message.js';
 import { createMcpResponse } from './mcp-response.js';
 import { createFinish } from './finish.js';
+import { CallAbort } from './call-abort.js';
 import type { Trust } from '../trust/engine.js';
 
 type Stage = (ctx: CallContext) => void | Promise<void>;
@@ -103,6 +104,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
     reply.raw.once('close', () => {
       inflight.delete(ctx);
       if (!reply.raw.writableFinished) ctx.abort.abort();
+      finish.closed(ctx);
     });
     try {
       if (deps.isClosing()) throw new GatewayError('shutting_down', 'The gateway is shutting down; retry on another replica.');
@@ -133,7 +135,7 @@ function newContext(request: FastifyRequest): CallContext {
     url: request.raw.url ?? '/',
     clientIp: request.raw.socket.remoteAddress ?? '',
     raw: request.raw,
-    abort: new AbortController(),
+    abort: new CallAbort(),
   };
 }
 

@@ -37,6 +37,19 @@ export function createInputBuilder(config: RuntimeConfig): InputBuilder {
     for (const op of t.operations) ops.set(op, Object.freeze({ name: op.name, action: op.action, risk: op.risk }));
   }
 
+  // The policy compares times to the second: one string per second, not one Date per call.
+  let second = -1;
+  let time = '';
+  const now = (): string => {
+    const ms = Date.now();
+    const s = Math.floor(ms / 1000);
+    if (s !== second) {
+      second = s;
+      time = canonicalUtc(ms);
+    }
+    return time;
+  };
+
   return function buildInput(ctx: CallContext): PolicyInput {
     const p = ctx.principal!;
     const agent = ctx.agent!;
@@ -58,7 +71,7 @@ export function createInputBuilder(config: RuntimeConfig): InputBuilder {
         query: parseQuery(ctx.query ?? ''),
         mcp: ctx.mcp?.method === undefined ? null : { method: ctx.mcp.method, tool: ctx.mcp.tool ?? null, arguments: ctx.mcp.arguments ?? null, revision: ctx.mcp.revision },
       },
-      context: { time: canonicalUtc(Date.now()), ip: ctx.clientIp },
+      context: { time: now(), ip: ctx.clientIp },
     };
   };
 }

@@ -13,6 +13,7 @@ import type { PolicyInput } from '../../src/policy/input.js';
 import { fileBundleSource } from '../../src/policy/bundle-source.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { CallAbort } from '../../src/pipeline/call-abort.js';
 import type { CallContext, Decision } from '../../src/pipeline/context.js';
 import { createTestIssuer, type TestIssuer } from '../helpers/issuer.js';
 import { startUpstream, type RecordingUpstream } from '../helpers/upstream.js';
@@ -150,7 +151,7 @@ describe('the policy engine and its cache', () => {
       url: `/tools/crm/contacts/${id}`,
       clientIp: '127.0.0.1',
       raw: undefined as never,
-      abort: new AbortController(),
+      abort: new CallAbort(),
       principal: { agentId: 'support-bot', userId: null, userRoles: [], userClearance: null, delegation: ['support-bot'], scopes: new Set(['crm:read']), jti: id, iat: 0, exp: 0, taskId: null } as never,
       agent: config.agents.get('support-bot')!,
       tool,
