@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { loadBundle } from '../dist/policy/bundle.js';
 import { checkDecision } from '../dist/policy/engine.js';
+import { createDecisionCache } from '../dist/policy/decision-cache.js';
 
 const BUNDLE = new URL('../policies/build/bundle.tar.gz', import.meta.url);
 
@@ -44,6 +45,12 @@ export async function policyEvalBench(n = 50_000) {
   const ep = bundle.entrypoint;
   const decision = checkDecision(bundle.policy.evaluate(input, ep), bundle.revision);
   if (!decision.allow) throw new Error(`the sample call should be allowed: ${decision.reasons}`);
+  // The decision cache (src/policy/decision-cache.ts): a call that differs from one already decided
+  // only in what the policy does not read (here the record id and the token id) costs its key.
+  const cache = createDecisionCache(bundle.reads, 10_000);
+  cache.set(cache.key(input), decision);
+  let i = 0;
+  const another = () => ({ ...input, token: { ...input.token, jti: `j-${++i}` }, request: { ...input.request, path: `/contacts/c-${i}`, params: { id: `c-${i}` } } });
   const rows = [
     ['evaluate(object): JSON.stringify + TextEncoder inside opa-wasm (what the gateway does)', () => bundle.policy.evaluate(input, ep)],
     ['evaluate(ArrayBuffer): JSON.stringify + Buffer.from by the caller', () => {
@@ -52,6 +59,9 @@ export async function policyEvalBench(n = 50_000) {
     }],
     ['JSON.stringify(input) alone', () => JSON.stringify(input)],
     ['evaluate + output check (the engine\'s whole decide, minus input building)', () => checkDecision(bundle.policy.evaluate(input, ep), bundle.revision)],
+    ['decision cache hit: key of what the policy reads + lookup (another record, another token)', () => {
+      if (cache.get(cache.key(another())) !== decision) throw new Error('expected a cache hit');
+    }],
   ].map(([name, fn]) => ({ name, ...measure(fn, n) }));
   return { revision: bundle.revision, input_bytes: Buffer.byteLength(JSON.stringify(input)), rows };
 }
