@@ -22,6 +22,7 @@ export interface AuditTrailOptions {
   readonly path: string;
   readonly chain?: string;
   readonly groupCommitMs: number;
+  readonly syncIntervalMs: number;
   readonly rotateBytes: number;
   readonly rotateAgeMs: number;
   readonly checkpointEvery: number;
@@ -72,10 +73,12 @@ export async function openAuditTrail(opts: AuditTrailOptions, deps: { metrics: M
     {
       path: opts.path,
       groupCommitMs: opts.groupCommitMs,
+      syncIntervalMs: opts.syncIntervalMs,
       rotateBytes: opts.rotateBytes,
       rotateAgeMs: opts.rotateAgeMs,
+      // A checkpoint is kept apart only once the records it signs are fdatasync'ed.
+      onSynced: (lastSeq) => writeExternalCheckpoints(lastSeq),
       onWritten: (lastSeq, count) => {
-        writeExternalCheckpoints(lastSeq);
         metrics.auditEvents.inc({ stage: 'written' }, count);
         metrics.auditEvents.inc({ stage: 'sealed' }, sealed);
         sealed = 0;

@@ -15,6 +15,8 @@ export interface AuditConfig {
   readonly signingKey: string;
   readonly generateSigningKey: boolean;
   readonly groupCommitMs: number;
+  /** The longest a written ordinary record waits for fdatasync (durable ones never wait). */
+  readonly syncIntervalMs: number;
   readonly rotateBytes: number;
   readonly rotateAgeMs: number;
   readonly checkpointEvery: number;
@@ -73,6 +75,7 @@ export function compileAudit(raw: RawConfig, baseDir: string): AuditConfig {
     signingKey: resolve(baseDir, a.signing_key),
     generateSigningKey: a.generate_signing_key ?? raw.dev.issuer,
     groupCommitMs: duration(a.group_commit, 'audit.group_commit'),
+    syncIntervalMs: duration(a.sync_interval, 'audit.sync_interval'),
     rotateBytes: size(a.rotate.max_bytes, 'audit.rotate.max_bytes'),
     rotateAgeMs: duration(a.rotate.max_age, 'audit.rotate.max_age'),
     checkpointEvery: a.checkpoint.every,

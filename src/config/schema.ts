@@ -171,6 +171,7 @@ export const ConfigSchema = Type.Object(
         signing_key: Type.String({ minLength: 1, default: './.portcullis/audit-signing-key.pem' }),
         generate_signing_key: Type.Optional(Type.Boolean()),
         group_commit: Duration('2ms'),
+        sync_interval: Duration('50ms'),
         rotate: Type.Object({ max_bytes: Size('64mb'), max_age: Duration('24h') }, { ...Strict, default: {} }),
       },
       { ...Strict, default: {} },

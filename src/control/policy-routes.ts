@@ -16,6 +16,12 @@ export function registerPolicyRoutes(app: FastifyInstance, authenticate: AdminAu
   });
   app.get('/admin/policy', { preHandler: requireRole(authenticate, 'operator', 'auditor', 'admin') }, async () => {
     const s = policy.status();
-    return { active: s.active, revision: s.revision, loaded_at: s.loadedAt, last_error: s.lastError };
+    return {
+      active: s.active,
+      revision: s.revision,
+      loaded_at: s.loadedAt,
+      last_error: s.lastError,
+      decision_cache: { enabled: s.cache.enabled, entries: s.cache.entries, ...(s.cache.why ? { why_off: s.cache.why } : {}) },
+    };
   });
 }

@@ -110,3 +110,61 @@ describe('the local audit log', () => {
     expect(written.map((r) => r.seq)).toEqual(written.map((_, i) => i + 1));
   });
 });
+
+describe('the log writer: write every window, fdatasync on demand', () => {
+  const open = async (syncIntervalMs: number) => {
+    const { AuditLogWriter } = await import('../../src/audit/log-writer.js');
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const path = join(mkdtempSync(join(tmpdir(), 'portcullis-writer-')), 'audit.jsonl');
+    const seen = { written: [] as number[], synced: [] as { seq: number; at: number }[] };
+    const started = performance.now();
+    const writer = await AuditLogWriter.open(
+      {
+        path,
+        groupCommitMs: 1,
+        syncIntervalMs,
+        rotateBytes: 1 << 30,
+        rotateAgeMs: 86_400_000,
+        onWritten: (seq) => seen.written.push(seq),
+        onSynced: (seq) => seen.synced.push({ seq, at: performance.now() - started }),
+        onHealth: () => undefined,
+      },
+      false,
+    );
+    return { writer, path, seen };
+  };
+  const until = async (ok: () => boolean, ms = 2000) => {
+    const deadline = Date.now() + ms;
+    while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  it('writes an ordinary record at once and fdatasyncs it within sync_interval, not per batch', async () => {
+    const { writer, path, seen } = await open(300);
+    writer.append(1, '{"seq":1}', false);
+    await until(() => seen.written.includes(1));
+    expect(readFileSync(path, 'utf8')).toBe('{"seq":1}\n'); // in the file (a crash of the process loses nothing)
+    expect(seen.synced).toEqual([]);
+    writer.append(2, '{"seq":2}', false);
+    await until(() => seen.synced.length > 0);
+    expect(seen.synced).toEqual([{ seq: 2, at: expect.any(Number) }]); // one sync for both
+    expect(seen.synced[0]!.at).toBeGreaterThanOrEqual(250);
+    await writer.close();
+  });
+
+  it('fdatasyncs a durable record before its append resolves', async () => {
+    const { writer, seen } = await open(10_000);
+    writer.append(1, '{"seq":1}', false);
+    await writer.append(2, '{"seq":2}', true);
+    expect(seen.synced.map((s) => s.seq)).toEqual([2]);
+    await writer.close();
+  });
+
+  it('fdatasyncs what is left when it closes', async () => {
+    const { writer, seen } = await open(10_000);
+    writer.append(1, '{"seq":1}', false);
+    await writer.close();
+    expect(seen.synced.map((s) => s.seq)).toEqual([1]);
+  });
+});

@@ -13,7 +13,7 @@ export async function openTestTrail(dir = mkdtempSync(join(tmpdir(), 'portcullis
   const signer = await loadCheckpointSigner(keyPath, { generate: true });
   const path = join(dir, 'audit.jsonl');
   const trail = await openAuditTrail(
-    { path, groupCommitMs: 1, rotateBytes: 64 * 1024 * 1024, rotateAgeMs: 86_400_000, checkpointEvery: 1000, checkpointIntervalMs: 60_000, signer, ...opts },
+    { path, groupCommitMs: 1, syncIntervalMs: 20, rotateBytes: 64 * 1024 * 1024, rotateAgeMs: 86_400_000, checkpointEvery: 1000, checkpointIntervalMs: 60_000, signer, ...opts },
     { metrics: createMetrics({ defaultMetrics: false }), logger: createLogger({ level: 'silent' }) },
   );
   const keys = new Map([[signer.kid, createPublicKey(readFileSync(keyPath))]]);

@@ -221,6 +221,7 @@ describe('the decision cache through the whole gateway', () => {
     gw = await startGateway(
       shippedCatalogue(issuer, up, { bundle: SHIPPED_BUNDLE }, {
         agents: { 'intern-bot': { owner: 'alice@example.com', roles: ['support_agent'], max_classification: 'internal' } },
+        breakGlass: BREAK_GLASS,
       }),
       { policy: true },
     );
@@ -229,6 +230,7 @@ describe('the decision cache through the whole gateway', () => {
     await gw.close();
     await up.close();
   });
+  const BREAK_GLASS = 'break-glass-decision-cache-0f1e2d3c';
   const get = (token: string, path: string) => send(gw.proxyUrl, { method: 'GET', path, headers: { authorization: `Bearer ${token}` } });
 
   it('serves an agent reading many records from one decision, and never lends it to another caller', async () => {
@@ -246,5 +248,9 @@ describe('the decision cache through the whole gateway', () => {
     const eve = await issuer.sign({ sub: 'eve@example.com', act: { sub: 'support-bot' }, roles: ['it_ops'], scope: 'crm:read' });
     expect((await get(eve, '/tools/crm/contacts/c-1')).status).toBe(403);
     expect((await get(support, '/tools/crm/contacts/c-1')).status).toBe(200);
+
+    const status = await send(gw.adminUrl, { path: '/admin/policy', headers: { authorization: `Bearer ${BREAK_GLASS}` } });
+    expect(status.json().decision_cache).toMatchObject({ enabled: true });
+    expect(status.json().decision_cache.entries).toBeGreaterThanOrEqual(3);
   });
 });
