@@ -1,0 +1,80 @@
+/**
+ * What the Redis store (redis-store.ts) runs against Redis: one connection of the configured kind
+ * (standalone, Sentinel, Cluster) that fails fast instead of queueing, and the Lua scripts that make
+ * approval transitions and shared rate limits atomic.
+ */
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { RedisConnection } from '../config/compile.js';
+
+// Approval transitions run inside Redis, so two approvers (or two replicas using one approval) get
+// exactly one outcome. Each approval is a hash: the immutable record as JSON, its status fields,
+// its expiry and its fingerprint in canonical form.
+export const DECIDE = `
+local s = redis.call('HMGET', KEYS[1], 'status', 'expires_at')
+if not s[1] then return {'unknown'} end
+if s[1] ~= 'pending' then return {'not_pending'} end
+if tonumber(s[2]) <= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'status', 'expired')
+  return {'expired', redis.call('INCR', KEYS[2])}
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'decided_by', ARGV[2], 'comment', ARGV[3], 'decided_at', ARGV[5])
+return {'ok', redis.call('INCR', KEYS[2])}`;
+
+export const CONSUME = `
+local s = redis.call('HMGET', KEYS[1], 'status', 'expires_at', 'fp')
+if not s[1] then return {'unknown'} end
+if s[1] ~= 'approved' then return {'not_approved'} end
+if tonumber(s[2]) <= tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'status', 'expired')
+  return {'expired', redis.call('INCR', KEYS[2])}
+end
+if s[3] ~= ARGV[1] then return {'mismatch'} end
+redis.call('HSET', KEYS[1], 'status', 'used')
+return {'ok', redis.call('INCR', KEYS[2])}`;
+
+// GCRA over several limits at once (src/trust/gcra.ts has the same arithmetic): Redis's own clock,
+// so replicas with skewed clocks share one timeline; all limits are taken, or none.
+export const GCRA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local worst, worstIndex = 0, 0
+local nextTats = {}
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local burst = tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+  if tat < now then tat = now end
+  local allowAt = tat - (burst - 1) * interval
+  if allowAt > now and allowAt - now > worst then worst = allowAt - now; worstIndex = i end
+  nextTats[i] = tat + interval
+end
+if worstIndex > 0 then return {0, worstIndex, math.ceil(worst)} end
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], tostring(nextTats[i]), 'PX', math.ceil(nextTats[i] - now) + 1000)
+end
+return {1, 0, 0}`;
+
+/** Opens one connection of the configured kind, failing fast instead of queueing commands. */
+export function connect(c: RedisConnection, commandTimeout: number): Redis | Cluster {
+  const base: RedisOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout,
+    connectTimeout: 2_000,
+    retryStrategy: (times: number) => Math.min(100 * times, 1_000),
+  };
+  if (c.mode === 'cluster') {
+    return new Cluster(c.nodes.map((u) => ({ host: new URL(u).hostname, port: Number(new URL(u).port || 6379) })), {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: (times: number) => Math.min(100 * times, 1_000),
+      redisOptions: { ...base, lazyConnect: undefined },
+    });
+  }
+  if (c.mode === 'sentinel') {
+    const u = new URL(c.url);
+    return new Redis({ ...base, sentinels: [...c.sentinels], name: c.name, password: u.password || undefined, db: Number(u.pathname.slice(1) || 0) });
+  }
+  return new Redis(c.url, base);
+}
