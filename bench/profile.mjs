@@ -2,7 +2,7 @@
 // (the default step, or the step ENV names: POLICY=off, AUDIT=off, RATE_LIMITS=on…; SERVER=bare for
 // the bare @fastify/http-proxy, to compare) under `node --cpu-prof`, pinned to the last core, loads it
 // with autocannon (on the first core) for DURATION seconds (default 10, 64 connections; BODY=1 POSTs
-// the bench's 2 KB JSON), stops it, and prints the self time of each package/area and of the hottest
+// the bench's 2 KB JSON; RATE=N paces it at N req/s), stops it, and prints the self time of each package/area and of the hottest
 // functions, as a share and in µs per call. The .cpuprofile is kept (path printed) for Chrome
 // DevTools or speedscope.
 import { fork, spawnSync } from 'node:child_process';
@@ -46,9 +46,12 @@ const gw = await start(BARE ? 'bare-proxy.mjs' : 'gateway.mjs', { UPSTREAM: `htt
 const body = process.env.BODY === '1' ? JSON.stringify({ text: 'x'.repeat(2048 - 12) }) : undefined;
 const url = `http://127.0.0.1:${gw.port}/tools/crm/contacts/c-1${body ? '/notes' : ''}`;
 const load = { url, connections: CONNECTIONS, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, method: body ? 'POST' : 'GET', body };
-const run = (duration) => new Promise((resolve, reject) => autocannon({ ...load, duration }, (e, r) => (e ? reject(e) : resolve(r))));
+// RATE=N paces the measured run at N req/s (autocannon overallRate) instead of saturating: what a call
+// costs when calls do not arrive in batches (idle time shows as the "(idle)" area).
+const RATE = process.env.RATE ? Number(process.env.RATE) : undefined;
+const run = (duration, overallRate) => new Promise((resolve, reject) => autocannon({ ...load, duration, ...(overallRate ? { overallRate } : {}) }, (e, r) => (e ? reject(e) : resolve(r))));
 const warm = await run(2); // warm-up: JIT, pools, token cache (in the profile too)
-const result = await run(DURATION);
+const result = await run(DURATION, RATE);
 gw.child.kill('SIGTERM');
 await new Promise((r) => gw.child.once('exit', r));
 upstream.child.kill('SIGTERM');

@@ -1,12 +1,15 @@
 // `npm run bench:soak` — does the gateway hold its memory under steady load? Portcullis with its
 // default configuration (policy, file audit trail, metrics, logs) is driven at RATE req/s — default
-// 70% of CAPACITY, itself by default the default step's 64-connection throughput in the latest
-// bench/results/<date>.json — for MINUTES (default 10) by an open-loop generator (vegeta; autocannon
-// overallRate without it), while RSS and the V8 heap are sampled every 5 s. Reports the least-squares
-// slope of each (MB per minute, over the run after the first minute's warm-up), the latency the load
-// saw, and a chart: bench/results/<date>-soak.{md,json,svg}.
+// SHARE (default 0.7) of CAPACITY, itself by default measured in place first (autocannon, 64 connections, 20 s, on the
+// same processes: this VM moves too much for a number from another run) — for MINUTES (default 10) by
+// an open-loop generator (vegeta; autocannon overallRate without it), while RSS, the V8 heap and the
+// gateway's CPU are sampled every 5 s. Reports the least-squares slope of each (MB per minute, over
+// the run after the first minute's warm-up), the heap a full GC leaves before and after the load (what
+// the gateway really holds: a leak shows here however lazy the collector is), the latency the load saw,
+// and a chart: bench/results/<date>-soak[-NAME].{md,json,svg}. MAX_WORKERS caps vegeta's concurrency
+// (default 512); GC=1 runs a full GC before every sample (the live heap, for hunting a leak).
 import { fork, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -19,20 +22,10 @@ const MINUTES = Number(env.MINUTES ?? 10);
 const here = new URL('.', import.meta.url).pathname;
 const ncpu = cpus().length;
 
-function latestCapacity() {
-  const files = readdirSync(join(here, 'results')).filter((f) => /^\d{4}-\d{2}-\d{2}\.json$/.test(f)).sort();
-  for (const f of files.reverse()) {
-    const r = JSON.parse(readFileSync(join(here, 'results', f), 'utf8'));
-    const row = (r.saturation ?? []).filter((x) => x.name === 'portcullis: + metrics and logs = default').sort((a, b) => b.connections - a.connections)[0];
-    if (row) return { rps: row.rps, from: f };
-  }
-  return undefined;
-}
-
-function forkServer(script, vars, core) {
-  const child = fork(join(here, 'servers', script), [], { env: { ...env, ...vars }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+function forkServer(script, vars, core, execArgv = []) {
+  const child = fork(join(here, 'servers', script), [], { env: { ...env, ...vars }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
-    child.once('message', (m) => resolve({ child, port: m.ready }));
+    child.once('message', (m) => resolve({ child, port: m.ready, admin: m.admin }));
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
   }).then((s) => {
     if (ncpu > 1) spawnSync('taskset', ['-a', '-p', '-c', String(core), String(s.child.pid)], { stdio: 'ignore' });
@@ -40,18 +33,21 @@ function forkServer(script, vars, core) {
   });
 }
 
-function memory(child) {
+/** The gateway's memoryUsage() and cpuUsage(); `gc` runs a full collection first. */
+function sample(child, what = 'memory') {
   return new Promise((resolve) => {
     const on = (m) => {
       if (m?.memory) {
         child.off('message', on);
-        resolve(m.memory);
+        resolve(m);
       }
     };
     child.on('message', on);
-    child.send('memory');
+    child.send(what);
   });
 }
+const mb = (bytes) => bytes / 2 ** 20;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function slope(points) {
   const n = points.length;
@@ -62,11 +58,6 @@ function slope(points) {
   const den = points.reduce((a, p) => a + (p[0] - mx) ** 2, 0);
   return den === 0 ? 0 : num / den;
 }
-
-const capacity = env.CAPACITY ? { rps: Number(env.CAPACITY), from: 'CAPACITY' } : latestCapacity();
-if (!capacity) throw new Error('no capacity known: run `npm run bench` first, or set CAPACITY');
-const rate = Number(env.RATE ?? Math.round(capacity.rps * 0.7));
-const share = `${Math.round((100 * rate) / capacity.rps)}% of ${capacity.rps} req/s, from ${capacity.from}`;
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-soak-'));
 const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
@@ -83,8 +74,26 @@ writeFileSync(bodyFile, body);
 
 if (ncpu > 1) spawnSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
 const upstream = await forkServer('upstream.mjs', {}, 0);
-const gw = await forkServer('gateway.mjs', { UPSTREAM: `http://127.0.0.1:${upstream.port}`, JWKS_FILE: jwksFile }, ncpu - 1);
+const gw = await forkServer('gateway.mjs', { UPSTREAM: `http://127.0.0.1:${upstream.port}`, JWKS_FILE: jwksFile }, ncpu - 1, ['--expose-gc']);
 const path = '/tools/crm/contacts/c-1/notes';
+const saturate = (duration) =>
+  new Promise((resolve, reject) =>
+    autocannon({ url: `http://127.0.0.1:${gw.port}${path}`, method: 'POST', body, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, connections: 64, duration }, (e, r) => (e ? reject(e) : resolve(r))),
+  );
+
+await saturate(5); // warm-up: the JIT, the caches, the pools
+let capacity;
+if (env.CAPACITY) capacity = { rps: Number(env.CAPACITY), from: 'CAPACITY' };
+else if (!env.RATE) {
+  const r = await saturate(20);
+  if (r.non2xx > 0 || r.errors > 0) throw new Error(`capacity run: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
+  capacity = { rps: Math.round(r.requests.average), from: 'measured in place: autocannon, 64 connections, 20 s' };
+  console.log(`capacity: ${capacity.rps} req/s (${capacity.from})`);
+}
+await sleep(5_000);
+const rate = Number(env.RATE ?? Math.round(capacity.rps * Number(env.SHARE ?? 0.7)));
+const share = capacity ? `${Math.round((100 * rate) / capacity.rps)}% of ${capacity.rps} req/s, ${capacity.from}` : 'RATE';
+const before = await sample(gw.child, 'gc');
 const vegetaBin = [spawnSync('sh', ['-c', 'command -v vegeta'], { encoding: 'utf8' }).stdout.trim(), join(env.HOME ?? '', '.cache/portcullis/bin/vegeta')].find((b) => b && existsSync(b));
 console.log(`soak: ${rate} req/s (${share}) for ${MINUTES} min, POST 2 KB JSON, ${vegetaBin ? 'vegeta (open loop)' : 'autocannon overallRate'}`);
 
@@ -92,7 +101,7 @@ let load;
 const duration = MINUTES * 60;
 if (vegetaBin) {
   const targets = `POST http://127.0.0.1:${gw.port}${path}\nauthorization: Bearer ${token}\ncontent-type: application/json\n@${bodyFile}\n`;
-  const attack = spawn('taskset', ['-c', '0', vegetaBin, 'attack', `-rate=${rate}/s`, `-duration=${duration}s`, '-keepalive=true', '-max-workers=512'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const attack = spawn('taskset', ['-c', '0', vegetaBin, 'attack', `-rate=${rate}/s`, `-duration=${duration}s`, '-keepalive=true', `-max-workers=${env.MAX_WORKERS ?? 512}`], { stdio: ['pipe', 'pipe', 'inherit'] });
   attack.stdin.end(targets);
   const report = spawn(vegetaBin, ['report', '-type=json'], { stdio: ['pipe', 'pipe', 'inherit'] });
   attack.stdout.pipe(report.stdin);
@@ -107,14 +116,24 @@ if (vegetaBin) {
 
 const samples = [];
 const started = Date.now();
+let last = { at: started, cpu: before.cpu };
 const timer = setInterval(async () => {
-  const m = await memory(gw.child);
-  const t = (Date.now() - started) / 60_000;
-  samples.push({ minute: Math.round(t * 100) / 100, rss_mb: m.rss / 2 ** 20, heap_mb: m.heapUsed / 2 ** 20 });
-  if (samples.length % 12 === 0) console.log(`  ${t.toFixed(1)} min: rss ${(m.rss / 2 ** 20).toFixed(1)} MB, heap ${(m.heapUsed / 2 ** 20).toFixed(1)} MB`);
+  const { memory: m, cpu } = await sample(gw.child, env.GC === '1' ? 'gc' : 'memory');
+  const now = Date.now();
+  const t = (now - started) / 60_000;
+  // The gateway's CPU over the last interval, as a share of its one core: near 1 means it is saturated.
+  const cpuShare = (cpu.user + cpu.system - last.cpu.user - last.cpu.system) / 1000 / (now - last.at);
+  last = { at: now, cpu };
+  samples.push({ minute: Math.round(t * 100) / 100, rss_mb: mb(m.rss), heap_mb: mb(m.heapUsed), cpu: Math.round(cpuShare * 1000) / 1000 });
+  if (samples.length % 12 === 0) console.log(`  ${t.toFixed(1)} min: rss ${mb(m.rss).toFixed(1)} MB, heap ${mb(m.heapUsed).toFixed(1)} MB, cpu ${(100 * cpuShare).toFixed(0)}%`);
 }, 5_000);
 const result = await load;
 clearInterval(timer);
+await sleep(2_000); // let what is in flight finish
+const after = await sample(gw.child, 'gc');
+// What the gateway itself counted: access log lines it had to drop (its buffer is bounded).
+const metricsText = await fetch(`${gw.admin}/metrics`).then((r) => r.text());
+const logDropped = Number(/^portcullis_access_log_dropped_total (\S+)$/m.exec(metricsText)?.[1] ?? NaN);
 gw.child.kill('SIGTERM');
 upstream.child.kill('SIGTERM');
 
@@ -122,8 +141,8 @@ const steady = samples.filter((s) => s.minute >= Math.min(1, MINUTES / 5));
 const rssSlope = slope(steady.map((s) => [s.minute, s.rss_mb]));
 const heapSlope = slope(steady.map((s) => [s.minute, s.heap_mb]));
 const latency = vegetaBin
-  ? { p50_ms: result.latencies['50th'] / 1e6, p99_ms: result.latencies['99th'] / 1e6, max_ms: result.latencies.max / 1e6, success: result.success, requests: result.requests }
-  : { p50_ms: result.latency.p50, p99_ms: result.latency.p99, max_ms: result.latency.max, success: result.non2xx === 0 ? 1 : 1 - result.non2xx / result.requests.total, requests: result.requests.total };
+  ? { p50_ms: result.latencies['50th'] / 1e6, p99_ms: result.latencies['99th'] / 1e6, max_ms: result.latencies.max / 1e6, success: result.success, requests: result.requests, achieved_rps: result.throughput }
+  : { p50_ms: result.latency.p50, p99_ms: result.latency.p99, max_ms: result.latency.max, success: result.non2xx === 0 ? 1 : 1 - result.non2xx / result.requests.total, requests: result.requests.total, achieved_rps: result.requests.average };
 const r2 = (n) => Math.round(n * 100) / 100;
 const summary = {
   rate,
@@ -135,12 +154,17 @@ const summary = {
   heap_start_mb: r2(steady[0]?.heap_mb ?? 0),
   heap_end_mb: r2(steady.at(-1)?.heap_mb ?? 0),
   heap_slope_mb_per_min: r2(heapSlope),
+  heap_after_gc_before_mb: r2(mb(before.memory.heapUsed)),
+  heap_after_gc_after_mb: r2(mb(after.memory.heapUsed)),
+  access_log_dropped: logDropped,
+  gateway_cpu_mean: r2(steady.reduce((a, s) => a + s.cpu, 0) / Math.max(1, steady.length)),
   latency: Object.fromEntries(Object.entries(latency).map(([k, v]) => [k, typeof v === 'number' ? r2(v) : v])),
 };
 console.log(summary);
 
 const date = new Date().toISOString().slice(0, 10);
-const out = join(here, 'results', `${date}-soak`);
+const stem = `${date}-soak${env.NAME ? `-${env.NAME}` : ''}`;
+const out = join(here, 'results', stem);
 writeFileSync(`${out}.json`, JSON.stringify({ meta: { date, node: process.version, cpus: ncpu, cpu: cpus()[0]?.model, generator: vegetaBin ? 'vegeta' : 'autocannon' }, summary, samples }, null, 2) + '\n');
 const spec = {
   title: { text: `Memory under a ${MINUTES}-minute soak at ${rate} req/s`, subtitle: `RSS slope ${summary.rss_slope_mb_per_min} MB/min, heap slope ${summary.heap_slope_mb_per_min} MB/min (after warm-up)` },
@@ -158,15 +182,19 @@ writeFileSync(
     '',
     `Portcullis, default configuration, POST 2 KB JSON at ${rate} req/s (${share}) for ${MINUTES} minutes, ${vegetaBin ? 'vegeta (open loop)' : 'autocannon'}; ${ncpu} × ${cpus()[0]?.model}, node ${process.version}.`,
     '',
-    `![memory](${date}-soak.svg)`,
+    `![memory](${stem}.svg)`,
     '',
     '| | start (after warm-up) | end | slope |',
     '| --- | ---: | ---: | ---: |',
     `| RSS | ${summary.rss_start_mb} MB | ${summary.rss_end_mb} MB | ${summary.rss_slope_mb_per_min} MB/min |`,
     `| V8 heap used | ${summary.heap_start_mb} MB | ${summary.heap_end_mb} MB | ${summary.heap_slope_mb_per_min} MB/min |`,
     '',
+    `| V8 heap after a full GC | ${summary.heap_after_gc_before_mb} MB (before the load) | ${summary.heap_after_gc_after_mb} MB (after it) | |`,
+    '',
+    `The gateway's core was ${Math.round(100 * summary.gateway_cpu_mean)}% busy on average; the load achieved ${summary.latency.achieved_rps} req/s of the ${rate} offered; access log lines dropped (its buffer is bounded): ${summary.access_log_dropped}.`,
+    '',
     `Latency over the whole soak: p50 ${summary.latency.p50_ms} ms, p99 ${summary.latency.p99_ms} ms, max ${summary.latency.max_ms} ms; success ${summary.latency.success}.`,
     '',
   ].join('\n'),
 );
-console.log(`written: bench/results/${date}-soak.{md,json,svg}`);
+console.log(`written: bench/results/${stem}.{md,json,svg}`);

@@ -60,8 +60,15 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gateway {
   const logger = deps.logger ?? createLogger({ level: config.logLevel, destination: deps.logDestination });
-  const accessLogger = deps.accessLogger ?? createAccessLogger({ level: config.logLevel, destination: deps.logDestination });
   const metrics = deps.metrics ?? createMetrics();
+  let dropWarnedAt = 0;
+  const accessLogDropped = () => {
+    metrics.accessLogDropped.inc();
+    if (Date.now() - dropWarnedAt < 10_000) return;
+    dropWarnedAt = Date.now();
+    logger.warn({ reason: 'access_log_dropped' }, 'access log lines dropped: stdout is not keeping up (portcullis_access_log_dropped_total counts them; the audit trail is complete)');
+  };
+  const accessLogger = deps.accessLogger ?? createAccessLogger({ level: config.logLevel, destination: deps.logDestination, onDrop: accessLogDropped });
   let closing = false;
   let listening = false;
 

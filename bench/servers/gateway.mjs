@@ -101,10 +101,12 @@ const gateway = buildGateway(config, {
   ...(env.AUDIT === 'off' ? { audit: noAudit } : env.AUDIT === 'memory' ? { audit: memoryAudit() } : {}),
   ...(env.OBSERVABILITY === 'off' ? { metrics: noMetrics() } : {}),
 });
-const { proxyUrl } = await gateway.listen();
-process.send?.({ ready: Number(new URL(proxyUrl).port) });
-// The soak (bench/soak.mjs) samples the heap from inside.
+const { proxyUrl, adminUrl } = await gateway.listen();
+process.send?.({ ready: Number(new URL(proxyUrl).port), admin: adminUrl });
+// The soak (bench/soak.mjs) samples memory and CPU from inside; 'gc' (with --expose-gc) runs a full
+// collection first, so what is left is what the gateway really holds.
 process.on('message', (m) => {
-  if (m === 'memory') process.send?.({ memory: process.memoryUsage() });
+  if (m === 'gc') globalThis.gc?.();
+  if (m === 'memory' || m === 'gc') process.send?.({ memory: process.memoryUsage(), cpu: process.cpuUsage() });
 });
 process.on('SIGTERM', () => gateway.close().then(() => process.exit(0)));

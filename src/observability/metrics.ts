@@ -21,6 +21,7 @@ export interface Metrics {
   readonly anomalies: Counter<'name'>;
   readonly attestations: Counter<'result'>;
   readonly rateLimitFallback: Counter;
+  readonly accessLogDropped: Counter;
   readonly policyDecisions: Counter<'result'>;
   readonly policyEval: Histogram;
   readonly policyCache: Counter<'result'>;
@@ -183,6 +184,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     rateLimitFallback: new Counter({
       name: 'portcullis_rate_limit_local_fallback_total',
       help: 'Calls whose shared rate limit was decided by the local limiter because Redis did not answer in time.',
+      registers,
+    }),
+    accessLogDropped: new Counter({
+      name: 'portcullis_access_log_dropped_total',
+      help: 'Access log lines dropped because stdout did not keep up and the buffer was full (the audit trail is never dropped).',
       registers,
     }),
   };
