@@ -2,9 +2,9 @@
 // (the default step, or the step ENV names: POLICY=off, AUDIT=off, RATE_LIMITS=on…; SERVER=bare for
 // the bare @fastify/http-proxy, to compare) under `node --cpu-prof`, pinned to the last core, loads it
 // with autocannon (on the first core) for DURATION seconds (default 10, 64 connections; BODY=1 POSTs
-// the bench's 2 KB JSON; RATE=N paces it at N req/s), stops it, and prints the self time of each package/area and of the hottest
-// functions, as a share and in µs per call. The .cpuprofile is kept (path printed) for Chrome
-// DevTools or speedscope.
+// the bench's 2 KB JSON, BODY=65536 a 64 KB one; RATE=N paces the load at N req/s), stops it, and
+// prints the self time of each package/area and of the hottest functions, as a share and in µs per
+// call. The .cpuprofile is kept (path printed) for Chrome DevTools or speedscope.
 import { fork, spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -43,7 +43,9 @@ const token = await new SignJWT({ scope: 'crm:read crm:write' })
 pin(process.pid, 0);
 const upstream = await start('upstream.mjs', {});
 const gw = await start(BARE ? 'bare-proxy.mjs' : 'gateway.mjs', { UPSTREAM: `http://127.0.0.1:${upstream.port}`, JWKS_FILE: jwksFile }, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
-const body = process.env.BODY === '1' ? JSON.stringify({ text: 'x'.repeat(2048 - 12) }) : undefined;
+// BODY=1: the bench's 2 KB JSON; BODY=<bytes> (e.g. 65536): a JSON body of that size.
+const bodyBytes = process.env.BODY === '1' ? 2048 : Number(process.env.BODY ?? 0);
+const body = bodyBytes > 0 ? JSON.stringify({ text: 'x'.repeat(bodyBytes - 12) }) : undefined;
 const url = `http://127.0.0.1:${gw.port}/tools/crm/contacts/c-1${body ? '/notes' : ''}`;
 const load = { url, connections: CONNECTIONS, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, method: body ? 'POST' : 'GET', body };
 // RATE=N paces the measured run at N req/s (autocannon overallRate) instead of saturating: what a call

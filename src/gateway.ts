@@ -62,8 +62,8 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   const logger = deps.logger ?? createLogger({ level: config.logLevel, destination: deps.logDestination });
   const metrics = deps.metrics ?? createMetrics();
   let dropWarnedAt = 0;
-  const accessLogDropped = () => {
-    metrics.accessLogDropped.inc();
+  const accessLogDropped = (lines: number) => {
+    metrics.accessLogDropped.inc(lines);
     if (Date.now() - dropWarnedAt < 10_000) return;
     dropWarnedAt = Date.now();
     logger.warn({ reason: 'access_log_dropped' }, 'access log lines dropped: stdout is not keeping up (portcullis_access_log_dropped_total counts them; the audit trail is complete)');
