@@ -1,13 +1,14 @@
 // `npm run bench:soak` — does the gateway hold its memory under steady load? Portcullis with its
 // default configuration (policy, file audit trail, metrics, logs) is driven at RATE req/s — default
-// SHARE (default 0.7) of CAPACITY, itself by default measured in place first (autocannon, 64 connections, 20 s, on the
-// same processes: this VM moves too much for a number from another run) — for MINUTES (default 10) by
-// an open-loop generator (vegeta; autocannon overallRate without it), while RSS, the V8 heap and the
-// gateway's CPU are sampled every 5 s. Reports the least-squares slope of each (MB per minute, over
-// the run after the first minute's warm-up), the heap a full GC leaves before and after the load (what
-// the gateway really holds: a leak shows here however lazy the collector is), the latency the load saw,
-// and a chart: bench/results/<date>-soak[-NAME].{md,json,svg}. MAX_WORKERS caps vegeta's concurrency
-// (default 512); GC=1 runs a full GC before every sample (the live heap, for hunting a leak).
+// SHARE (default 0.7) of CAPACITY, itself by default measured in place first (autocannon, 64
+// connections, 20 s, on the same processes: this VM moves too much for a number from another run) —
+// for MINUTES (default 10) by an open-loop generator (vegeta; autocannon overallRate without it),
+// while RSS, the V8 heap and the gateway's CPU are sampled every 5 s. Reports the least-squares slope
+// of each (MB per minute, over the run after the first minute's warm-up), the heap a full GC leaves
+// before and after the load (what the gateway really holds: a leak shows here however lazy the
+// collector is), the access log lines the gateway dropped, the latency the load saw, and a chart:
+// bench/results/<date>-soak[-NAME].{md,json,svg}. MAX_WORKERS caps vegeta's concurrency (default
+// 512); GC=1 runs a full GC before every sample (the live heap, for hunting a leak).
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';

@@ -58,7 +58,7 @@ export function bufferedDestination(opts: { fd: number; maxBuffer?: number; onDr
   const pass = () => {
     scheduled = false;
     if (lines.length === 0) return;
-    const chunk = lines.length === 1 ? lines[0]! : lines.join('');
+    const chunk = lines.join('');
     lines = [];
     dest.write(chunk);
   };

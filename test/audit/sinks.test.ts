@@ -9,15 +9,12 @@ import type { AuditConfig, ShippingSink } from '../../src/config/compile-audit.j
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { openTestTrail, writeEvents } from '../helpers/audit.js';
+import { until as waitUntil } from '../helpers/wait.js';
 
 const deps = () => ({ metrics: createMetrics({ defaultMetrics: false }), logger: createLogger({ level: 'silent' }) });
 const auditConfig = (path: string, sinks: ShippingSink[]) => ({ path, sinks }) as unknown as AuditConfig;
 
-async function until(cond: () => boolean, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  return cond();
-}
+const until = (cond: () => boolean) => waitUntil(cond, 10_000, 50);
 
 describe('the HTTP sink', () => {
   it('survives a collector outage: every event arrives, in order, none lost', async () => {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { logFiles } from '../../src/audit/log-files.js';
 import { verifyAudit } from '../../src/audit/verify.js';
 import { openTestTrail, writeEvents } from '../helpers/audit.js';
+import { until as waitUntil } from '../helpers/wait.js';
 
 const records = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 
@@ -135,10 +136,7 @@ describe('the log writer: write every window, fdatasync on demand', () => {
     );
     return { writer, path, seen };
   };
-  const until = async (ok: () => boolean, ms = 2000) => {
-    const deadline = Date.now() + ms;
-    while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  };
+  const until = (ok: () => boolean) => waitUntil(ok, 2000, 5);
 
   it('writes an ordinary record at once and fdatasyncs it within sync_interval, not per batch', async () => {
     const { writer, path, seen } = await open(300);

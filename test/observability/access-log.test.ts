@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bufferedDestination, createAccessLogger } from '../../src/observability/logger.js';
+import { until } from '../helpers/wait.js';
 
 let cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -19,12 +20,6 @@ function stalledPipe() {
   const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
   return { path, fd };
-}
-
-async function until(cond: () => boolean, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  return cond();
 }
 
 describe('the access log buffer', () => {
