@@ -14,7 +14,10 @@
 //
 // Environment: SCENARIO=json (POST 2 KB JSON; default) | 64k (POST 64 KB) | slow (json, upstream takes
 // 5 ms) | get; CONNECTIONS=16,64; DURATION=5 (s per run); REPEATS=3; MODE=all | saturation | fixed;
-// ONLY=<regex on configuration names> (written as <date>-subset); OUT=<file stem>. Results:
+// ONLY=<regex on configuration names> (written as <date>-subset); OUT=<file stem>;
+// EXTRA='<name>:VAR=v,VAR=v;…' adds gateway configurations (any bench/servers/gateway.mjs variables,
+// NODE_FLAGS='--flag …' for node itself, and SERVER=bare for the bare proxy instead), to compare a
+// change within one run. Results:
 // bench/results/<date>[-<scenario>].{md,json} and SVG charts next to them (bench/charts.mjs).
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -55,7 +58,9 @@ function taskset(pid, core) {
 }
 
 function forkServer(script, vars, core) {
-  const child = fork(join(here, 'servers', script), [], { env: { ...env, ...vars }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // NODE_FLAGS (EXTRA only): V8/node flags that NODE_OPTIONS refuses, given to this server alone.
+  const execArgv = (vars.NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = fork(join(here, 'servers', script), [], { env: { ...env, ...vars }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     child.once('message', (m) => resolve({ child, port: m.ready, pids: [child.pid] }));
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
@@ -231,6 +236,21 @@ const LADDER = [
   ['portcullis: + metrics and logs = default', {}],
 ];
 const DEFAULT = 'portcullis: + metrics and logs = default';
+
+/** EXTRA='logs at warn:LOG_LEVEL=warn;no metrics:OBSERVABILITY=off' → [['portcullis: logs at warn', {LOG_LEVEL: 'warn'}], …] */
+function extraConfigs() {
+  return (env.EXTRA ?? '').split(';').filter((s) => s.trim()).map((spec) => {
+    const at = spec.indexOf(':');
+    if (at < 1) throw new Error(`EXTRA: "${spec}" is not <name>:VAR=value,…`);
+    const vars = Object.fromEntries(spec.slice(at + 1).split(',').filter(Boolean).map((kv) => {
+      const eq = kv.indexOf('=');
+      if (eq < 1) throw new Error(`EXTRA: "${kv}" is not VAR=value`);
+      return [kv.slice(0, eq).trim(), kv.slice(eq + 1)];
+    }));
+    const label = spec.slice(0, at).trim();
+    return [vars.SERVER === 'bare' ? `bare @fastify/http-proxy: ${label}` : `portcullis: ${label}`, vars];
+  });
+}
 const SCALED = 'portcullis: default, 10,000 agents and 1,000 tools';
 
 async function main() {
@@ -273,6 +293,12 @@ async function main() {
     { name: 'nginx (reverse proxy)', start: () => startNginx(upstream.port) },
     { name: 'bare @fastify/http-proxy', start: () => forkServer('bare-proxy.mjs', { UPSTREAM: upstreamUrl }, SERVER_CORE) },
     ...LADDER.map(([name, vars]) => ({ name, start: () => forkServer('gateway.mjs', { UPSTREAM: upstreamUrl, JWKS_FILE: jwksFile, ...vars }, SERVER_CORE) })),
+    ...extraConfigs().map(([name, vars]) => ({
+      name,
+      start: () => (vars.SERVER === 'bare'
+        ? forkServer('bare-proxy.mjs', { UPSTREAM: upstreamUrl, ...vars }, SERVER_CORE)
+        : forkServer('gateway.mjs', { UPSTREAM: upstreamUrl, JWKS_FILE: jwksFile, ...vars }, SERVER_CORE)),
+    })),
     // Size must not show in the per-call cost: route and registry lookups are map reads.
     { name: SCALED, start: () => forkServer('gateway.mjs', { UPSTREAM: upstreamUrl, JWKS_FILE: jwksFile, AGENTS: '10000', TOOLS: '1000' }, SERVER_CORE) },
     {

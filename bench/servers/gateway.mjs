@@ -7,6 +7,8 @@
 //   AUDIT=off         no audit trail; AUDIT=memory: every event built and hash-chained, kept in RAM
 //                     (no disk); default: the file trail with group commit
 //   OBSERVABILITY=off no metrics (a no-op registry) and no logs (level silent)
+//   METRICS=off       no metrics only; LOG_LEVEL=warn: no access log lines only
+//   AUDIT_GROUP_COMMIT=10ms  the audit file's group-commit window (default 2ms)
 //   RATE_LIMITS=on    per-agent, agent × tool and user limits high enough never to refuse
 //   AGENTS=N, TOOLS=N a registry of N agents and N tools (the bench calls support-bot on crm)
 import { mkdtempSync } from 'node:fs';
@@ -51,6 +53,7 @@ const raw = validate({
     sinks: [{ type: 'file', path: join(mkdtempSync(join(tmpdir(), 'portcullis-bench-audit-')), 'audit.jsonl') }],
     signing_key: join(tmpdir(), 'portcullis-bench-audit-key.pem'),
     generate_signing_key: true,
+    ...(env.AUDIT_GROUP_COMMIT ? { group_commit: env.AUDIT_GROUP_COMMIT } : {}),
   },
   logging: { level: env.OBSERVABILITY === 'off' ? 'silent' : (env.LOG_LEVEL ?? 'info') },
   ...(env.RATE_LIMITS === 'on'
@@ -99,7 +102,7 @@ function noMetrics() {
 const gateway = buildGateway(config, {
   ...(env.POLICY === 'off' ? { decider: allowByScope } : env.POLICY === 'opa-server' ? { decider: opaServerDecider(env.OPA_URL) } : {}),
   ...(env.AUDIT === 'off' ? { audit: noAudit } : env.AUDIT === 'memory' ? { audit: memoryAudit() } : {}),
-  ...(env.OBSERVABILITY === 'off' ? { metrics: noMetrics() } : {}),
+  ...(env.OBSERVABILITY === 'off' || env.METRICS === 'off' ? { metrics: noMetrics() } : {}),
 });
 const { proxyUrl, adminUrl } = await gateway.listen();
 process.send?.({ ready: Number(new URL(proxyUrl).port), admin: adminUrl });
