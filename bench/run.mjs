@@ -288,25 +288,25 @@ async function main() {
 
   const opaProbe = await startOpa();
   await opaProbe?.stop();
+  const gateway = (vars) => forkServer('gateway.mjs', { UPSTREAM: upstreamUrl, JWKS_FILE: jwksFile, ...vars }, SERVER_CORE);
+  const bare = (vars) => forkServer('bare-proxy.mjs', { UPSTREAM: upstreamUrl, ...vars }, SERVER_CORE);
   const configs = [
     { name: 'upstream direct', start: async () => ({ port: upstream.port, pids: [], path: upstreamPath }) },
     { name: 'nginx (reverse proxy)', start: () => startNginx(upstream.port) },
-    { name: 'bare @fastify/http-proxy', start: () => forkServer('bare-proxy.mjs', { UPSTREAM: upstreamUrl }, SERVER_CORE) },
-    ...LADDER.map(([name, vars]) => ({ name, start: () => forkServer('gateway.mjs', { UPSTREAM: upstreamUrl, JWKS_FILE: jwksFile, ...vars }, SERVER_CORE) })),
+    { name: 'bare @fastify/http-proxy', start: () => bare({}) },
+    ...LADDER.map(([name, vars]) => ({ name, start: () => gateway(vars) })),
     ...extraConfigs().map(([name, vars]) => ({
       name,
-      start: () => (vars.SERVER === 'bare'
-        ? forkServer('bare-proxy.mjs', { UPSTREAM: upstreamUrl, ...vars }, SERVER_CORE)
-        : forkServer('gateway.mjs', { UPSTREAM: upstreamUrl, JWKS_FILE: jwksFile, ...vars }, SERVER_CORE)),
+      start: () => (vars.SERVER === 'bare' ? bare(vars) : gateway(vars)),
     })),
     // Size must not show in the per-call cost: route and registry lookups are map reads.
-    { name: SCALED, start: () => forkServer('gateway.mjs', { UPSTREAM: upstreamUrl, JWKS_FILE: jwksFile, AGENTS: '10000', TOOLS: '1000' }, SERVER_CORE) },
+    { name: SCALED, start: () => gateway({ AGENTS: '10000', TOOLS: '1000' }) },
     {
       name: 'portcullis with OPA as a sidecar (opa run --server)',
       start: async () => {
         const opa = await startOpa();
         if (!opa) return undefined;
-        const s = await forkServer('gateway.mjs', { UPSTREAM: upstreamUrl, JWKS_FILE: jwksFile, POLICY: 'opa-server', OPA_URL: `http://127.0.0.1:${opa.port}` }, SERVER_CORE);
+        const s = await gateway({ POLICY: 'opa-server', OPA_URL: `http://127.0.0.1:${opa.port}` });
         return { ...s, pids: [...s.pids, opa.pid], extras: [opa] };
       },
     },
