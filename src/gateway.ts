@@ -10,7 +10,7 @@ import { createJwtVerifier } from './auth/jwt-verifier.js';
 import { createTokenAuthenticator } from './auth/token-authenticator.js';
 import { createAdminApp } from './control/admin-app.js';
 import { GatewayError } from './errors.js';
-import { createAccessLogger, createLogger, fastifyLogging, type Logger } from './observability/logger.js';
+import { createAccessLogger, createLogger, fastifyLogging, type AccessLog, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import type { Decider } from './pipeline/decide.js';
 import { createPolicyEngine, type PolicyEngine } from './policy/engine.js';
@@ -27,7 +27,7 @@ import { createTrust } from './trust/engine.js';
 export interface GatewayDeps {
   logger?: Logger;
   /** The per-call access log (see createAccessLogger); defaults to one on the same destination. */
-  accessLogger?: Logger;
+  accessLogger?: AccessLog;
   /** Where logs go when no logger is given (tests capture them here). */
   logDestination?: DestinationStream;
   metrics?: Metrics;

@@ -85,10 +85,10 @@ function inOrder(value: unknown): boolean {
   return true;
 }
 
-/** One-shot SHA-256 (crypto.hash, Node ≥ 20.12) where available: no Hash object per event. */
-const sha256Hex: (data: string) => string =
+/** One-shot SHA-256, lower-case hex (crypto.hash, Node ≥ 20.12, where available: no Hash object per call). */
+export const sha256Hex: (data: string | Buffer) => string =
   typeof (cryptoModule as { hash?: unknown }).hash === 'function'
-    ? (data) => (cryptoModule as unknown as { hash(alg: string, data: string, enc: 'hex'): string }).hash('sha256', data, 'hex')
+    ? (data) => (cryptoModule as unknown as { hash(alg: string, data: string | Buffer, enc: 'hex'): string }).hash('sha256', data, 'hex')
     : (data) => createHash('sha256').update(data).digest('hex');
 
 /** The hash of a record, computed over every field except `hash`. */

@@ -5,8 +5,12 @@
  */
 import type { CallContext } from '../pipeline/context.js';
 import { redactPaths } from '../pipeline/forward.js';
+import { isoClock } from '../observability/iso-time.js';
 
 const MAX_PATH = 2048;
+
+/** When the call arrived, as ISO 8601 (calls that end together mostly arrived in the same millisecond). */
+const startTime = isoClock();
 
 /** The fields of a `tool_call` (or `tool_call_intent`) event. */
 export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Record<string, unknown> {
@@ -56,7 +60,7 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
     task_id: p?.taskId ?? null,
     timing: {
       duration_ms: round(now - ctx.startedAt),
-      start: new Date(Date.now() - (now - ctx.startedAt)).toISOString(),
+      start: startTime(Math.trunc(Date.now() - (now - ctx.startedAt))),
       upstream_ms: o?.upstreamMs === undefined ? null : round(o.upstreamMs),
     },
     tool: ctx.tool?.name ?? null,
@@ -103,7 +107,7 @@ export function authFailureFields(ctx: CallContext): Record<string, unknown> {
     request: { method: ctx.method, path: requestPath(ctx) },
     request_id: ctx.requestId,
     seq: null,
-    timing: { duration_ms: round(now - ctx.startedAt), start: new Date(Date.now() - (now - ctx.startedAt)).toISOString() },
+    timing: { duration_ms: round(now - ctx.startedAt), start: startTime(Math.trunc(Date.now() - (now - ctx.startedAt))) },
     ts: null,
     type: null,
     v: null,

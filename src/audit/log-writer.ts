@@ -7,7 +7,7 @@
  * the disk refuses a write the writer reports itself unhealthy (the gateway then refuses calls with
  * audit_unavailable), keeps the sealed records in order, and retries.
  */
-import { mkdirSync, renameSync } from 'node:fs';
+import { mkdirSync, renameSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { firstSeq, rotatedName } from './log-files.js';
@@ -38,6 +38,18 @@ interface Pending {
 }
 
 const RETRY_MS = 1_000;
+
+/**
+ * Writes the whole batch, synchronously. A write into the page cache takes microseconds; through the
+ * libuv thread pool (FileHandle.write) the same write cost ≈ 3× the CPU on the bench VM — a thread
+ * hand-off and back per batch (docs/performance.md). The fdatasync, which can take milliseconds,
+ * stays on the pool. A short write (disk full) is continued until the kernel refuses with an error.
+ */
+function writeAll(fd: number, data: string): number {
+  const buf = Buffer.from(data, 'utf8');
+  for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+  return buf.length;
+}
 
 export class AuditLogWriter {
   private fh: FileHandle | undefined;
@@ -146,8 +158,7 @@ export class AuditLogWriter {
     const writtenBefore = this.writtenSeq;
     try {
       if (!this.fh) throw new Error('the audit log file is not open');
-      const bytes = Buffer.byteLength(data);
-      await this.fh.write(data);
+      const bytes = writeAll(this.fh.fd, data);
       this.writtenSeq = last;
       // A durable record is synced now; the others when the interval since the last sync is up.
       if (durable || started - this.syncedAt >= this.opts.syncIntervalMs) await this.sync();

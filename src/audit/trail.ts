@@ -14,6 +14,7 @@ import { ChainState, GENESIS, type AuditRecord } from './chain.js';
 import type { CheckpointSigner, CheckpointStatement } from './checkpoint-key.js';
 import { lastRecord } from './log-files.js';
 import { AuditLogWriter } from './log-writer.js';
+import { isoClock } from '../observability/iso-time.js';
 
 /** Events kept in memory while the disk refuses writes (≈ 100 MB at ~1 KB each). */
 const MAX_BACKLOG = 100_000;
@@ -68,6 +69,7 @@ export async function openAuditTrail(opts: AuditTrailOptions, deps: { metrics: M
   // Counted per batch rather than per event: a labelled prom-client increment is not free.
   let sealed = 0;
   let droppedWarned = false;
+  const isoTime = isoClock();
 
   const writer = await AuditLogWriter.open(
     {
@@ -108,7 +110,7 @@ export async function openAuditTrail(opts: AuditTrailOptions, deps: { metrics: M
     droppedWarned = false;
     let rec: { seq: number; line: string };
     try {
-      rec = state.seal(type, fields, new Date().toISOString());
+      rec = state.seal(type, fields, isoTime());
     } catch (err) {
       // Only a value canonical JSON cannot express gets here (a bug, not an attack): say so loudly.
       metrics.auditEvents.inc({ stage: 'failed' });

@@ -4,7 +4,7 @@
  */
 import type { FastifyReply } from 'fastify';
 import { GatewayError } from '../errors.js';
-import type { Logger } from '../observability/logger.js';
+import type { AccessLog, Logger } from '../observability/logger.js';
 import { labelled, type Metrics } from '../observability/metrics.js';
 import { authFailureFields, callEventFields } from '../audit/events.js';
 import type { AuditPort, CallContext } from './context.js';
@@ -12,7 +12,7 @@ import type { UpstreamResponse } from './forward.js';
 import { inputRequiredResult, rpcRefusal } from '../mcp/rpc-errors.js';
 import type { Trust } from '../trust/engine.js';
 
-export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLogger: Logger; audit: AuditPort; trust: Trust; done: (ctx: CallContext) => void }) {
+export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLogger: AccessLog; audit: AuditPort; trust: Trust; done: (ctx: CallContext) => void }) {
   const { metrics, logger, accessLogger, audit, trust } = deps;
   const calls = labelled(metrics.calls);
   const callDuration = labelled(metrics.callDuration);

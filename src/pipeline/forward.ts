@@ -13,6 +13,7 @@ import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { RuntimeConfig, ToolRoute } from '../config/compile.js';
 import { GatewayError } from '../errors.js';
+import { sha256Hex } from '../audit/chain.js';
 import type { CallContext } from './context.js';
 import { relayableResponseHeaders } from './inject.js';
 
@@ -123,7 +124,7 @@ function readDeclared(ctx: CallContext): Promise<Buffer> {
     const onEnd = () => {
       done();
       const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes);
-      ctx.body = { sha256: createHash('sha256').update(buf).digest('hex'), bytes };
+      ctx.body = { sha256: sha256Hex(buf), bytes };
       resolve(buf);
     };
     const onFail = (err?: unknown) => {

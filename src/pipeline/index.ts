@@ -29,7 +29,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RuntimeConfig } from '../config/compile.js';
 import type { TokenAuthenticator } from '../auth/token-authenticator.js';
 import { GatewayError } from '../errors.js';
-import type { Logger } from '../observability/logger.js';
+import type { AccessLog, Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { createAuthenticate } from './authenticate.js';
 import type { AuditPort, CallContext } from './context.js';
@@ -55,7 +55,7 @@ export interface PipelineDeps {
   readonly metrics: Metrics;
   readonly logger: Logger;
   /** One line per call, built from safe fields only (no redaction pass). */
-  readonly accessLogger: Logger;
+  readonly accessLogger: AccessLog;
   readonly audit: AuditPort;
   readonly state: StateStore;
   readonly trust: Trust;

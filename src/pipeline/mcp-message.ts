@@ -6,10 +6,9 @@
  * this stage the forwarded body is the re-serialisation of exactly the object the policy sees.
  * HTTP tools skip it.
  */
-import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { McpToolRoute } from '../config/compile.js';
-import { canonical } from '../audit/chain.js';
+import { canonical, sha256Hex } from '../audit/chain.js';
 import { GatewayError } from '../errors.js';
 import { checkHeaders, envelopeVersion, isObject, parseMessage } from '../mcp/message.js';
 import { pinVerdict } from '../mcp/pins.js';
@@ -81,7 +80,7 @@ export function createMcpMessage(state: StateStore) {
           delete params!.requestState;
         }
         const a = (args ?? null) as Record<string, unknown> | null;
-        call = { ...call, tool: name, arguments: a, argumentsSha256: createHash('sha256').update(canonical(a)).digest('hex'), approvalId };
+        call = { ...call, tool: name, arguments: a, argumentsSha256: sha256Hex(canonical(a)), approvalId };
       }
     }
     ctx.mcp = call;

@@ -3,7 +3,7 @@ import { constants, createReadStream, mkdtempSync, openSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bufferedDestination, createAccessLogger } from '../../src/observability/logger.js';
+import { bufferedDestination, createAccessLogger, createLogger } from '../../src/observability/logger.js';
 import { until } from '../helpers/wait.js';
 
 let cleanup: (() => void)[] = [];
@@ -21,6 +21,44 @@ function stalledPipe() {
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
   return { path, fd };
 }
+
+describe('the access line', () => {
+  const capture = () => {
+    const lines: string[] = [];
+    return { lines, destination: { write: (s: string) => void lines.push(s) } };
+  };
+
+  it('is the line the pino logger writes for the same fields', () => {
+    const a = capture();
+    const b = capture();
+    const access = createAccessLogger({ level: 'info', destination: a.destination });
+    const logger = createLogger({ level: 'info', destination: b.destination });
+    const cases = [
+      { request_id: 'r-1', method: 'POST', tool: 'crm', agent: 'support-bot', user: undefined, status: 200, outcome: 'ok', duration_ms: 1.234, upstream_ms: undefined, client: '::1' },
+      { tool: 'we"ird\\name\n', operation: 'ünïcødé ☃ \u0001', status: 403, retry: true, none: null },
+      {},
+    ];
+    for (const fields of cases) {
+      access.info(fields, 'call');
+      logger.info(fields, 'call');
+    }
+    const untimed = (l: string) => l.replace(/"time":"[^"]+"/, '"time":"T"');
+    expect(a.lines.map(untimed)).toEqual(b.lines.map(untimed));
+    expect(a.lines[0]).toMatch(/^\{"level":"info","time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","service":"portcullis","request_id":"r-1",/);
+    expect(a.lines.every((l) => l.endsWith('\n') && JSON.parse(l).msg === 'call')).toBe(true);
+  });
+
+  it('writes nothing when the level is above info', () => {
+    for (const level of ['warn', 'error', 'silent']) {
+      const a = capture();
+      createAccessLogger({ level, destination: a.destination }).info({ status: 200 }, 'call');
+      expect(a.lines).toEqual([]);
+    }
+    const d = capture();
+    createAccessLogger({ level: 'debug', destination: d.destination }).info({ status: 200 }, 'call');
+    expect(d.lines).toHaveLength(1);
+  });
+});
 
 describe('the access log buffer', () => {
   it('holds at most its bound while stdout stalls, counts what it drops, and delivers every line it kept', async () => {
