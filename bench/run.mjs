@@ -16,7 +16,8 @@
 // 5 ms) | get; CONNECTIONS=16,64; DURATION=5 (s per run); REPEATS=3; MODE=all | saturation | fixed;
 // ONLY=<regex on configuration names> (written as <date>-subset); OUT=<file stem>;
 // EXTRA='<name>:VAR=v,VAR=v;…' adds gateway configurations (any bench/servers/gateway.mjs variables,
-// NODE_FLAGS='--flag …' for node itself, and SERVER=bare for the bare proxy instead), to compare a
+// NODE_FLAGS='--flag …' for node itself, SERVER=bare for the bare proxy instead, REPO=<checkout> for
+// another built checkout's server, e.g. an earlier commit's), to compare a
 // change within one run. Results:
 // bench/results/<date>[-<scenario>].{md,json} and SVG charts next to them (bench/charts.mjs).
 import { fork, spawn, spawnSync } from 'node:child_process';
@@ -60,7 +61,10 @@ function taskset(pid, core) {
 function forkServer(script, vars, core) {
   // NODE_FLAGS (EXTRA only): V8/node flags that NODE_OPTIONS refuses, given to this server alone.
   const execArgv = (vars.NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const child = fork(join(here, 'servers', script), [], { env: { ...env, ...vars }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  // REPO (EXTRA only): another checkout, built, whose server is started instead — an A/B against an
+  // earlier commit in the same run (`git worktree add /tmp/before <commit>`, node_modules linked, `npm run build`).
+  const servers = vars.REPO ? join(vars.REPO, 'bench', 'servers') : join(here, 'servers');
+  const child = fork(join(servers, script), [], { env: { ...env, ...vars }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     child.once('message', (m) => resolve({ child, port: m.ready, pids: [child.pid] }));
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
