@@ -5,6 +5,7 @@
  */
 import type { CallContext } from '../pipeline/context.js';
 import { redactPaths } from '../pipeline/forward.js';
+import { IN_ORDER } from './chain.js';
 import { isoClock } from '../observability/iso-time.js';
 
 const MAX_PATH = 2048;
@@ -20,8 +21,10 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
   const o = ctx.outcome;
   const now = performance.now();
   // Every key in code-unit order, the chain's own (null placeholders, set when sealed) included:
-  // the audit writer then serialises the event in one native JSON.stringify (chain.ts).
+  // the audit writer then serialises the event in one native JSON.stringify (chain.ts). Only what a
+  // client chose the shape of (a captured body, MCP arguments and ids) is left to the writer's check.
   return {
+    [IN_ORDER]: ctx.mcp === undefined && ctx.body?.captured === undefined,
     action: ctx.operation?.action ?? null,
     agent: p ? { id: p.agentId, owner: agent?.owner ?? null, version: agent?.version ?? null } : null,
     approval: ctx.approval ? { approver: ctx.approval.approver, id: ctx.approval.id } : null,
@@ -100,6 +103,7 @@ export function authFailureFields(ctx: CallContext): Record<string, unknown> {
   const o = ctx.outcome;
   const now = performance.now();
   return {
+    [IN_ORDER]: true,
     chain: null,
     client: { ip: ctx.clientIp },
     outcome: { error: o?.code ?? 'invalid_token', reason: o?.reason ?? null, result: 'refused', status: o?.status ?? 401 },
