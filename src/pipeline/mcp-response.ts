@@ -56,7 +56,8 @@ export function createMcpResponse(deps: McpResponseDeps) {
       return shown;
     };
     try {
-      const out = await filterListing(res.headers, res.body, { id: mcp.transport === 'stream' ? undefined : mcp.id ?? undefined, maxBytes: tool.mcp!.maxListBytes, modern: mcp.modern, filter });
+      // An MCP answer is always streamed (forward.ts reads only plain HTTP answers whole).
+      const out = await filterListing(res.headers, res.body as NodeJS.ReadableStream, { id: mcp.transport === 'stream' ? undefined : mcp.id ?? undefined, maxBytes: tool.mcp!.maxListBytes, modern: mcp.modern, filter });
       return { status: res.status, headers: out.headers, body: out.body };
     } catch (err) {
       (res.body as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();

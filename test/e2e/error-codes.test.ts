@@ -49,6 +49,13 @@ beforeAll(async () => {
       res.socket?.destroy();
       return;
     }
+    if (req.url.endsWith('/cut')) {
+      // Promises 1,000 bytes, sends 10, and dies.
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write('{"part":1,');
+      setTimeout(() => res.socket?.destroy(), 20);
+      return;
+    }
     res.end('{"ok":true}');
   });
   const refusedPort = await freePort();
@@ -199,6 +206,12 @@ describe('every error code the gateway can raise, through the whole gateway', ()
 
   it('upstream_error (502) when the upstream resets the connection', async () => {
     const res = await call({ path: '/tools/crm/contacts/reset' });
+    expect(res.status).toBe(502);
+    expect(res.json()).toMatchObject({ error: 'upstream_error', reasons: ['upstream_reset'] });
+  });
+
+  it('upstream_error (502), not a cut answer, when the upstream dies inside a small declared body', async () => {
+    const res = await call({ path: '/tools/crm/contacts/cut' });
     expect(res.status).toBe(502);
     expect(res.json()).toMatchObject({ error: 'upstream_error', reasons: ['upstream_reset'] });
   });
