@@ -13,31 +13,31 @@ const principal = {
 };
 const tool = { name: 'crm', classification: 'confidential' };
 const operation = { name: 'add-note', action: 'write', risk: 'medium', scope: 'crm:write' };
-const contexts: Record<string, Partial<CallContext>> = {
+const contexts: Record<string, object> = {
   'refused before a token': { outcome: { status: 401, code: 'invalid_token', reason: 'token_missing' } },
   'refused by the policy': {
     principal: { ...principal, userId: null, userRoles: [], delegation: ['support-bot'], taskId: null },
     agent: { owner: 'ops@example.com' }, tool, operation, segments: ['contacts', 'c-1'],
     decision: { allow: false, approvalRequired: false, reasons: ['classification above clearance', '"quoted" \u2028'], revision: 'rev-1' },
     trust: { score: 71.5, level: 'standard' }, outcome: { status: 403, code: 'policy_denied', reason: 'policy_denied' },
-  } as Partial<CallContext>,
+  },
   forwarded: {
     principal, agent: { owner: 'ops@example.com', version: '1.2.0' }, tool, operation, segments: ['contacts', 'ünï/cødé'],
     decision: { allow: true, approvalRequired: false, reasons: [], revision: 'rev-1' }, body: { sha256: 'ab'.repeat(32), bytes: 2048 },
     trust: { score: 100, level: 'trusted' }, outcome: { status: 201, upstreamStatus: 201, upstreamMs: 0.8125 },
-  } as Partial<CallContext>,
+  },
   'released by an approval, then killed': {
     principal, agent: { owner: 'ops@example.com' }, tool, operation: { ...operation, risk: 'high' }, segments: ['contacts', 'c-1'],
     decision: { allow: true, approvalRequired: true, reasons: ['high risk'], revision: 'rev-2' }, approval: { id: 'apr-1', approver: 'bob@example.com' },
     killedBy: 'kill-1', outcome: { status: 200, upstreamStatus: 200, upstreamMs: 12 },
-  } as Partial<CallContext>,
+  },
 };
 
 describe('the events the request path marks as already canonical', () => {
   for (const [name, partial] of Object.entries(contexts)) {
     for (const phase of ['intent', 'final'] as const) {
       it(`${name} (${phase}): marked, and exactly the canonicalize package's form once sealed`, () => {
-        const fields = callEventFields({ ...base, ...partial } as CallContext, phase);
+        const fields = callEventFields({ ...base, ...partial } as unknown as CallContext, phase);
         expect((fields as { [IN_ORDER]?: boolean })[IN_ORDER]).toBe(true);
         const { line } = new ChainState('c', 0, GENESIS).seal('tool_call', fields, '2026-12-03T10:00:00.000Z');
         const record = JSON.parse(line) as Record<string, unknown>;
@@ -49,7 +49,7 @@ describe('the events the request path marks as already canonical', () => {
   }
 
   it('an auth failure: marked and canonical', () => {
-    const fields = authFailureFields({ ...base, ...contexts['refused before a token'] } as CallContext);
+    const fields = authFailureFields({ ...base, ...contexts['refused before a token'] } as unknown as CallContext);
     expect((fields as { [IN_ORDER]?: boolean })[IN_ORDER]).toBe(true);
     const { line } = new ChainState('c', 0, GENESIS).seal('auth_failure', fields, '2026-12-03T10:00:00.000Z');
     const { hash, ...rest } = JSON.parse(line) as Record<string, unknown>;
@@ -57,7 +57,7 @@ describe('the events the request path marks as already canonical', () => {
   });
 
   it('leaves what a client shaped (a captured body, MCP) to the checked path, which sorts it', () => {
-    const ctx = { ...base, ...contexts.forwarded, body: { sha256: 'ab'.repeat(32), bytes: 20, captured: { z: 1, a: { 10: 'x', 9: 'y' } } } } as CallContext;
+    const ctx = { ...base, ...contexts.forwarded, body: { sha256: 'ab'.repeat(32), bytes: 20, captured: { z: 1, a: { 10: 'x', 9: 'y' } } } } as unknown as CallContext;
     const fields = callEventFields(ctx, 'final');
     expect((fields as { [IN_ORDER]?: boolean })[IN_ORDER]).toBe(false);
     const { line } = new ChainState('c', 0, GENESIS).seal('tool_call', fields, '2026-12-03T10:00:00.000Z');
