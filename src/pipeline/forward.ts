@@ -1,8 +1,9 @@
 /**
- * Stage 6 — send the call to the tool and stream the answer back. One undici Pool per tool, TLS
+ * Stage 6 — send the call to the tool and relay the answer back. One undici Pool per tool, TLS
  * verified (set explicitly, never left to a default), redirects never followed (a 3xx goes back to
- * the agent as is), bodies streamed both ways with the tool's size limit, and the tool's timeout
- * bounding the wait for response headers and every gap in the response body.
+ * the agent as is), bodies streamed both ways with the tool's size limit (small ones with a declared
+ * length read whole: one write instead of a stream's machinery), and the tool's timeout bounding the
+ * wait for response headers and every gap in the response body.
  * Upstream failures become generic errors: an upstream's error body may carry internals or echo the
  * injected credential, so 5xx bodies are discarded, never relayed.
  */
@@ -61,7 +62,7 @@ export function createUpstreams(config: RuntimeConfig): Upstreams {
         throw new GatewayError('upstream_5xx', `The tool's upstream answered ${res.statusCode}.`);
       }
       const headers = relayableResponseHeaders(res.headers);
-      return { status: res.statusCode, headers, body: relayWhole(ctx, headers) ? Buffer.from(await res.body.arrayBuffer()) : res.body };
+      return { status: res.statusCode, headers, body: relayWhole(ctx, res.statusCode, headers) ? Buffer.from(await res.body.arrayBuffer()) : res.body };
     } catch (err) {
       if (err instanceof GatewayError) throw err;
       throw upstreamFailure(err, ctx);
@@ -96,10 +97,11 @@ const RELAY_WHOLE_UP_TO = 64 * 1024;
  * declared and small (the common tool answer: a few KB of JSON). Piping a stream to the client costs
  * a stream's machinery per call (end-of-stream listeners, pipe, reads; bench/profile.mjs); a whole
  * body is written with the headers in one go, and an upstream that dies mid-answer becomes a clean
- * upstream_reset instead of a cut response. MCP answers are left to mcp-response.ts.
+ * upstream_reset instead of a cut response. MCP answers are left to mcp-response.ts, and answers
+ * without a body (HEAD, 204, 304), whose Content-Length describes another message, go as they came.
  */
-function relayWhole(ctx: CallContext, headers: Record<string, string | string[]>): boolean {
-  if (ctx.mcp) return false;
+function relayWhole(ctx: CallContext, status: number, headers: Record<string, string | string[]>): boolean {
+  if (ctx.mcp || ctx.method === 'HEAD' || status === 204 || status === 304) return false;
   const cl = headers['content-length'];
   return typeof cl === 'string' && Number(cl) <= RELAY_WHOLE_UP_TO;
 }
@@ -219,7 +221,8 @@ function redactOne(value: unknown, path: string[]): unknown {
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_DESTROYED']);
 const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 
-function upstreamFailure(err: unknown, ctx: CallContext): GatewayError {
+/** What a failure of the upstream's connection or answer is refused as (also an answer failing while relayed). */
+export function upstreamFailure(err: unknown, ctx: CallContext): GatewayError {
   const e = err as { code?: string; name?: string; cause?: unknown };
   if (err instanceof BodyTooLarge || (e.cause instanceof BodyTooLarge)) {
     return new GatewayError('body_too_large', `The request body exceeds this tool's limit of ${ctx.tool!.maxBodyBytes} bytes.`);

@@ -35,7 +35,7 @@ import { createAuthenticate } from './authenticate.js';
 import type { AuditPort, CallContext } from './context.js';
 import { createRecordIntent } from './record-intent.js';
 import { createDecide, type Decider } from './decide.js';
-import { createUpstreams, type Upstreams } from './forward.js';
+import { createUpstreams, upstreamFailure, type Upstreams } from './forward.js';
 import { createGuard, killedError } from './guard.js';
 import { killCovers, type StateStore } from '../state/store.js';
 import { createHold } from './hold.js';
@@ -121,6 +121,14 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
   }
 
   function refuse(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+    // A relayed answer that failed before its first byte went out (fastify hands the stream's error
+    // here): the same call, refused as its upstream's failure — one audit event, not a second call.
+    // Searched only on this path; the call is in flight until its response closes.
+    for (const ctx of inflight) {
+      if (ctx.requestId !== request.id || !ctx.relayed) continue;
+      ctx.relayed = false;
+      return finish.refuse(ctx, reply, err instanceof GatewayError ? err : upstreamFailure(err, ctx));
+    }
     return finish.refuse(newContext(request), reply, err);
   }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { freePort } from '../helpers/cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,6 +54,13 @@ beforeAll(async () => {
       // Promises 1,000 bytes, sends 10, and dies.
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
       res.write('{"part":1,');
+      setTimeout(() => res.socket?.destroy(), 20);
+      return;
+    }
+    if (req.url.endsWith('/cut-large')) {
+      // Promises 100 KB (too large to be read whole: streamed), sends the headers only, and dies.
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100000' });
+      res.flushHeaders();
       setTimeout(() => res.socket?.destroy(), 20);
       return;
     }
@@ -214,6 +222,17 @@ describe('every error code the gateway can raise, through the whole gateway', ()
     const res = await call({ path: '/tools/crm/contacts/cut' });
     expect(res.status).toBe(502);
     expect(res.json()).toMatchObject({ error: 'upstream_error', reasons: ['upstream_reset'] });
+  });
+
+  it('upstream_error (502) and one audit event when a streamed answer dies before its first byte', async () => {
+    const res = await call({ path: '/tools/crm/contacts/cut-large' });
+    expect(res.status).toBe(502);
+    expect(res.json()).toMatchObject({ error: 'upstream_error', reasons: ['upstream_reset'] });
+    const id = res.headers['portcullis-request-id'];
+    await new Promise((r) => setTimeout(r, 50));
+    const events = readFileSync(gw.config.audit.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.request_id === id);
+    expect(events.map((e) => [e.type, e.tool, e.outcome.reason])).toEqual([['tool_call', 'crm', 'upstream_reset']]);
+    expect(gw.logs.filter((l) => l.request_id === id && l.level === 'error')).toEqual([]);
   });
 
   it('unavailable (503) for a call that arrives once shutdown began, while in-flight calls drain', async () => {
