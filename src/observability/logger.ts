@@ -61,12 +61,14 @@ export const ACCESS_LOG_MAX_BUFFER = 16 * 2 ** 20;
  *
  * sonic-boom keeps one write in flight, of at most 16 KB of the lines it was given one by one. Under
  * overload the event-loop turns grow long (hundreds of calls each) and one 16 KB write per turn fell
- * behind: the buffer grew ~50 MB/min at 130% of capacity (bench/soak.mjs, 2026-12-02). So the lines
- * of one turn are joined and handed over as one chunk, which sonic-boom writes whole — one write per
- * turn however many calls the turn carried — and the buffer is bounded: past `maxBuffer` a chunk is
- * dropped and its lines counted (`onDrop`) instead of held, the oldest kept. (Raising sonic-boom's
- * `maxWrite` instead is no cure: it measures the pending string on every line.) The audit trail is
- * never dropped: it has its own writer.
+ * behind: the buffer grew ~50 MB/min at 130% of capacity (bench/soak.mjs, 2026-12-02). And each
+ * write is a hand-off to the libuv thread pool and back, ≈ 60 µs of CPU on the bench VM: at one per
+ * 12 KB it was still ≈ 1.5% of the gateway's CPU (bench/profile.mjs, 2026-12-03). So lines gather
+ * here until 64 KB (or 200 ms) and are handed over at the end of that event-loop turn as one chunk,
+ * which sonic-boom writes whole — one write per ≈ 200 calls, and at most one per turn. The buffer is bounded: past
+ * `maxBuffer` a chunk is dropped and its lines counted (`onDrop`) instead of held, the oldest kept.
+ * (Raising sonic-boom's `maxWrite` instead is no cure: it measures the pending string on every
+ * write.) The audit trail is never dropped: it has its own writer.
  */
 export interface BufferedDestination extends DestinationStream {
   flush(cb?: (err?: Error) => void): void;
@@ -74,25 +76,31 @@ export interface BufferedDestination extends DestinationStream {
   close(): Promise<void>;
 }
 
+/** Lines gather to this many characters before they are handed to the writer (at most 200 ms). */
+const GATHER = 64 * 1024;
+
 export function bufferedDestination(opts: { fd: number; maxBuffer?: number; onDrop?: (lines: number) => void }): BufferedDestination {
-  // Each write goes through the libuv thread pool (a hand-off and back, ≈ 60 µs of CPU on the bench
-  // VM, 2026-12-03), so lines gather to 12 KB first (at most 200 ms).
-  const dest = pino.destination({ dest: opts.fd, sync: false, minLength: 12 * 1024, maxLength: opts.maxBuffer ?? ACCESS_LOG_MAX_BUFFER, periodicFlush: 200 });
+  const dest = pino.destination({ dest: opts.fd, sync: false, minLength: 0, maxLength: opts.maxBuffer ?? ACCESS_LOG_MAX_BUFFER });
   const onDrop = opts.onDrop;
   if (onDrop) dest.on('drop', (chunk: string) => onDrop(countLines(chunk)));
   let lines: string[] = [];
+  let gathered = 0;
   let scheduled = false;
   const pass = () => {
     scheduled = false;
     if (lines.length === 0) return;
     const chunk = lines.join('');
     lines = [];
+    gathered = 0;
     dest.write(chunk);
   };
+  const tick = setInterval(pass, 200).unref();
   return {
     write(line: string) {
       lines.push(line);
-      if (!scheduled) {
+      gathered += line.length;
+      // Handed over at the end of the turn: a long turn's lines make one chunk, not several.
+      if (gathered >= GATHER && !scheduled) {
         scheduled = true;
         setImmediate(pass);
       }
@@ -102,6 +110,7 @@ export function bufferedDestination(opts: { fd: number; maxBuffer?: number; onDr
       dest.flush(cb);
     },
     close() {
+      clearInterval(tick);
       pass();
       return new Promise((resolve) => dest.once('close', () => resolve()).end());
     },

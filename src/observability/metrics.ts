@@ -4,15 +4,19 @@
  * the closed registry in errors.ts.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { HotCounter, HotHistogram } from './hot-metrics.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export interface Metrics {
   readonly registry: Registry;
-  readonly calls: Counter<'tool' | 'operation' | 'outcome' | 'reason'>;
-  readonly callDuration: Histogram<'tool' | 'outcome'>;
-  readonly upstreamDuration: Histogram<'tool'>;
-  readonly tokenCache: Counter<'result'>;
+  // Updated on every call: hot-metrics.ts (children made once, updates are additions).
+  readonly calls: HotCounter;
+  readonly callDuration: HotHistogram;
+  readonly upstreamDuration: HotHistogram;
+  readonly tokenCache: HotCounter;
+  readonly policyDecisions: HotCounter;
+  readonly policyCache: HotCounter;
   readonly adminRequests: Counter<'route' | 'status'>;
   readonly mcpToolsListed: Counter<'tool' | 'result'>;
   readonly mcpPinChanges: Counter<'tool' | 'action'>;
@@ -22,9 +26,7 @@ export interface Metrics {
   readonly attestations: Counter<'result'>;
   readonly rateLimitFallback: Counter;
   readonly accessLogDropped: Counter;
-  readonly policyDecisions: Counter<'result'>;
   readonly policyEval: Histogram;
-  readonly policyCache: Counter<'result'>;
   readonly policyBundle: Gauge<'revision'>;
   readonly policyReloads: Counter<'result' | 'trigger'>;
   readonly policyLastReload: Gauge<'result'>;
@@ -42,44 +44,39 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const registers = [registry];
   return {
     registry,
-    calls: new Counter({
-      name: 'portcullis_calls_total',
-      help: 'Tool calls by tool, operation, outcome (ok or the error code) and reason code.',
-      labelNames: ['tool', 'operation', 'outcome', 'reason'],
+    calls: new HotCounter(
+      'portcullis_calls_total',
+      'Tool calls by tool, operation, outcome (ok or the error code) and reason code.',
+      ['tool', 'operation', 'outcome', 'reason'],
       registers,
-    }),
-    callDuration: new Histogram({
-      name: 'portcullis_call_duration_seconds',
-      help: 'Whole-call latency as the gateway saw it, from arrival to response headers.',
-      labelNames: ['tool', 'outcome'],
-      buckets: LATENCY_BUCKETS,
+    ),
+    callDuration: new HotHistogram(
+      'portcullis_call_duration_seconds',
+      'Whole-call latency as the gateway saw it, from arrival to response headers.',
+      ['tool', 'outcome'],
+      LATENCY_BUCKETS,
       registers,
-    }),
-    upstreamDuration: new Histogram({
-      name: 'portcullis_upstream_duration_seconds',
-      help: 'Time from sending the call upstream to its response headers.',
-      labelNames: ['tool'],
-      buckets: LATENCY_BUCKETS,
+    ),
+    upstreamDuration: new HotHistogram(
+      'portcullis_upstream_duration_seconds',
+      'Time from sending the call upstream to its response headers.',
+      ['tool'],
+      LATENCY_BUCKETS,
       registers,
-    }),
-    tokenCache: new Counter({
-      name: 'portcullis_token_cache_total',
-      help: 'Verified-token cache lookups by result (hit or miss).',
-      labelNames: ['result'],
+    ),
+    tokenCache: new HotCounter('portcullis_token_cache_total', 'Verified-token cache lookups by result (hit or miss).', ['result'], registers),
+    policyDecisions: new HotCounter(
+      'portcullis_policy_decisions_total',
+      'Policy decisions by result: allow, deny, approval, or error (a deny: policy_unavailable).',
+      ['result'],
       registers,
-    }),
-    policyDecisions: new Counter({
-      name: 'portcullis_policy_decisions_total',
-      help: 'Policy decisions by result: allow, deny, approval, or error (a deny: policy_unavailable).',
-      labelNames: ['result'],
+    ),
+    policyCache: new HotCounter(
+      'portcullis_policy_cache_total',
+      'Policy decisions looked up in the decision cache, by result: hit (no evaluation) or miss (evaluated, then kept).',
+      ['result'],
       registers,
-    }),
-    policyCache: new Counter({
-      name: 'portcullis_policy_cache_total',
-      help: 'Policy decisions looked up in the decision cache, by result: hit (no evaluation) or miss (evaluated, then kept).',
-      labelNames: ['result'],
-      registers,
-    }),
+    ),
     policyEval: new Histogram({
       name: 'portcullis_policy_eval_seconds',
       help: 'In-process policy evaluation time (input serialisation, wasm evaluation, output parsing).',
@@ -191,23 +188,5 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       help: 'Access log lines dropped because stdout did not keep up and the buffer was full (the audit trail is never dropped).',
       registers,
     }),
-  };
-}
-
-/**
- * A metric's children, one per distinct label values (in labelNames order), made on first use and
- * kept: `inc({…})` hashes and validates the labels on every call, which the request path pays per
- * call otherwise (bench/profile.mjs). Label values are bounded (see the top of this file), so is this.
- */
-export function labelled<C>(metric: { labels(...values: string[]): C }): (...values: string[]) => C {
-  const made = new Map<string, C>();
-  return (...values) => {
-    const key = values.join('\u0000');
-    let child = made.get(key);
-    if (child === undefined) {
-      child = metric.labels(...values);
-      made.set(key, child);
-    }
-    return child;
   };
 }

@@ -5,7 +5,7 @@
 import type { FastifyReply } from 'fastify';
 import { GatewayError } from '../errors.js';
 import type { AccessLog, Logger } from '../observability/logger.js';
-import { labelled, type Metrics } from '../observability/metrics.js';
+import type { Metrics } from '../observability/metrics.js';
 import { authFailureFields, callEventFields } from '../audit/events.js';
 import type { AuditPort, CallContext } from './context.js';
 import type { UpstreamResponse } from './forward.js';
@@ -14,9 +14,6 @@ import type { Trust } from '../trust/engine.js';
 
 export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLogger: AccessLog; audit: AuditPort; trust: Trust; done: (ctx: CallContext) => void }) {
   const { metrics, logger, accessLogger, audit, trust } = deps;
-  const calls = labelled(metrics.calls);
-  const callDuration = labelled(metrics.callDuration);
-  const upstreamDuration = labelled(metrics.upstreamDuration);
 
   function relay(ctx: CallContext, reply: FastifyReply, res: UpstreamResponse): FastifyReply {
     record(ctx, res.status, undefined);
@@ -65,9 +62,9 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLog
     o.code = err?.code;
     o.reason = err?.reason;
     trust.observe(ctx);
-    calls(tool, ctx.operation?.name ?? '-', outcome, reason).inc();
-    callDuration(tool, outcome).observe(seconds);
-    if (o.upstreamMs !== undefined) upstreamDuration(tool).observe(o.upstreamMs / 1000);
+    metrics.calls.labels(tool, ctx.operation?.name ?? '-', outcome, reason).inc();
+    metrics.callDuration.labels(tool, outcome).observe(seconds);
+    if (o.upstreamMs !== undefined) metrics.upstreamDuration.labels(tool).observe(o.upstreamMs / 1000);
     const p = ctx.principal;
     // Only ids, names, codes and timings: this logger has no redaction pass (observability/logger.ts).
     accessLogger.info({

@@ -71,7 +71,7 @@ export function createPolicyEngine(
   function decide(ctx: CallContext): Decision {
     const bundle = current;
     if (!bundle) {
-      metrics.policyDecisions.inc({ result: 'error' });
+      metrics.policyDecisions.labels('error').inc();
       throw new PolicyOutputError('no policy bundle is loaded');
     }
     const input = buildInput(ctx);
@@ -91,7 +91,7 @@ export function createPolicyEngine(
     try {
       decision = evaluate(bundle, input);
     } catch (err) {
-      metrics.policyDecisions.inc({ result: 'error' });
+      metrics.policyDecisions.labels('error').inc();
       logger.error({ err: describe(err), revision: bundle.revision, request_id: ctx.requestId }, 'policy evaluation failed');
       throw err;
     }
