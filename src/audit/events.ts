@@ -23,8 +23,10 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
   // Every key in code-unit order, the chain's own (null placeholders, set when sealed) included:
   // the audit writer then serialises the event in one native JSON.stringify (chain.ts). Only what a
   // client chose the shape of (a captured body, MCP arguments and ids) is left to the writer's check.
+  // One plain literal: optional keys are `undefined` when absent (JSON.stringify and canonical() leave
+  // them out), and the computed mark comes last — a spread or a computed key earlier would build the
+  // rest of the object key by key instead of from the literal's template.
   return {
-    [IN_ORDER]: ctx.mcp === undefined && ctx.body?.captured === undefined,
     action: ctx.operation?.action ?? null,
     agent: p ? { id: p.agentId, owner: agent?.owner ?? null, version: agent?.version ?? null } : null,
     approval: ctx.approval ? { approver: ctx.approval.approver, id: ctx.approval.id } : null,
@@ -35,14 +37,14 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
       ? { policy_revision: d.revision, reasons: d.reasons, result: d.approvalRequired ? 'approval_required' : d.allow ? 'allow' : 'deny' }
       : null,
     delegation: p?.delegation ?? [],
-    ...(ctx.mcp ? { mcp: mcpFields(ctx) } : {}),
+    mcp: ctx.mcp ? mcpFields(ctx) : undefined,
     operation: ctx.operation?.name ?? null,
     outcome:
       phase === 'intent'
         ? { error: null, reason: null, result: 'forwarding', status: null }
         : {
             error: o?.code ?? null,
-            ...(ctx.killedBy !== undefined ? { killed_by: ctx.killedBy } : {}),
+            killed_by: ctx.killedBy,
             reason: o?.reason ?? null,
             // A call cut by the kill switch after its response began still ends as "killed".
             result: ctx.killedBy !== undefined ? 'killed' : o?.code ? (o.status >= 500 && o.code !== 'policy_unavailable' && o.code !== 'audit_unavailable' ? 'error' : 'refused') : 'ok',
@@ -51,7 +53,7 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
           },
     prev: null,
     request: {
-      ...(ctx.body?.captured !== undefined ? { body: ctx.body.captured } : {}),
+      body: ctx.body?.captured,
       body_bytes: ctx.body?.bytes ?? null,
       body_sha256: ctx.body?.sha256 ?? null,
       method: ctx.method,
@@ -72,6 +74,7 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
     type: null,
     user: p?.userId ? { id: p.userId, roles: p.userRoles } : null,
     v: null,
+    [IN_ORDER]: ctx.mcp === undefined && ctx.body?.captured === undefined,
   };
 }
 
@@ -103,7 +106,6 @@ export function authFailureFields(ctx: CallContext): Record<string, unknown> {
   const o = ctx.outcome;
   const now = performance.now();
   return {
-    [IN_ORDER]: true,
     chain: null,
     client: { ip: ctx.clientIp },
     outcome: { error: o?.code ?? 'invalid_token', reason: o?.reason ?? null, result: 'refused', status: o?.status ?? 401 },
@@ -115,6 +117,7 @@ export function authFailureFields(ctx: CallContext): Record<string, unknown> {
     ts: null,
     type: null,
     v: null,
+    [IN_ORDER]: true,
   };
 }
 
