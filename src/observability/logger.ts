@@ -65,10 +65,10 @@ export const ACCESS_LOG_MAX_BUFFER = 16 * 2 ** 20;
  * write is a hand-off to the libuv thread pool and back, ≈ 60 µs of CPU on the bench VM: at one per
  * 12 KB it was still ≈ 1.5% of the gateway's CPU (bench/profile.mjs, 2026-12-03). So lines gather
  * here until 64 KB (or 200 ms) and are handed over at the end of that event-loop turn as one chunk,
- * which sonic-boom writes whole — one write per ≈ 200 calls, and at most one per turn. The buffer is bounded: past
- * `maxBuffer` a chunk is dropped and its lines counted (`onDrop`) instead of held, the oldest kept.
- * (Raising sonic-boom's `maxWrite` instead is no cure: it measures the pending string on every
- * write.) The audit trail is never dropped: it has its own writer.
+ * which sonic-boom writes whole — one write per ≈ 200 calls, and at most one per turn. The buffer
+ * is bounded: past `maxBuffer` a chunk is dropped and its lines counted (`onDrop`) instead of held,
+ * the oldest kept. (Raising sonic-boom's `maxWrite` instead is no cure: it measures the pending
+ * string on every write.) The audit trail is never dropped: it has its own writer.
  */
 export interface BufferedDestination extends DestinationStream {
   flush(cb?: (err?: Error) => void): void;
