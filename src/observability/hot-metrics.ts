@@ -39,6 +39,10 @@ abstract class HotMetric<C> {
 
   /** The child for these label values, given in `labelNames` order. */
   labels(...values: string[]): C {
+    // Checked first: with too many values the walk below would reach a child instead of a Map.
+    if (values.length !== this.labelNames.length) {
+      throw new Error(`${this.name} takes ${this.labelNames.length} label values (${this.labelNames.join(', ')}), got ${values.length}`);
+    }
     let node = this.tree;
     const last = values.length - 1;
     for (let i = 0; i < last; i++) {
@@ -48,9 +52,6 @@ abstract class HotMetric<C> {
     }
     let child = node.get(values[last]!) as C | undefined;
     if (child === undefined) {
-      if (values.length !== this.labelNames.length) {
-        throw new Error(`${this.name} takes ${this.labelNames.length} label values (${this.labelNames.join(', ')}), got ${values.length}`);
-      }
       const labels: Labels = {};
       this.labelNames.forEach((n, i) => (labels[n] = values[i]!));
       child = this.make(labels);

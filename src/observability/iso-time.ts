@@ -18,13 +18,14 @@ export function isoClock(): IsoClock {
     if (ms === lastMs) return lastIso;
     lastMs = ms;
     const s = Math.floor(ms / 1000);
-    if (s === second && Number.isInteger(ms)) {
+    const whole = Number.isInteger(ms);
+    if (s === second && whole) {
       const m = ms - s * 1000;
       lastIso = `${prefix}${m < 10 ? '00' : m < 100 ? '0' : ''}${m}Z`;
     } else {
       lastIso = new Date(ms).toISOString();
       // Years 0–9999 only: outside them toISOString has a sign and six digits.
-      if (Number.isInteger(ms) && lastIso.length === 24) {
+      if (whole && lastIso.length === 24) {
         second = s;
         prefix = lastIso.slice(0, 20);
       } else second = Number.NaN;
