@@ -7,11 +7,11 @@
 // call. The .cpuprofile is kept (path printed) for Chrome DevTools or speedscope.
 import { fork, spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { benchIssuer } from './common.mjs';
 
 const DURATION = Number(process.env.DURATION ?? 10);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 64);
@@ -31,14 +31,8 @@ function start(script, env, execArgv = []) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-profile-'));
-const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-const jwksFile = join(dir, 'jwks.json');
-writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'EdDSA' }] }));
-const now = Math.floor(Date.now() / 1000);
-const token = await new SignJWT({ scope: 'crm:read crm:write' })
-  .setProtectedHeader({ alg: 'EdDSA', kid: 'bench' })
-  .setIssuer('https://idp.bench').setAudience('portcullis').setSubject('support-bot').setJti('bench-1')
-  .setIssuedAt(now).setExpirationTime(now + 900).sign(privateKey);
+const { jwksFile, mint } = await benchIssuer(dir);
+const token = await mint();
 
 pin(process.pid, 0);
 const upstream = await start('upstream.mjs', {});

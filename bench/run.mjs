@@ -26,7 +26,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import autocannon from 'autocannon';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { benchIssuer, DEFAULT, extraConfigs, LADDER, median } from './common.mjs';
 import { policyEvalBench } from './policy-eval.mjs';
 import { renderCharts } from './charts.mjs';
 
@@ -231,47 +231,13 @@ async function closedLoop(target, rate) {
 
 // ---- the run --------------------------------------------------------------------------------------
 
-const LADDER = [
-  ['portcullis: routing + token, cache off', { TOKEN_CACHE: 'off', POLICY: 'off', AUDIT: 'off', OBSERVABILITY: 'off' }],
-  ['portcullis: routing + token, cache on', { POLICY: 'off', AUDIT: 'off', OBSERVABILITY: 'off' }],
-  ['portcullis: + policy', { AUDIT: 'off', OBSERVABILITY: 'off' }],
-  ['portcullis: + audit (memory)', { AUDIT: 'memory', OBSERVABILITY: 'off' }],
-  ['portcullis: + audit (file, group commit)', { OBSERVABILITY: 'off' }],
-  ['portcullis: + metrics and logs = default', {}],
-];
-const DEFAULT = 'portcullis: + metrics and logs = default';
-
-/** EXTRA='logs at warn:LOG_LEVEL=warn;no metrics:OBSERVABILITY=off' → [['portcullis: logs at warn', {LOG_LEVEL: 'warn'}], …] */
-function extraConfigs() {
-  return (env.EXTRA ?? '').split(';').filter((s) => s.trim()).map((spec) => {
-    const at = spec.indexOf(':');
-    if (at < 1) throw new Error(`EXTRA: "${spec}" is not <name>:VAR=value,…`);
-    const vars = Object.fromEntries(spec.slice(at + 1).split(',').filter(Boolean).map((kv) => {
-      const eq = kv.indexOf('=');
-      if (eq < 1) throw new Error(`EXTRA: "${kv}" is not VAR=value`);
-      return [kv.slice(0, eq).trim(), kv.slice(eq + 1)];
-    }));
-    const label = spec.slice(0, at).trim();
-    return [vars.SERVER === 'bare' ? `bare @fastify/http-proxy: ${label}` : `portcullis: ${label}`, vars];
-  });
-}
 const SCALED = 'portcullis: default, 10,000 agents and 1,000 tools';
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
-  const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-  const jwksFile = join(dir, 'jwks.json');
-  writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'EdDSA' }] }));
   // Tokens live at most 15 minutes (auth.max_token_ttl) and a run takes longer: each configuration
   // start gets a fresh one.
-  let minted = 0;
-  const mint = () => {
-    const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ scope: 'crm:read crm:write', task_id: 'bench-task' })
-      .setProtectedHeader({ alg: 'EdDSA', kid: 'bench' })
-      .setIssuer('https://idp.bench').setAudience('portcullis').setSubject('support-bot').setJti(`bench-${++minted}`)
-      .setIssuedAt(now).setExpirationTime(now + 900).sign(privateKey);
-  };
+  const { jwksFile, mint } = await benchIssuer(dir);
   const token = await mint();
 
   const body = scenario.bytes ? JSON.stringify({ text: 'x'.repeat(scenario.bytes - 12) }) : undefined;
@@ -299,7 +265,7 @@ async function main() {
     { name: 'nginx (reverse proxy)', start: () => startNginx(upstream.port) },
     { name: 'bare @fastify/http-proxy', start: () => bare({}) },
     ...LADDER.map(([name, vars]) => ({ name, start: () => gateway(vars) })),
-    ...extraConfigs().map(([name, vars]) => ({
+    ...extraConfigs(env.EXTRA).map(([name, vars]) => ({
       name,
       start: () => (vars.SERVER === 'bare' ? bare(vars) : gateway(vars)),
     })),
@@ -455,12 +421,6 @@ async function main() {
 }
 
 /** The median; an even count takes the mean of the two middle values (the upper one alone flattered the ratio). */
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 function summarise(satRows, fixed, rounds) {
   const most = Math.max(...satRows.map((r) => r.connections), 0);
   const at = (name) => satRows.find((r) => r.name === name && r.connections === most);

@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { benchIssuer } from './common.mjs';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 
@@ -61,14 +61,10 @@ function slope(points) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-soak-'));
-const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-const jwksFile = join(dir, 'jwks.json');
-writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'EdDSA' }] }));
-const now = Math.floor(Date.now() / 1000);
 // One token for the whole soak: it must outlive it, and auth.max_token_ttl is 15 minutes.
 if (MINUTES > 14) throw new Error('MINUTES must be at most 14: the soak uses one token, and tokens live at most 15 minutes');
-const token = await new SignJWT({ scope: 'crm:read crm:write' }).setProtectedHeader({ alg: 'EdDSA', kid: 'bench' }).setIssuer('https://idp.bench').setAudience('portcullis')
-  .setSubject('support-bot').setJti('soak').setIssuedAt(now).setExpirationTime(now + 900).sign(privateKey);
+const { jwksFile, mint } = await benchIssuer(dir);
+const token = await mint();
 const body = JSON.stringify({ text: 'x'.repeat(2036) });
 const bodyFile = join(dir, 'body.json');
 writeFileSync(bodyFile, body);

@@ -1,0 +1,57 @@
+// What the bench scripts share: the signing key and tokens the gateway accepts, and the ladder's steps.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+
+/**
+ * An issuer for one run: its JWKS written to `<dir>/jwks.json` (the gateway's JWKS_FILE) and `mint()`,
+ * which signs a fresh token for support-bot (crm:read crm:write) living `ttl` seconds — at most 900,
+ * auth.max_token_ttl, so a long run mints one per configuration start.
+ */
+export async function benchIssuer(dir) {
+  const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const jwksFile = join(dir, 'jwks.json');
+  writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'EdDSA' }] }));
+  let minted = 0;
+  const mint = (ttl = 900) => {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ scope: 'crm:read crm:write', task_id: 'bench-task' })
+      .setProtectedHeader({ alg: 'EdDSA', kid: 'bench' })
+      .setIssuer('https://idp.bench').setAudience('portcullis').setSubject('support-bot').setJti(`bench-${++minted}`)
+      .setIssuedAt(now).setExpirationTime(now + ttl).sign(privateKey);
+  };
+  return { jwksFile, mint };
+}
+
+/** Portcullis one feature at a time (bench/servers/gateway.mjs variables), up to the default. */
+export const LADDER = [
+  ['portcullis: routing + token, cache off', { TOKEN_CACHE: 'off', POLICY: 'off', AUDIT: 'off', OBSERVABILITY: 'off' }],
+  ['portcullis: routing + token, cache on', { POLICY: 'off', AUDIT: 'off', OBSERVABILITY: 'off' }],
+  ['portcullis: + policy', { AUDIT: 'off', OBSERVABILITY: 'off' }],
+  ['portcullis: + audit (memory)', { AUDIT: 'memory', OBSERVABILITY: 'off' }],
+  ['portcullis: + audit (file, group commit)', { OBSERVABILITY: 'off' }],
+  ['portcullis: + metrics and logs = default', {}],
+];
+export const DEFAULT = 'portcullis: + metrics and logs = default';
+
+/** EXTRA='logs at warn:LOG_LEVEL=warn;no metrics:OBSERVABILITY=off' → [['portcullis: logs at warn', {LOG_LEVEL: 'warn'}], …] */
+export function extraConfigs(spec = '') {
+  return spec.split(';').filter((s) => s.trim()).map((one) => {
+    const at = one.indexOf(':');
+    if (at < 1) throw new Error(`EXTRA: "${one}" is not <name>:VAR=value,…`);
+    const vars = Object.fromEntries(one.slice(at + 1).split(',').filter(Boolean).map((kv) => {
+      const eq = kv.indexOf('=');
+      if (eq < 1) throw new Error(`EXTRA: "${kv}" is not VAR=value`);
+      return [kv.slice(0, eq).trim(), kv.slice(eq + 1)];
+    }));
+    const label = one.slice(0, at).trim();
+    return [vars.SERVER === 'bare' ? `bare @fastify/http-proxy: ${label}` : `portcullis: ${label}`, vars];
+  });
+}
+
+/** The middle value; with an even count, the mean of the two middle ones. */
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
