@@ -17,7 +17,7 @@
 // Environment: CONFIGS=bare,default (names: bare, default, ladder — every ladder step —, or EXTRA
 // entries, which are always added); EXTRA='<name>:VAR=v,…;…' as in bench/run.mjs (REPO=<checkout> runs
 // another built checkout's server, an A/B against an earlier commit); CALLS=1000; WINDOWS=3;
-// WARMUP=3000; CONNECTIONS=16; SCENARIO=json (POST 2 KB) | get | 64k; OUT=<file stem>; VERBOSE=1 prints
+// WARMUP=3000; CONNECTIONS=16; CORE=<n> (the servers' core; the last by default); SCENARIO=json (POST 2 KB) | get | 64k; OUT=<file stem>; VERBOSE=1 prints
 // each window. PROFILE=1 adds where the instructions of the windows went (JIT compile jobs included): node runs with
 // --perf-basic-prof (its JIT code named in /tmp/perf-<pid>.map) and callgrind with --separate-callers,
 // so native work (JSON.stringify, hashing, IC handlers) is charged to the JavaScript function that asked
@@ -48,7 +48,7 @@ const scenario = SCENARIOS[SCENARIO];
 if (!scenario) throw new Error(`SCENARIO must be one of ${Object.keys(SCENARIOS).join(', ')}`);
 const here = new URL('.', import.meta.url).pathname;
 const ncpu = cpus().length;
-const SERVER_CORE = ncpu - 1;
+const SERVER_CORE = Number(env.CORE ?? ncpu - 1);
 /** Frames whose inclusive cost is the optimizing JIT at work (on V8's worker threads). */
 const JIT = /OptimizingCompileDispatcher::CompileTask::RunInternal|MaglevConcurrentDispatcher::JobTask::Run\b/;
 
