@@ -12,16 +12,21 @@
 // socket syscalls per call (two writev, two read) and the default adding batched file writes (audit
 // group commit, 64 KB access-log batches), so kernel time per call is close to equal. For a ratio
 // below 1, adding an equal amount to both sides moves it towards 1: bare ÷ Portcullis in instructions
-// is a conservative estimate of the throughput ratio (it does not see cache misses either).
+// is a conservative estimate of the throughput ratio (it does not see cache misses either). One more
+// skew: valgrind hides the CPU's SHA extensions, so OpenSSL hashes on its AVX2 path (≈ 30 instructions
+// a byte, ≈ 10× what SHA-NI executes); the SHA-256 column shows how much of a count that is.
 //
 // Environment: CONFIGS=bare,default (names: bare, default, ladder — every ladder step —, or EXTRA
 // entries, which are always added); EXTRA='<name>:VAR=v,…;…' as in bench/run.mjs (REPO=<checkout> runs
-// another built checkout's server, an A/B against an earlier commit); CALLS=1000; WINDOWS=3;
-// WARMUP=3000; CONNECTIONS=16; CORE=<n> (the servers' core; the last by default); SCENARIO=json (POST 2 KB) | get | 64k; OUT=<file stem>; VERBOSE=1 prints
-// each window. PROFILE=1 adds where the instructions of the windows went (JIT compile jobs included): node runs with
-// --perf-basic-prof (its JIT code named in /tmp/perf-<pid>.map) and callgrind with --separate-callers,
-// so native work (JSON.stringify, hashing, IC handlers) is charged to the JavaScript function that asked
-// for it (bench/callgrind-profile.mjs); the counts move a little with those flags on.
+// another built checkout's server, an A/B against an earlier commit); WARMUP=4000 (on this VM the
+// optimizing JIT is mostly done by then); WINDOWS=5 and CALLS=500 (a window with a major collection
+// counts ~1.5× a plain one: the median is the typical window, the mean in the JSON includes them);
+// CONNECTIONS=16; CORE=<n> (the servers' core; the last by default); SCENARIO=json (POST 2 KB) | get |
+// 64k; OUT=<file stem>; VERBOSE=1 prints each window. PROFILE=1 adds where the instructions of the
+// windows went (JIT compile jobs included): node runs with --perf-basic-prof (its JIT code named in
+// /tmp/perf-<pid>.map) and callgrind with --separate-callers, so native work (JSON.stringify, hashing,
+// IC handlers) is charged to the JavaScript function that asked for it (bench/callgrind-profile.mjs);
+// the counts move a little with those flags on.
 // Results: bench/results/<date>-instructions.{md,json}.
 import { execFileSync, fork, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -32,9 +37,9 @@ import { benchIssuer, DEFAULT, extraConfigs, LADDER, median } from './common.mjs
 import { byJsFunction, inclusiveOf, namedSelfCosts, perfMap, readCallgrind } from './callgrind-profile.mjs';
 
 const env = process.env;
-const CALLS = Number(env.CALLS ?? 1000);
-const WINDOWS = Number(env.WINDOWS ?? 3);
-const WARMUP = Number(env.WARMUP ?? 3000);
+const CALLS = Number(env.CALLS ?? 500);
+const WINDOWS = Number(env.WINDOWS ?? 5);
+const WARMUP = Number(env.WARMUP ?? 4000);
 const CONNECTIONS = Number(env.CONNECTIONS ?? 16);
 const PROFILE = env.PROFILE === '1';
 const TOP = Number(env.TOP ?? 25);
@@ -112,7 +117,9 @@ function readDump(out, pid) {
   const dump = readCallgrind(file);
   let total = 0;
   for (const ir of dump.self.values()) total += ir;
-  return { total, jit: inclusiveOf(dump, JIT), dump };
+  let sha = 0;
+  for (const [fn, ir] of dump.self) if (fn.startsWith('sha256_block_data_order')) sha += ir;
+  return { total, jit: inclusiveOf(dump, JIT), sha, dump };
 }
 
 const load = (port, amount, token) =>
@@ -141,15 +148,15 @@ for (const [i, [name, vars]] of configs.entries()) {
     const r = await load(server.port, CALLS, token);
     control(['-d', `window-${w}`], server.child.pid);
     if (r.non2xx || r.errors || r.requests.total !== CALLS) throw new Error(`${name}: window ${w} answered ${r.requests.total} of ${CALLS} calls, ${r.non2xx} non-2xx, ${r.errors} errors`);
-    const { total, jit, dump } = readDump(server.out, server.child.pid);
+    const { total, jit, sha, dump } = readDump(server.out, server.child.pid);
     if (PROFILE) for (const [fn, ir] of dump.self) profiled.self.set(fn, (profiled.self.get(fn) ?? 0) + ir);
     if (env.VERBOSE) console.log(`  window ${w}: ${fmt(Math.round((total - jit) / CALLS))} + JIT ${fmt(Math.round(jit / CALLS))}`);
-    windows.push({ perCall: Math.round((total - jit) / CALLS), jitPerCall: Math.round(jit / CALLS), totalPerCall: Math.round(total / CALLS) });
+    windows.push({ perCall: Math.round((total - jit) / CALLS), jitPerCall: Math.round(jit / CALLS), shaPerCall: Math.round(sha / CALLS), totalPerCall: Math.round(total / CALLS) });
   }
   server.child.kill('SIGTERM');
   await new Promise((r) => (server.child.exitCode !== null ? r() : server.child.once('exit', r)));
   const per = windows.map((w) => w.perCall);
-  const row = { name, vars, windows, median: Math.round(median(per)), min: Math.min(...per), max: Math.max(...per), seconds: Math.round((Date.now() - started) / 1000) };
+  const row = { name, vars, windows, median: Math.round(median(per)), mean: Math.round(per.reduce((a, b) => a + b, 0) / per.length), min: Math.min(...per), max: Math.max(...per), seconds: Math.round((Date.now() - started) / 1000) };
   if (PROFILE) {
     const lookup = perfMap(server.child.pid);
     const top = (list) => list.slice(0, TOP).map(([fn, ir]) => ({ fn: fn.slice(0, 160), perCall: Math.round(ir / (CALLS * WINDOWS)) }));
@@ -173,9 +180,9 @@ const lines = [
   `${machine}. ${scenario.label}; autocannon, ${CONNECTIONS} connections; each server under \`valgrind --tool=callgrind\`, ${WARMUP} warm-up calls, then ${WINDOWS} windows of ${CALLS} calls (\`npm run bench:instructions\`).`,
   'User-space instructions of every thread of the server per call, the optimizing JIT left out (its column: the compile jobs that ran in each window). The kernel is not counted: see bench/instructions.mjs.',
   '',
-  '| configuration | instructions / call (median) | range | JIT / call, per window | bare ÷ this |',
-  '| --- | ---: | ---: | ---: | ---: |',
-  ...results.map((r) => `| ${r.name} | ${fmt(r.median)} | ${fmt(r.min)}–${fmt(r.max)} | ${r.windows.map((w) => fmt(w.jitPerCall)).join(', ')} | ${r.bareRatio ?? '—'} |`),
+  '| configuration | instructions / call (median) | range | mean | of which SHA-256 | JIT / call, per window | bare ÷ this |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...results.map((r) => `| ${r.name} | ${fmt(r.median)} | ${fmt(r.min)}–${fmt(r.max)} | ${fmt(r.mean)} | ${fmt(Math.round(median(r.windows.map((w) => w.shaPerCall))))} | ${r.windows.map((w) => fmt(w.jitPerCall)).join(', ')} | ${r.bareRatio ?? '—'} |`),
   '',
 ];
 for (const r of results.filter((x) => x.profile)) {
