@@ -154,19 +154,21 @@ async function startOpa() {
   return { port, pid: child.pid, stop: async () => { child.kill('SIGTERM'); await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r))); } };
 }
 
-/** CPU seconds (user + system) of these processes so far, from /proc. */
+/** CPU seconds of these processes so far, from /proc: user + system, and system (the kernel's part). */
 function cpuSeconds(pids) {
   let ticks = 0;
+  let sys = 0;
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(f[11]) + Number(f[12]);
+      sys += Number(f[12]);
     } catch {
       // gone
     }
   }
-  return ticks / CLK_TCK;
+  return { total: ticks / CLK_TCK, sys: sys / CLK_TCK };
 }
 
 // ---- load ---------------------------------------------------------------------------------------
@@ -180,12 +182,14 @@ async function saturate(target, connections) {
   await cannon({ url, connections, duration: 2, ...target.request }); // warm-up: JIT, pools, token cache
   const before = cpuSeconds(target.pids);
   const r = await cannon({ url, connections, duration: DURATION, ...target.request });
-  const cpu = cpuSeconds(target.pids) - before;
+  const after = cpuSeconds(target.pids);
+  const perCall = (seconds) => (target.pids.length ? Math.round((seconds * 1e6) / Math.max(1, r.requests.total)) : null);
   return {
     rps: Math.round(r.requests.average),
     p50_ms: r.latency.p50,
     p99_ms: r.latency.p99,
-    cpu_us_per_call: target.pids.length ? Math.round((cpu * 1e6) / Math.max(1, r.requests.total)) : null,
+    cpu_us_per_call: perCall(after.total - before.total),
+    sys_us_per_call: perCall(after.sys - before.sys),
     non2xx: r.non2xx,
     errors: r.errors + r.timeouts,
   };
@@ -316,7 +320,7 @@ async function main() {
             const key = `${c.name}|${n}`;
             if (!saturation.has(key)) saturation.set(key, []);
             saturation.get(key).push(r);
-            console.log(`  ${c.name.padEnd(52)} ${String(n).padStart(3)} conn ${String(r.rps).padStart(7)} req/s  p50 ${String(r.p50_ms).padStart(4)} ms  p99 ${String(r.p99_ms).padStart(4)} ms  cpu ${r.cpu_us_per_call ?? '-'} µs/call  non-2xx ${r.non2xx}  errors ${r.errors}`);
+            console.log(`  ${c.name.padEnd(52)} ${String(n).padStart(3)} conn ${String(r.rps).padStart(7)} req/s  p50 ${String(r.p50_ms).padStart(4)} ms  p99 ${String(r.p99_ms).padStart(4)} ms  cpu ${r.cpu_us_per_call ?? '-'} µs/call (kernel ${r.sys_us_per_call ?? '-'})  non-2xx ${r.non2xx}  errors ${r.errors}`);
           }
         } finally {
           await stopServer(t);
@@ -338,6 +342,7 @@ async function main() {
         p50_ms: median(rs.map((r) => r.p50_ms)),
         p99_ms: median(rs.map((r) => r.p99_ms)),
         cpu_us_per_call: rs[0].cpu_us_per_call === null ? null : Math.round(median(rs.map((r) => r.cpu_us_per_call))),
+        sys_us_per_call: rs[0].sys_us_per_call === null ? null : Math.round(median(rs.map((r) => r.sys_us_per_call))),
         non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
         errors: rs.reduce((a, r) => a + r.errors, 0),
       });
@@ -469,7 +474,7 @@ function summarise(satRows, fixed, rounds) {
 
 function markdown(r, lines, charts) {
   const m = r.meta;
-  const sat = r.saturation.map((x) => `| ${x.name} | ${x.connections} | ${x.rps} (${x.rps_min}–${x.rps_max}) | ${x.p50_ms} | ${x.p99_ms} | ${x.cpu_us_per_call ?? '—'} | ${x.non2xx + x.errors} |`);
+  const sat = r.saturation.map((x) => `| ${x.name} | ${x.connections} | ${x.rps} (${x.rps_min}–${x.rps_max}) | ${x.p50_ms} | ${x.p99_ms} | ${x.cpu_us_per_call ?? '—'} | ${x.sys_us_per_call ?? '—'} | ${x.non2xx + x.errors} |`);
   const fix = r.fixed_rate.map((x) => `| ${x.name} | ${x.rate} | ${x.p50_ms} | ${x.p90_ms} | ${x.p99_ms} (${x.p99_min_ms}–${x.p99_max_ms}) | ${x.p999_ms} | ${x.max_ms} |`);
   const cc = r.cross_check.map((x) => `| ${x.name} | ${x.rate} | ${x.p50_ms} | ${x.p90_ms} | ${x.p99_ms} | ${x.max_ms} |`);
   return [
@@ -488,8 +493,8 @@ function markdown(r, lines, charts) {
     '',
     'CPU: user + system time of the processes under test (gateway, and OPA for the sidecar) per call.',
     '',
-    '| configuration | conn | req/s | p50 ms | p99 ms | CPU µs/call | failed |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| configuration | conn | req/s | p50 ms | p99 ms | CPU µs/call | of which kernel | failed |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...sat,
     '',
     `## Fixed rate (25/50/75% of ${m.capacity_rps ?? '—'} req/s, the slowest configuration's capacity)`,
@@ -497,7 +502,7 @@ function markdown(r, lines, charts) {
     `Median of ${m.repeats} interleaved rounds for each percentile (p99's range in brackets).`,
     '',
     '| configuration | req/s offered | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...fix,
     '',
     `Generator: ${r.fixed_rate[0]?.generator ?? '—'}${r.fixed_rate[0]?.generator === 'vegeta' ? ' — open loop: each request leaves on schedule whether or not earlier ones answered, so queueing shows in the latencies (no coordinated omission)' : ' — closed loop: install vegeta (bench/tools.sh) for latencies without coordinated omission'}.`,
