@@ -1,7 +1,7 @@
 // Self cost per function from a callgrind dump, with V8's JIT code named: callgrind sees compiled
 // JavaScript as anonymous addresses, and node's --perf-basic-prof writes /tmp/perf-<pid>.map (start,
 // size, name of every code object), which names them. Used by bench/instructions.mjs (PROFILE=1).
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 
 /**
  * A callgrind out file (format version 1, positions: line) read into self instructions per function
@@ -14,7 +14,7 @@ export function readCallgrind(file) {
   let fn = '';
   let callee = '';
   let inCall = false; // the cost line after calls= is the call's inclusive cost, not self cost
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
+  for (const line of lines(file)) {
     if (line.startsWith('fn=')) {
       fn = compressed(names, line.slice(3));
     } else if (line.startsWith('cfn=')) {
@@ -34,6 +34,28 @@ export function readCallgrind(file) {
     }
   }
   return { self, calls };
+}
+
+/** The file's lines, read 4 MB at a time (a dump with --separate-callers can pass V8's string limit). */
+function* lines(file) {
+  const fd = openSync(file, 'r');
+  const buf = Buffer.alloc(4 * 2 ** 20);
+  let rest = Buffer.alloc(0);
+  try {
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) {
+      const chunk = Buffer.concat([rest, buf.subarray(0, n)]);
+      const end = chunk.lastIndexOf(10); // split at a newline byte, never inside a UTF-8 sequence
+      if (end < 0) {
+        rest = chunk;
+        continue;
+      }
+      yield* chunk.toString('utf8', 0, end).split('\n');
+      rest = Buffer.from(chunk.subarray(end + 1));
+    }
+    if (rest.length) yield rest.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function compressed(names, value) {

@@ -140,7 +140,10 @@ for (const [i, [name, vars]] of configs.entries()) {
   const started = Date.now();
   const server = await startUnderCallgrind(i, vars);
   const warm = await load(server.port, WARMUP, token);
-  if (warm.non2xx || warm.errors) throw new Error(`${name}: warm-up had ${warm.non2xx} non-2xx answers and ${warm.errors} errors`);
+  // A cold server under valgrind can keep the first of many connections past the timeout: only the
+  // measured windows must be clean.
+  if (warm.non2xx) throw new Error(`${name}: warm-up had ${warm.non2xx} non-2xx answers`);
+  if (warm.errors) console.log(`  (${warm.errors} warm-up calls timed out or failed; the windows are checked)`);
   const windows = [];
   const profiled = { self: new Map(), calls: new Map() }; // every window's dump, summed (PROFILE=1)
   for (let w = 0; w < WINDOWS; w++) {
