@@ -1,6 +1,7 @@
 // `npm run bench:instructions` — the CPU work of one call, counted in instructions instead of seconds.
 // Requests/s on a shared VM move ±30% between rounds; an instruction count does not: valgrind's
-// callgrind counts what the process executes, whatever else the machine is doing. Each configuration
+// callgrind counts what the process executes, however fast the machine runs it — as long as the
+// load keeps the server saturated (fewer calls per event-loop turn cost more instructions each). Each configuration
 // runs its server under `valgrind --tool=callgrind` (pinned to the last core; the upstream and
 // autocannon run natively on the first), takes WARMUP calls (JIT, pools, caches), then WINDOWS windows
 // of CALLS calls each: counters zeroed before a window (callgrind_control -z), dumped after it (-d).
@@ -21,7 +22,9 @@
 // another built checkout's server, an A/B against an earlier commit); WARMUP=4000 (on this VM the
 // optimizing JIT is mostly done by then); WINDOWS=5 and CALLS=500 (a window with a major collection
 // counts ~1.5× a plain one: the median is the typical window, the mean in the JSON includes them);
-// CONNECTIONS=16; CORE=<n> (the servers' core; the last by default); SCENARIO=json (POST 2 KB) | get |
+// CONNECTIONS=16; CORE=<n> (the servers' core; the last by default; the count holds only while the
+// load keeps the server saturated: a second run on the machine starves autocannon, batches shrink,
+// and the bare proxy counted 477k instead of 358k); SCENARIO=json (POST 2 KB) | get |
 // 64k; OUT=<file stem>; VERBOSE=1 prints each window. PROFILE=1 adds where the instructions of the
 // windows went (JIT compile jobs included): node runs with --perf-basic-prof (its JIT code named in
 // /tmp/perf-<pid>.map) and callgrind with --separate-callers, so native work (JSON.stringify, hashing,
