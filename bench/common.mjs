@@ -1,4 +1,6 @@
-// What the bench scripts share: the signing key and tokens the gateway accepts, and the ladder's steps.
+// What the bench scripts share: the signing key and tokens the gateway accepts, the scenarios, the
+// ladder's steps, the EXTRA parser, pinning and the median.
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
@@ -54,4 +56,17 @@ export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The calls a run can make (SCENARIO=): method, tool path, JSON body size, upstream delay. */
+export const SCENARIOS = {
+  get: { method: 'GET', path: '/tools/crm/contacts/c-1', bytes: 0, delay: 0, label: 'GET, 1 KB JSON answer' },
+  json: { method: 'POST', path: '/tools/crm/contacts/c-1/notes', bytes: 2048, delay: 0, label: 'POST 2 KB JSON, 1 KB JSON answer' },
+  '64k': { method: 'POST', path: '/tools/crm/contacts/c-1/notes', bytes: 65536, delay: 0, label: 'POST 64 KB JSON, 1 KB JSON answer' },
+  slow: { method: 'POST', path: '/tools/crm/contacts/c-1/notes', bytes: 2048, delay: 5, label: 'POST 2 KB JSON, upstream takes 5 ms' },
+};
+
+/** Pins a process and all its threads to one core; false when taskset failed or is missing. */
+export function taskset(pid, core) {
+  return spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' }).status === 0;
 }

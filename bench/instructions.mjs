@@ -1,8 +1,8 @@
 // `npm run bench:instructions` — the CPU work of one call, counted in instructions instead of seconds.
 // Requests/s on a shared VM move ±30% between rounds; an instruction count does not: valgrind's
 // callgrind counts what the process executes, however fast the machine runs it — as long as the
-// load keeps the server saturated (fewer calls per event-loop turn cost more instructions each). Each configuration
-// runs its server under `valgrind --tool=callgrind` (pinned to the last core; the upstream and
+// load keeps the server saturated (fewer calls per event-loop turn cost more instructions each).
+// Each configuration runs its server under `valgrind --tool=callgrind` (pinned to the last core; the upstream and
 // autocannon run natively on the first), takes WARMUP calls (JIT, pools, caches), then WINDOWS windows
 // of CALLS calls each: counters zeroed before a window (callgrind_control -z), dumped after it (-d).
 // Per window: user-space instructions of every thread of the server, per call; the optimizing JIT's
@@ -25,7 +25,7 @@
 // CONNECTIONS=16; CORE=<n> (the servers' core; the last by default; the count holds only while the
 // load keeps the server saturated: a second run on the machine starves autocannon, batches shrink,
 // and the bare proxy counted 477k instead of 358k); SCENARIO=json (POST 2 KB) | get |
-// 64k; OUT=<file stem>; VERBOSE=1 prints each window. PROFILE=1 adds where the instructions of the
+// 64k | slow (as in bench/run.mjs); OUT=<file stem>; VERBOSE=1 prints each window. PROFILE=1 adds where the instructions of the
 // windows went (JIT compile jobs included): node runs with --perf-basic-prof (its JIT code named in
 // /tmp/perf-<pid>.map) and callgrind with --separate-callers, so native work (JSON.stringify, hashing,
 // IC handlers) is charged to the JavaScript function that asked for it (bench/callgrind-profile.mjs);
@@ -36,7 +36,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { benchIssuer, DEFAULT, extraConfigs, LADDER, median } from './common.mjs';
+import { benchIssuer, DEFAULT, extraConfigs, LADDER, median, SCENARIOS, taskset } from './common.mjs';
 import { byJsFunction, inclusiveOf, namedSelfCosts, perfMap, readCallgrind } from './callgrind-profile.mjs';
 
 const env = process.env;
@@ -46,11 +46,6 @@ const WARMUP = Number(env.WARMUP ?? 4000);
 const CONNECTIONS = Number(env.CONNECTIONS ?? 16);
 const PROFILE = env.PROFILE === '1';
 const TOP = Number(env.TOP ?? 25);
-const SCENARIOS = {
-  get: { method: 'GET', path: '/tools/crm/contacts/c-1', bytes: 0, label: 'GET, 1 KB JSON answer' },
-  json: { method: 'POST', path: '/tools/crm/contacts/c-1/notes', bytes: 2048, label: 'POST 2 KB JSON, 1 KB JSON answer' },
-  '64k': { method: 'POST', path: '/tools/crm/contacts/c-1/notes', bytes: 65536, label: 'POST 64 KB JSON, 1 KB JSON answer' },
-};
 const SCENARIO = env.SCENARIO ?? 'json';
 const scenario = SCENARIOS[SCENARIO];
 if (!scenario) throw new Error(`SCENARIO must be one of ${Object.keys(SCENARIOS).join(', ')}`);
@@ -63,7 +58,6 @@ const JIT = /OptimizingCompileDispatcher::CompileTask::RunInternal|MaglevConcurr
 for (const [tool, hint] of [['valgrind', 'apt-get install valgrind'], ['callgrind_control', 'part of valgrind']]) {
   if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} not found (${hint})`);
 }
-const taskset = (pid, core) => ncpu > 1 && spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
 
 const BARE = 'bare @fastify/http-proxy';
 const named = { bare: [[BARE, { SERVER: 'bare' }]], default: LADDER.filter(([n]) => n === DEFAULT), ladder: LADDER };
@@ -78,10 +72,10 @@ const dir = mkdtempSync(join(tmpdir(), 'portcullis-instructions-'));
 const { jwksFile, mint } = await benchIssuer(dir);
 const body = scenario.bytes ? JSON.stringify({ text: 'x'.repeat(scenario.bytes - 12) }) : undefined;
 
-taskset(process.pid, 0);
-const upstream = fork(join(here, 'servers', 'upstream.mjs'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+if (ncpu > 1) taskset(process.pid, 0);
+const upstream = fork(join(here, 'servers', 'upstream.mjs'), [], { env: { ...env, DELAY_MS: String(scenario.delay) }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
 const upstreamPort = await new Promise((resolve) => upstream.once('message', (m) => resolve(m.ready)));
-taskset(upstream.pid, 0);
+if (ncpu > 1) taskset(upstream.pid, 0);
 
 /** One server under callgrind: its pid, port and the prefix of its dump files. */
 async function startUnderCallgrind(i, vars) {
@@ -103,7 +97,7 @@ async function startUnderCallgrind(i, vars) {
     child.once('message', (m) => (clearTimeout(timer), resolve(m.ready)));
     child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`${script} under valgrind exited with ${code}:\n${stderr}`))));
   });
-  taskset(child.pid, SERVER_CORE);
+  if (ncpu > 1) taskset(child.pid, SERVER_CORE);
   return { child, port, out };
 }
 

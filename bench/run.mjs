@@ -26,7 +26,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import autocannon from 'autocannon';
-import { benchIssuer, DEFAULT, extraConfigs, LADDER, median } from './common.mjs';
+import { benchIssuer, DEFAULT, extraConfigs, LADDER, median, SCENARIOS, taskset } from './common.mjs';
 import { policyEvalBench } from './policy-eval.mjs';
 import { renderCharts } from './charts.mjs';
 
@@ -43,20 +43,10 @@ const ncpu = cpus().length;
 const SERVER_CORE = ncpu - 1;
 const CLK_TCK = 100;
 
-const SCENARIOS = {
-  get: { method: 'GET', path: '/tools/crm/contacts/c-1', bytes: 0, delay: 0, label: 'GET, 1 KB JSON answer' },
-  json: { method: 'POST', path: '/tools/crm/contacts/c-1/notes', bytes: 2048, delay: 0, label: 'POST 2 KB JSON, 1 KB JSON answer' },
-  '64k': { method: 'POST', path: '/tools/crm/contacts/c-1/notes', bytes: 65536, delay: 0, label: 'POST 64 KB JSON, 1 KB JSON answer' },
-  slow: { method: 'POST', path: '/tools/crm/contacts/c-1/notes', bytes: 2048, delay: 5, label: 'POST 2 KB JSON, upstream takes 5 ms' },
-};
 const scenario = SCENARIOS[SCENARIO];
 if (!scenario) throw new Error(`SCENARIO must be one of ${Object.keys(SCENARIOS).join(', ')}`);
 
 // ---- processes --------------------------------------------------------------------------------
-
-function taskset(pid, core) {
-  return spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' }).status === 0;
-}
 
 function forkServer(script, vars, core) {
   // NODE_FLAGS (EXTRA only): V8/node flags that NODE_OPTIONS refuses, given to this server alone.
@@ -425,7 +415,6 @@ async function main() {
   }
 }
 
-/** The median; an even count takes the mean of the two middle values (the upper one alone flattered the ratio). */
 function summarise(satRows, fixed, rounds) {
   const most = Math.max(...satRows.map((r) => r.connections), 0);
   const at = (name) => satRows.find((r) => r.name === name && r.connections === most);
@@ -502,7 +491,7 @@ function markdown(r, lines, charts) {
     `Median of ${m.repeats} interleaved rounds for each percentile (p99's range in brackets).`,
     '',
     '| configuration | req/s offered | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...fix,
     '',
     `Generator: ${r.fixed_rate[0]?.generator ?? '—'}${r.fixed_rate[0]?.generator === 'vegeta' ? ' — open loop: each request leaves on schedule whether or not earlier ones answered, so queueing shows in the latencies (no coordinated omission)' : ' — closed loop: install vegeta (bench/tools.sh) for latencies without coordinated omission'}.`,

@@ -31,9 +31,9 @@ export function createDecisionCache(reads: InputReads, maxEntries: number): Deci
   const paths = reads.paths;
   const cache = new LRUCache<string, Decision>({ max: maxEntries });
   // The read parts, in a fixed order, serialised in one JSON.stringify (one call per part and their
-  // concatenation cost ≈ 20% more instructions per key and lookup, counted under callgrind). JSON writes an absent part as null, so
-  // the indexes of the absent ones go first ("3,9,", digits and commas, before the array's "["):
-  // distinct inputs never share a key, and null stays apart from absent.
+  // concatenation cost ≈ 20% more instructions per key and lookup, counted under callgrind). JSON
+  // writes an absent part as null, so the indexes of the absent ones go first ("3,9,", digits and
+  // commas, before the array's "["): distinct inputs never share a key, and null stays apart from absent.
   const key = paths === null
     ? (input: PolicyInput) => JSON.stringify(input)
     : (input: PolicyInput) => {
