@@ -58,6 +58,27 @@ export function median(xs) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/**
+ * A 95% confidence interval for the median of `xs`, free of any assumption about their distribution:
+ * the k-th smallest and k-th largest values, k the largest with P(Binomial(n, ½) < k) ≤ 2.5%
+ * (n = 6: the whole range; n = 12: the 3rd to the 10th). Undefined under 6 values, where even the
+ * whole range covers the median less often than 95%.
+ */
+export function medianCi(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  let k = 0;
+  let pmf = 0.5 ** n; // P(X = j), from j = 0
+  let below = 0; // P(X ≤ j)
+  for (let j = 0; j < n; j++) {
+    below += pmf;
+    if (below > 0.025) break;
+    k = j + 1;
+    pmf = (pmf * (n - j)) / (j + 1);
+  }
+  return k === 0 ? undefined : [s[k - 1], s[n - k]];
+}
+
 /** The calls a run can make (SCENARIO=): method, tool path, JSON body size, upstream delay. */
 export const SCENARIOS = {
   get: { method: 'GET', path: '/tools/crm/contacts/c-1', bytes: 0, delay: 0, label: 'GET, 1 KB JSON answer' },

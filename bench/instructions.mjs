@@ -19,9 +19,14 @@
 //
 // Environment: CONFIGS=bare,default (names: bare, default, ladder — every ladder step —, or EXTRA
 // entries, which are always added); EXTRA='<name>:VAR=v,…;…' as in bench/run.mjs (REPO=<checkout> runs
-// another built checkout's server, an A/B against an earlier commit); WARMUP=4000 (on this VM the
-// optimizing JIT is mostly done by then); WINDOWS=5 and CALLS=500 (a window with a major collection
-// counts ~1.5× a plain one: the median is the typical window, the mean in the JSON includes them);
+// another built checkout's server, an A/B against an earlier commit); WARMUP=6000 (the optimizing
+// JIT is mostly done by then, never quite); WINDOWS=5 and CALLS=3000 (windows of 500 calls counted
+// the bare proxy at 373k–666k in one run, as one or two collections fell in each; of 3000, 436k–483k;
+// the median is the typical window, the mean in the JSON). The GC column is the collector's inclusive
+// share (its tasks on V8's worker threads and the collections run by the allocating thread), and
+// "without GC" what is left: the calls' own work, steadier within a run (the bare proxy 292k–323k,
+// the default 548k–595k) but not across runs (the default counted 484k–518k without GC in the run
+// before, same build: a load's batching moves it), so compare configurations within one run;
 // CONNECTIONS=16; CORE=<n> (the servers' core; the last by default; the count holds only while the
 // load keeps the server saturated: a second run on the machine starves autocannon, batches shrink,
 // and the bare proxy counted 477k instead of 358k); SCENARIO=json (POST 2 KB) | get |
@@ -40,9 +45,9 @@ import { benchIssuer, DEFAULT, extraConfigs, LADDER, median, SCENARIOS, taskset 
 import { byJsFunction, inclusiveOf, namedSelfCosts, perfMap, readCallgrind } from './callgrind-profile.mjs';
 
 const env = process.env;
-const CALLS = Number(env.CALLS ?? 500);
+const CALLS = Number(env.CALLS ?? 3000);
 const WINDOWS = Number(env.WINDOWS ?? 5);
-const WARMUP = Number(env.WARMUP ?? 4000);
+const WARMUP = Number(env.WARMUP ?? 6000);
 const CONNECTIONS = Number(env.CONNECTIONS ?? 16);
 const PROFILE = env.PROFILE === '1';
 const TOP = Number(env.TOP ?? 25);
@@ -54,6 +59,19 @@ const ncpu = cpus().length;
 const SERVER_CORE = Number(env.CORE ?? ncpu - 1);
 /** Frames whose inclusive cost is the optimizing JIT at work (on V8's worker threads). */
 const JIT = /OptimizingCompileDispatcher::CompileTask::RunInternal|MaglevConcurrentDispatcher::JobTask::Run\b/;
+/**
+ * Frames whose inclusive cost is the garbage collector: collections the allocating thread runs
+ * (scavenges, the atomic pause of a full one), incremental marking steps, and the collector's jobs on
+ * V8's worker threads (parallel scavenge, concurrent marking, sweeping, evacuation, unmapping).
+ */
+const GC = new RegExp([
+  String.raw`^v8::internal::Heap::(CollectGarbage|CollectAllGarbage|StartIncrementalMarking|FinalizeIncrementalMarkingAtomically)\(`,
+  String.raw`^v8::internal::IncrementalMarking::(Step|AdvanceOnAllocation|AdvanceAndFinalizeIfComplete|Advance)\b`,
+  String.raw`^v8::internal::(IncrementalMarkingJob|MinorGCJob|ScavengeJob|MemoryReducer::TimerTask)::Task::RunInternal`,
+  String.raw`^v8::internal::(ConcurrentMarking::JobTask\w*|ScavengerCollector::JobTask|ParallelClearingJob|PageEvacuationJob|PointersUpdatingJob|MarkCompactCollector::\w*Job\w*|ConcurrentMinorGCMarkingJob\w*)::Run\b`,
+  String.raw`^v8::internal::(Sweeper|ArrayBufferSweeper|MemoryAllocator::Unmapper)::\w*(Job|Task)\w*::(Run|RunInternal|Sweep\w*)\b`,
+  String.raw`^cppgc::internal::.*(Task|Job\w*)::Run\b`,
+].join('|'));
 
 for (const [tool, hint] of [['valgrind', 'apt-get install valgrind'], ['callgrind_control', 'part of valgrind']]) {
   if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} not found (${hint})`);
@@ -116,7 +134,7 @@ function readDump(out, pid) {
   for (const ir of dump.self.values()) total += ir;
   let sha = 0;
   for (const [fn, ir] of dump.self) if (fn.startsWith('sha256_block_data_order')) sha += ir;
-  return { total, jit: inclusiveOf(dump, JIT), sha, dump };
+  return { total, jit: inclusiveOf(dump, JIT), gc: inclusiveOf(dump, GC), sha, dump };
 }
 
 const load = (port, amount, token) =>
@@ -148,27 +166,37 @@ for (const [i, [name, vars]] of configs.entries()) {
     const r = await load(server.port, CALLS, token);
     control(['-d', `window-${w}`], server.child.pid);
     if (r.non2xx || r.errors || r.requests.total !== CALLS) throw new Error(`${name}: window ${w} answered ${r.requests.total} of ${CALLS} calls, ${r.non2xx} non-2xx, ${r.errors} errors`);
-    const { total, jit, sha, dump } = readDump(server.out, server.child.pid);
+    const { total, jit, gc, sha, dump } = readDump(server.out, server.child.pid);
     if (PROFILE) for (const [fn, ir] of dump.self) profiled.self.set(fn, (profiled.self.get(fn) ?? 0) + ir);
-    if (env.VERBOSE) console.log(`  window ${w}: ${fmt(Math.round((total - jit) / CALLS))} + JIT ${fmt(Math.round(jit / CALLS))}`);
-    windows.push({ perCall: Math.round((total - jit) / CALLS), jitPerCall: Math.round(jit / CALLS), shaPerCall: Math.round(sha / CALLS), totalPerCall: Math.round(total / CALLS) });
+    if (env.VERBOSE) console.log(`  window ${w}: ${fmt(Math.round((total - jit) / CALLS))} (of which GC ${fmt(Math.round(gc / CALLS))}) + JIT ${fmt(Math.round(jit / CALLS))}`);
+    windows.push({ perCall: Math.round((total - jit) / CALLS), gcPerCall: Math.round(gc / CALLS), mutatorPerCall: Math.round((total - jit - gc) / CALLS), jitPerCall: Math.round(jit / CALLS), shaPerCall: Math.round(sha / CALLS), totalPerCall: Math.round(total / CALLS) });
   }
   server.child.kill('SIGTERM');
   await new Promise((r) => (server.child.exitCode !== null ? r() : server.child.once('exit', r)));
   const per = windows.map((w) => w.perCall);
-  const row = { name, vars, windows, median: Math.round(median(per)), mean: Math.round(per.reduce((a, b) => a + b, 0) / per.length), min: Math.min(...per), max: Math.max(...per), seconds: Math.round((Date.now() - started) / 1000) };
+  const mut = windows.map((w) => w.mutatorPerCall);
+  const row = {
+    name, vars, windows,
+    median: Math.round(median(per)), mean: Math.round(per.reduce((a, b) => a + b, 0) / per.length), min: Math.min(...per), max: Math.max(...per),
+    gc: Math.round(median(windows.map((w) => w.gcPerCall))),
+    mutator: { median: Math.round(median(mut)), min: Math.min(...mut), max: Math.max(...mut) },
+    seconds: Math.round((Date.now() - started) / 1000),
+  };
   if (PROFILE) {
     const lookup = perfMap(server.child.pid);
     const top = (list) => list.slice(0, TOP).map(([fn, ir]) => ({ fn: fn.slice(0, 160), perCall: Math.round(ir / (CALLS * WINDOWS)) }));
     row.profile = { byJsFunction: top(byJsFunction(profiled, lookup)), self: top(namedSelfCosts(profiled, lookup)) };
   }
   results.push(row);
-  console.log(`${name}: ${fmt(row.median)} instructions/call (${fmt(row.min)}–${fmt(row.max)}; JIT ${windows.map((w) => fmt(w.jitPerCall)).join(', ')}) in ${row.seconds} s`);
+  console.log(`${name}: ${fmt(row.median)} instructions/call (${fmt(row.min)}–${fmt(row.max)}; GC ${fmt(row.gc)}; without GC ${fmt(row.mutator.median)}, ${fmt(row.mutator.min)}–${fmt(row.mutator.max)}; JIT ${windows.map((w) => fmt(w.jitPerCall)).join(', ')}) in ${row.seconds} s`);
 }
 upstream.kill('SIGTERM');
 
 const bare = results.find((r) => r.name === BARE);
-for (const r of results) r.bareRatio = bare ? Math.round((100 * bare.median) / r.median) / 100 : undefined;
+for (const r of results) {
+  r.bareRatio = bare ? Math.round((100 * bare.median) / r.median) / 100 : undefined;
+  r.bareRatioWithoutGc = bare ? Math.round((100 * bare.mutator.median) / r.mutator.median) / 100 : undefined;
+}
 const date = new Date().toISOString().slice(0, 10);
 const stem = env.OUT ?? `${date}-instructions${SCENARIO === 'json' ? '' : `-${SCENARIO}`}`;
 const machine = `${ncpu} × ${cpus()[0]?.model}, node ${process.version}, ${execFileSync('valgrind', ['--version'], { encoding: 'utf8' }).trim()}`;
@@ -179,10 +207,11 @@ const lines = [
   '',
   `${machine}. ${scenario.label}; autocannon, ${CONNECTIONS} connections; each server under \`valgrind --tool=callgrind\`, ${WARMUP} warm-up calls, then ${WINDOWS} windows of ${CALLS} calls (\`npm run bench:instructions\`).`,
   'User-space instructions of every thread of the server per call, the optimizing JIT left out (its column: the compile jobs that ran in each window). The kernel is not counted: see bench/instructions.mjs.',
+  'Without GC: the same less the garbage collector (scavenges, incremental and concurrent marking, sweeping), whose share moves with V8\'s heap heuristics from window to window; what is left is the work of the calls themselves.',
   '',
-  '| configuration | instructions / call (median) | range | mean | of which SHA-256 | JIT / call, per window | bare ÷ this |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...results.map((r) => `| ${r.name} | ${fmt(r.median)} | ${fmt(r.min)}–${fmt(r.max)} | ${fmt(r.mean)} | ${fmt(Math.round(median(r.windows.map((w) => w.shaPerCall))))} | ${r.windows.map((w) => fmt(w.jitPerCall)).join(', ')} | ${r.bareRatio ?? '—'} |`),
+  '| configuration | instructions / call (median) | range | mean | of which SHA-256 | of which GC (median) | without GC (median, range) | JIT / call, per window | bare ÷ this | bare ÷ this, without GC |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...results.map((r) => `| ${r.name} | ${fmt(r.median)} | ${fmt(r.min)}–${fmt(r.max)} | ${fmt(r.mean)} | ${fmt(Math.round(median(r.windows.map((w) => w.shaPerCall))))} | ${fmt(r.gc)} | ${fmt(r.mutator.median)} (${fmt(r.mutator.min)}–${fmt(r.mutator.max)}) | ${r.windows.map((w) => fmt(w.jitPerCall)).join(', ')} | ${r.bareRatio ?? '—'} | ${r.bareRatioWithoutGc ?? '—'} |`),
   '',
 ];
 for (const r of results.filter((x) => x.profile)) {

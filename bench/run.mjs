@@ -26,7 +26,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import autocannon from 'autocannon';
-import { benchIssuer, DEFAULT, extraConfigs, LADDER, median, SCENARIOS, taskset } from './common.mjs';
+import { benchIssuer, DEFAULT, extraConfigs, LADDER, median, medianCi, SCENARIOS, taskset } from './common.mjs';
 import { policyEvalBench } from './policy-eval.mjs';
 import { renderCharts } from './charts.mjs';
 
@@ -426,15 +426,29 @@ function summarise(satRows, fixed, rounds) {
   if (bare && gw) {
     values.throughput_ratio = Number((gw.rps / bare.rps).toFixed(3));
     // This machine's speed drifts between rounds (±30% seen within one run): the ratio of the two
-    // measured side by side in the same round is steadier than the ratio of their medians.
-    const g = rounds.get(`${DEFAULT}|${most}`) ?? [];
-    const b = rounds.get(`bare @fastify/http-proxy|${most}`) ?? [];
-    const paired = g.map((r, i) => r.rps / (b[i]?.rps ?? NaN)).filter(Number.isFinite).sort((x, y) => x - y);
-    if (paired.length) {
-      values.throughput_ratio_paired = { median: Number(median(paired).toFixed(3)), min: Number(paired[0].toFixed(3)), max: Number(paired.at(-1).toFixed(3)) };
+    // measured side by side in the same round is steadier than the ratio of their medians. Given for
+    // every connection count, with the median's 95% interval once there are 6 rounds or more; the CPU
+    // each spent per call, paired the same way, is a second estimate (the servers are CPU-bound).
+    values.by_connections = {};
+    for (const c of [...new Set(satRows.map((r) => r.connections))].sort((x, y) => x - y)) {
+      const g = rounds.get(`${DEFAULT}|${c}`) ?? [];
+      const b = rounds.get(`bare @fastify/http-proxy|${c}`) ?? [];
+      const paired = g.map((r, i) => r.rps / (b[i]?.rps ?? NaN)).filter(Number.isFinite).sort((x, y) => x - y);
+      const cpu = g.map((r, i) => (b[i]?.cpu_us_per_call ?? NaN) / (r.cpu_us_per_call ?? NaN)).filter(Number.isFinite);
+      if (!paired.length) continue;
+      const ci = medianCi(paired);
+      const v = {
+        median: Number(median(paired).toFixed(3)), min: Number(paired[0].toFixed(3)), max: Number(paired.at(-1).toFixed(3)),
+        ci95: ci ? ci.map((x) => Number(x.toFixed(3))) : null,
+        cpu_ratio: cpu.length ? Number(median(cpu).toFixed(3)) : null,
+        rounds: paired.length,
+      };
+      values.by_connections[c] = v;
+      if (c === most) values.throughput_ratio_paired = { median: v.median, min: v.min, max: v.max };
+      const ciText = v.ci95 ? `, 95% interval of the median ${v.ci95[0].toFixed(2)}–${v.ci95[1].toFixed(2)}` : '';
+      const cpuText = v.cpu_ratio !== null ? `; in CPU per call ${v.cpu_ratio.toFixed(2)}` : '';
+      lines.push(`Portcullis (default) ÷ bare @fastify/http-proxy, ${c} connections: ${v.median.toFixed(2)} (${v.min.toFixed(2)}–${v.max.toFixed(2)}) round by round over ${v.rounds} rounds${ciText}${cpuText}${c === most ? `; ${values.throughput_ratio.toFixed(2)} of the medians` : ''} (goal ≥ 0.80)`);
     }
-    const p = values.throughput_ratio_paired;
-    lines.push(`Portcullis (default) ÷ bare @fastify/http-proxy, ${most} connections: ${values.throughput_ratio.toFixed(2)} of the medians${p ? `; ${p.median.toFixed(2)} (${p.min.toFixed(2)}–${p.max.toFixed(2)}) round by round` : ''} (goal ≥ 0.80)`);
   }
   if (sidecar && gw) {
     values.over_sidecar = Number((gw.rps / sidecar.rps).toFixed(2));
