@@ -124,7 +124,7 @@ function control(args, pid) {
   if (!/OK/.test(text)) throw new Error(`callgrind_control ${args.join(' ')} ${pid}: ${text}`);
 }
 
-/** The newest dump of that server, read: its total and the optimizing JIT's inclusive share. */
+/** The newest dump of that server, read: its total, the optimizing JIT's and the collector's inclusive shares, SHA-256's self cost. */
 function readDump(out, pid) {
   const prefix = `${out}.${pid}.`;
   const file = readdirSync(dir).map((f) => join(dir, f)).filter((f) => f.startsWith(prefix)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
@@ -179,6 +179,7 @@ for (const [i, [name, vars]] of configs.entries()) {
     name, vars, windows,
     median: Math.round(median(per)), mean: Math.round(per.reduce((a, b) => a + b, 0) / per.length), min: Math.min(...per), max: Math.max(...per),
     gc: Math.round(median(windows.map((w) => w.gcPerCall))),
+    sha: Math.round(median(windows.map((w) => w.shaPerCall))),
     mutator: { median: Math.round(median(mut)), min: Math.min(...mut), max: Math.max(...mut) },
     seconds: Math.round((Date.now() - started) / 1000),
   };
@@ -211,7 +212,7 @@ const lines = [
   '',
   '| configuration | instructions / call (median) | range | mean | of which SHA-256 | of which GC (median) | without GC (median, range) | JIT / call, per window | bare ÷ this | bare ÷ this, without GC |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...results.map((r) => `| ${r.name} | ${fmt(r.median)} | ${fmt(r.min)}–${fmt(r.max)} | ${fmt(r.mean)} | ${fmt(Math.round(median(r.windows.map((w) => w.shaPerCall))))} | ${fmt(r.gc)} | ${fmt(r.mutator.median)} (${fmt(r.mutator.min)}–${fmt(r.mutator.max)}) | ${r.windows.map((w) => fmt(w.jitPerCall)).join(', ')} | ${r.bareRatio ?? '—'} | ${r.bareRatioWithoutGc ?? '—'} |`),
+  ...results.map((r) => `| ${r.name} | ${fmt(r.median)} | ${fmt(r.min)}–${fmt(r.max)} | ${fmt(r.mean)} | ${fmt(r.sha)} | ${fmt(r.gc)} | ${fmt(r.mutator.median)} (${fmt(r.mutator.min)}–${fmt(r.mutator.max)}) | ${r.windows.map((w) => fmt(w.jitPerCall)).join(', ')} | ${r.bareRatio ?? '—'} | ${r.bareRatioWithoutGc ?? '—'} |`),
   '',
 ];
 for (const r of results.filter((x) => x.profile)) {

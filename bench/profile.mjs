@@ -5,13 +5,13 @@
 // the bench's 2 KB JSON, BODY=65536 a 64 KB one; RATE=N paces the load at N req/s), stops it, and
 // prints the self time of each package/area and of the hottest functions, as a share and in µs per
 // call. The .cpuprofile is kept (path printed) for Chrome DevTools or speedscope.
-import { fork, spawnSync } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { cpus } from 'node:os';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { benchIssuer } from './common.mjs';
+import { benchIssuer, taskset } from './common.mjs';
 
 const DURATION = Number(process.env.DURATION ?? 10);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 64);
@@ -19,7 +19,7 @@ const TOP = Number(process.env.TOP ?? 40);
 const here = new URL('.', import.meta.url).pathname;
 const BARE = process.env.SERVER === 'bare';
 const last = cpus().length - 1;
-const pin = (pid, core) => last > 0 && spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
+const pin = (pid, core) => last > 0 && taskset(pid, core);
 
 function start(script, env, execArgv = []) {
   const child = fork(join(here, 'servers', script), [], { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });

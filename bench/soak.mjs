@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { benchIssuer } from './common.mjs';
+import { benchIssuer, taskset } from './common.mjs';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 
@@ -29,7 +29,7 @@ function forkServer(script, vars, core, execArgv = []) {
     child.once('message', (m) => resolve({ child, port: m.ready, admin: m.admin }));
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
   }).then((s) => {
-    if (ncpu > 1) spawnSync('taskset', ['-a', '-p', '-c', String(core), String(s.child.pid)], { stdio: 'ignore' });
+    if (ncpu > 1) taskset(s.child.pid, core);
     return s;
   });
 }
@@ -69,7 +69,7 @@ const body = JSON.stringify({ text: 'x'.repeat(2036) });
 const bodyFile = join(dir, 'body.json');
 writeFileSync(bodyFile, body);
 
-if (ncpu > 1) spawnSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+if (ncpu > 1) taskset(process.pid, 0);
 const upstream = await forkServer('upstream.mjs', {}, 0);
 const gw = await forkServer('gateway.mjs', { UPSTREAM: `http://127.0.0.1:${upstream.port}`, JWKS_FILE: jwksFile }, ncpu - 1, ['--expose-gc']);
 const path = '/tools/crm/contacts/c-1/notes';
