@@ -21,7 +21,7 @@ export function registerPolicyRoutes(app: FastifyInstance, authenticate: AdminAu
       revision: s.revision,
       loaded_at: s.loadedAt,
       last_error: s.lastError,
-      decision_cache: { enabled: s.cache.enabled, entries: s.cache.entries, ...(s.cache.why ? { why_off: s.cache.why } : {}) },
+      decision_cache: { enabled: s.cache.enabled, entries: s.cache.entries, first_level: s.cache.firstLevel, ...(s.cache.why ? { why_off: s.cache.why } : {}) },
     };
   });
 }

@@ -13,6 +13,7 @@ import { describe, loadBundle, type LoadedBundle } from './bundle.js';
 import { fileBundleSource, httpBundleSource, type BundleSource } from './bundle-source.js';
 import { canonicalUtc, createInputBuilder, type PolicyInput } from './input.js';
 import { createDecisionCache, type DecisionCache } from './decision-cache.js';
+import { createCallMemo, type CallMemo } from './call-memo.js';
 
 export type ReloadTrigger = 'start' | 'watch' | 'poll' | 'admin' | 'signal';
 
@@ -32,7 +33,7 @@ export interface PolicyStatus {
   readonly loadedAt: string | null;
   readonly lastError: string | null;
   /** Whether the active bundle's decisions are cached, and why not when they are not. */
-  readonly cache: { readonly enabled: boolean; readonly entries: number; readonly why?: string };
+  readonly cache: { readonly enabled: boolean; readonly entries: number; readonly why?: string; readonly firstLevel: boolean };
 }
 
 export interface PolicyEngine extends Decider {
@@ -56,8 +57,9 @@ export function createPolicyEngine(
   const source = deps.source ?? (config.policy.remote ? httpBundleSource(config.policy.bundle) : fileBundleSource(config.policy.bundle));
   const buildInput = createInputBuilder(config);
   let current: LoadedBundle | undefined;
-  // Swapped together with `current`: a new bundle starts with an empty cache.
+  // Swapped together with `current`: a new bundle starts with an empty cache and memo.
   let cache: DecisionCache | undefined;
+  let memo: CallMemo | undefined;
   let cacheOff: string | undefined;
   let loadedAt: string | null = null;
   let lastError: string | null = null;
@@ -74,12 +76,20 @@ export function createPolicyEngine(
       metrics.policyDecisions.labels('error').inc();
       throw new PolicyOutputError('no policy bundle is loaded');
     }
+    const m = memo;
+    const remembered = m?.get(ctx);
+    if (remembered) {
+      cacheHit.inc();
+      count(remembered);
+      return remembered;
+    }
     const input = buildInput(ctx);
     const c = cache;
     const key = c?.key(input);
     if (key !== undefined) {
       const hit = c!.get(key);
       if (hit) {
+        m?.set(ctx, input, hit);
         cacheHit.inc();
         count(hit);
         return hit;
@@ -97,6 +107,7 @@ export function createPolicyEngine(
     }
     metrics.policyEval.observe((performance.now() - started) / 1000);
     if (key !== undefined) c!.set(key, decision);
+    m?.set(ctx, input, decision);
     count(decision);
     return decision;
   }
@@ -136,6 +147,8 @@ export function createPolicyEngine(
       evaluate(bundle, smokeInput());
       current = bundle;
       ({ cache, why: cacheOff } = cacheFor(bundle));
+      // The first level finds a principal by identity, which only the token cache makes recur.
+      memo = cache && config.auth.tokenCache.enabled ? createCallMemo(bundle.reads!.paths, config, config.policy.decisionCache.maxEntries) : undefined;
       loadedAt = new Date().toISOString();
       lastError = null;
       metrics.policyBundle.reset();
@@ -177,7 +190,7 @@ export function createPolicyEngine(
       revision: current?.revision ?? null,
       loadedAt,
       lastError,
-      cache: { enabled: cache !== undefined, entries: cache?.size() ?? 0, ...(current && !cache ? { why: cacheOff } : {}) },
+      cache: { enabled: cache !== undefined, entries: cache?.size() ?? 0, firstLevel: memo !== undefined, ...(current && !cache ? { why: cacheOff } : {}) },
     }),
     close: () => stopWatching?.(),
   };

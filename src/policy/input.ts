@@ -5,7 +5,7 @@
  */
 import type { AgentEntry, OperationRoute, RuntimeConfig, ToolRoute } from '../config/compile.js';
 import type { CallContext } from '../pipeline/context.js';
-import { baselineFor } from '../trust/score.js';
+import { baselineFor, type TrustNow } from '../trust/score.js';
 
 export interface PolicyInput {
   agent: { id: string; roles: readonly string[]; owner: string; max_classification: string; trust: { score: number; level: string } };
@@ -37,24 +37,10 @@ export function createInputBuilder(config: RuntimeConfig): InputBuilder {
     for (const op of t.operations) ops.set(op, Object.freeze({ name: op.name, action: op.action, risk: op.risk }));
   }
 
-  // The policy compares times to the second: one string per second, not one Date per call.
-  let second = -1;
-  let time = '';
-  const now = (): string => {
-    const ms = Date.now();
-    const s = Math.floor(ms / 1000);
-    if (s !== second) {
-      second = s;
-      time = canonicalUtc(ms);
-    }
-    return time;
-  };
-
   return function buildInput(ctx: CallContext): PolicyInput {
     const p = ctx.principal!;
     const agent = ctx.agent!;
-    // The live score the guard read (src/trust); its resting value where no guard ran (policy eval).
-    const trust = ctx.trust ?? { score: baselineFor(agent.trustLevel, config.trust.levels), level: agent.trustLevel };
+    const trust = trustInput(ctx, config);
     return {
       agent: { ...(agents.get(agent) ?? agentInput(agent)), trust },
       user: p.userId === null ? null : { id: p.userId, roles: p.userRoles, clearance: p.userClearance },
@@ -71,9 +57,76 @@ export function createInputBuilder(config: RuntimeConfig): InputBuilder {
         query: parseQuery(ctx.query ?? ''),
         mcp: ctx.mcp?.method === undefined ? null : { method: ctx.mcp.method, tool: ctx.mcp.tool ?? null, arguments: ctx.mcp.arguments ?? null, revision: ctx.mcp.revision },
       },
-      context: { time: now(), ip: ctx.clientIp },
+      context: { time: currentTime(), ip: ctx.clientIp },
     };
   };
+}
+
+/** The live score the guard read (src/trust); its resting value where no guard ran (policy eval). */
+export function trustInput(ctx: CallContext, config: RuntimeConfig): TrustNow {
+  const agent = ctx.agent!;
+  return ctx.trust ?? { score: baselineFor(agent.trustLevel, config.trust.levels), level: agent.trustLevel };
+}
+
+// The policy compares times to the second: one string per second, not one Date per call.
+let second = -1;
+let time = '';
+
+/** `context.time` for a call made now: the same string object all through one second. */
+export function currentTime(): string {
+  const ms = Date.now();
+  const s = Math.floor(ms / 1000);
+  if (s !== second) {
+    second = s;
+    time = canonicalUtc(ms);
+  }
+  return time;
+}
+
+/**
+ * What a policy reading these paths reads of a call beyond its principal, its agent's registry
+ * entry, its tool and its operation — the parts of the input fixed for one token calling one
+ * operation while a config serves. undefined when it reads a part that only the whole input
+ * document can stand for (the request's method, path, params or query, or the input itself), or a
+ * part this function does not know: a field added to PolicyInput must be placed here before the
+ * first level of the decision cache (call-memo.ts) can serve a policy that reads it.
+ */
+export interface CallReads {
+  readonly time: boolean;
+  readonly ip: boolean;
+  readonly trustLevel: boolean;
+  readonly trustScore: boolean;
+  /** `request.mcp`: null for a plain HTTP call, the JSON-RPC message's own for an MCP one. */
+  readonly mcp: boolean;
+}
+
+/** Top-level parts built from the principal, the registry and the route alone. */
+const FIXED = new Set(['user', 'delegation', 'actors', 'token', 'tool', 'operation']);
+/** `agent.*` from the registry entry (agentInput); `agent.trust` is the call's. */
+const FIXED_AGENT = new Set(['id', 'roles', 'owner', 'max_classification']);
+
+export function callReads(paths: readonly (readonly string[])[] | null): CallReads | undefined {
+  if (paths === null) return undefined;
+  const r = { time: false, ip: false, trustLevel: false, trustScore: false, mcp: false };
+  for (const [head, sub, leaf] of paths) {
+    if (FIXED.has(head!)) continue;
+    if (head === 'agent') {
+      if (sub !== undefined && FIXED_AGENT.has(sub)) continue;
+      if (sub !== undefined && sub !== 'trust') return undefined;
+      if (leaf === undefined || leaf === 'level') r.trustLevel = true;
+      if (leaf === undefined || leaf === 'score') r.trustScore = true;
+      if (leaf !== undefined && leaf !== 'level' && leaf !== 'score') return undefined;
+    } else if (head === 'context') {
+      if (sub === undefined || sub === 'time') r.time = true;
+      if (sub === undefined || sub === 'ip') r.ip = true;
+      if (sub !== undefined && sub !== 'time' && sub !== 'ip') return undefined;
+    } else if (head === 'request' && sub === 'mcp') {
+      r.mcp = true;
+    } else {
+      return undefined;
+    }
+  }
+  return r;
 }
 
 function agentInput(a: AgentEntry): Omit<PolicyInput['agent'], 'trust'> {
