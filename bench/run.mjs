@@ -14,7 +14,11 @@
 //
 // Environment: SCENARIO=json (POST 2 KB JSON; default) | 64k (POST 64 KB) | slow (json, upstream takes
 // 5 ms) | get; CONNECTIONS=16,64; DURATION=5 (s per run); REPEATS=3; MODE=all | saturation | fixed;
-// ONLY=<regex on configuration names> (written as <date>-subset); OUT=<file stem>;
+// ONLY=<regex on configuration names> (written as <date>-subset); OUT=<file stem>; KEEP=1 (saturation:
+// each server started and warmed once and kept up for every round, a fresh token each round, the run
+// order reversed every other round (ABBA), 0.5 s of warm-up per run after the first — the pairs of a
+// round are then seconds apart instead of a restart and a warm-up apart, for the headline ratio on
+// a machine whose speed drifts; by default every run starts its server afresh);
 // EXTRA='<name>:VAR=v,VAR=v;…' adds gateway configurations (any bench/servers/gateway.mjs variables,
 // NODE_FLAGS='--flag …' for node itself, SERVER=bare for the bare proxy instead, REPO=<checkout> for
 // another built checkout's server, e.g. an earlier commit's), to compare a
@@ -37,6 +41,7 @@ const REPEATS = Number(env.REPEATS ?? 3);
 const CONNECTIONS = (env.CONNECTIONS ?? '16,64').split(',').map(Number);
 const MODE = env.MODE ?? 'all';
 const ONLY = env.ONLY ? new RegExp(env.ONLY) : undefined;
+const KEEP = env.KEEP === '1';
 const here = new URL('.', import.meta.url).pathname;
 const repo = new URL('..', import.meta.url).pathname;
 const ncpu = cpus().length;
@@ -167,9 +172,9 @@ function cannon(opts) {
   return new Promise((resolve, reject) => autocannon({ pipelining: 1, ...opts }, (err, res) => (err ? reject(err) : resolve(res))));
 }
 
-async function saturate(target, connections) {
+async function saturate(target, connections, warmup = 2) {
   const url = `http://127.0.0.1:${target.port}${target.path}`;
-  await cannon({ url, connections, duration: 2, ...target.request }); // warm-up: JIT, pools, token cache
+  await cannon({ url, connections, duration: warmup, ...target.request }); // warm-up: JIT, pools, token cache
   const before = cpuSeconds(target.pids);
   const r = await cannon({ url, connections, duration: DURATION, ...target.request });
   const after = cpuSeconds(target.pids);
@@ -294,29 +299,36 @@ async function main() {
   const saturation = new Map();
   const skipped = new Set();
   if (MODE !== 'fixed') {
+    // KEEP=1: servers that stay up across rounds, and how many runs each has had.
+    const kept = new Map();
     for (let round = 1; round <= REPEATS; round++) {
       console.log(`saturation, round ${round}/${REPEATS}`);
-      for (const c of runOrder) {
+      // Tokens live 15 minutes; a kept server is handed a fresh one every round (one verification).
+      if (KEEP) headers.authorization = `Bearer ${await mint()}`;
+      for (const c of KEEP && round % 2 === 0 ? [...runOrder].reverse() : runOrder) {
         if (skipped.has(c.name)) continue;
-        const t = await target(c);
+        const t = KEEP ? kept.get(c.name)?.t ?? (await target(c)) : await target(c);
         if (!t) {
           skipped.add(c.name);
           console.log(`${c.name}: not available here, skipped`);
           continue;
         }
+        const runs = KEEP ? (kept.get(c.name)?.runs ?? 0) : 0;
+        if (KEEP) kept.set(c.name, { t, runs: runs + 1 });
         try {
           for (const n of CONNECTIONS) {
-            const r = await saturate(t, n);
+            const r = await saturate(t, n, runs > 0 ? 0.5 : 2);
             const key = `${c.name}|${n}`;
             if (!saturation.has(key)) saturation.set(key, []);
             saturation.get(key).push(r);
             console.log(`  ${c.name.padEnd(52)} ${String(n).padStart(3)} conn ${String(r.rps).padStart(7)} req/s  p50 ${String(r.p50_ms).padStart(4)} ms  p99 ${String(r.p99_ms).padStart(4)} ms  cpu ${r.cpu_us_per_call ?? '-'} µs/call (kernel ${r.sys_us_per_call ?? '-'})  non-2xx ${r.non2xx}  errors ${r.errors}`);
           }
         } finally {
-          await stopServer(t);
+          if (!KEEP) await stopServer(t);
         }
       }
     }
+    for (const { t } of kept.values()) await stopServer(t);
   }
   const satRows = [];
   for (const c of configs) {
@@ -403,7 +415,7 @@ async function main() {
   // A subset (ONLY) never overwrites the full run of the day.
   const stem = env.OUT ?? `${SCENARIO === 'json' ? date : `${date}-${SCENARIO}`}${ONLY ? '-subset' : ''}`;
   mkdirSync(join(here, 'results'), { recursive: true });
-  const meta = { date, scenario: SCENARIO, label: scenario.label, node: process.version, cpus: ncpu, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), connections: CONNECTIONS, duration_s: DURATION, repeats: REPEATS, capacity_rps: capacity ?? null, pinning: ncpu > 1 ? `servers on core ${SERVER_CORE}, load generator and upstream on core 0` : 'none (one core)' };
+  const meta = { date, scenario: SCENARIO, label: scenario.label, node: process.version, cpus: ncpu, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), connections: CONNECTIONS, duration_s: DURATION, repeats: REPEATS, servers_kept: KEEP, capacity_rps: capacity ?? null, pinning: ncpu > 1 ? `servers on core ${SERVER_CORE}, load generator and upstream on core 0` : 'none (one core)' };
   const result = { meta, saturation: satRows, fixed_rate: fixed, cross_check: crossCheck, summary: summary.values, policy_eval: evalBench };
   writeFileSync(join(here, 'results', `${stem}.json`), JSON.stringify(result, null, 2) + '\n');
   const charts = await renderCharts(result, join(here, 'results'), stem);
@@ -483,7 +495,7 @@ function markdown(r, lines, charts) {
   return [
     `# Bench ${m.date} — ${m.label}`,
     '',
-    `${m.cpus} × ${m.cpu}, ${m.memory_gib} GiB, node ${m.node}; ${m.pinning}. ${m.repeats} interleaved rounds of ${m.duration_s} s (after 2 s of warm-up); median and range.`,
+    `${m.cpus} × ${m.cpu}, ${m.memory_gib} GiB, node ${m.node}; ${m.pinning}. ${m.repeats} interleaved rounds of ${m.duration_s} s (${m.servers_kept ? 'each server started once and kept for every round, the order reversed every other round; 2 s of warm-up on its first run, 0.5 s after' : 'each server started afresh for every run, after 2 s of warm-up'}); median and range.`,
     '',
     ...lines.filter((l) => !l.startsWith('  ')).flatMap((l) => [`**${l}**`, '']),
     'What each step of the ladder adds (CPU per call at the most connections):',
