@@ -35,6 +35,7 @@ export const REASONS = {
   token_in_query: 'invalid_token',
   token_too_large: 'invalid_token',
   token_malformed: 'invalid_token',
+  token_type_refused: 'invalid_token',
   token_issuer_unknown: 'invalid_token',
   token_algorithm_refused: 'invalid_token',
   token_key_unknown: 'invalid_token',

@@ -79,6 +79,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     maxTokenBytes: config.auth.maxTokenBytes,
     jwks: config.auth.jwks,
     maxTtlSec: config.auth.maxTokenTtlSec,
+    types: config.auth.tokenTypes,
     requiredClaims: ['iss', 'aud', 'exp', 'iat', 'jti'],
   });
   const tokenCacheHit = metrics.tokenCache.labels('hit');

@@ -18,31 +18,43 @@ export interface JwtVerifierOptions {
   /** Refuse a token whose `exp - iat` is longer than this (capability tokens must be short-lived). */
   readonly maxTtlSec?: number;
   readonly requiredClaims: readonly string[];
+  /** `typ` values accepted besides none, JWT and at+jwt (lower case, without "application/"). */
+  readonly types?: readonly string[];
 }
 
 export type JwtVerifier = (token: string) => Promise<JWTPayload>;
 
 // RFC 7515 §7.1 compact serialisation: three base64url parts. An empty signature (alg: none) fails here.
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+// RFC 8725 §3.11: explicit typing. A JWT of another kind (an ID token typed as such, a DPoP proof,
+// a logout token) must not be accepted as an access token because its signature verifies.
+const BASE_TYPES = ['jwt', 'at+jwt'];
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   const byIssuer = new Map<string, { config: IssuerConfig; keys: JWTVerifyGetKey }>();
   for (const config of opts.issuers) byIssuer.set(config.issuer, { config, keys: createKeySet(config, opts.jwks) });
   const algorithms = [...opts.algorithms];
   const requiredClaims = [...opts.requiredClaims];
+  const types = new Set([...BASE_TYPES, ...(opts.types ?? []).map(normaliseType)]);
 
   return async function verifyJwt(token: string): Promise<JWTPayload> {
     if (token.length > opts.maxTokenBytes) throw new GatewayError('token_too_large', `The token is longer than ${opts.maxTokenBytes} bytes.`);
     if (!COMPACT_JWS.test(token)) {
       throw new GatewayError(token.endsWith('.') ? 'token_algorithm_refused' : 'token_malformed', 'The token is not a signed compact JWT.');
     }
+    if (!canonicalParts(token)) throw new GatewayError('token_malformed', 'The token has non-canonical base64url (stray bits in a part\'s last character).');
     let alg: unknown;
+    let typ: unknown;
     let iss: unknown;
     try {
-      alg = decodeProtectedHeader(token).alg;
+      ({ alg, typ } = decodeProtectedHeader(token));
       iss = decodeJwt(token).iss;
     } catch {
       throw new GatewayError('token_malformed', 'The token header or claims are not valid JSON.');
+    }
+    if (typ !== undefined && (typeof typ !== 'string' || !types.has(normaliseType(typ)))) {
+      throw new GatewayError('token_type_refused', `The token's type ${JSON.stringify(typ)} is not an access token type this gateway accepts.`);
     }
     if (typeof alg !== 'string' || !algorithms.includes(alg)) {
       throw new GatewayError('token_algorithm_refused', `The token's algorithm ${JSON.stringify(alg)} is not accepted.`);
@@ -73,6 +85,33 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
     }
     return payload;
   };
+}
+
+/** RFC 7515 §2 / RFC 4648 §3.5: base64url without padding, the unused bits of the last character zero. */
+function canonicalParts(token: string): boolean {
+  let end = token.indexOf('.');
+  let start = 0;
+  for (let i = 0; i < 3; i++) {
+    if (!canonicalPart(token, start, end)) return false;
+    start = end + 1;
+    end = i === 0 ? token.indexOf('.', start) : token.length;
+  }
+  return true;
+}
+
+function canonicalPart(token: string, start: number, end: number): boolean {
+  const rest = (end - start) % 4;
+  if (rest === 1) return false;
+  if (rest === 0) return true;
+  const last = B64URL.indexOf(token[end - 1]!);
+  // Two characters carry 8 bits of 12 (4 unused), three carry 16 of 18 (2 unused).
+  return (last & (rest === 2 ? 0b1111 : 0b11)) === 0;
+}
+
+/** RFC 7515 §4.1.9: compared case-insensitively, with "application/" optional. */
+function normaliseType(typ: string): string {
+  const t = typ.toLowerCase();
+  return t.startsWith('application/') ? t.slice('application/'.length) : t;
 }
 
 function mapJoseError(err: unknown): GatewayError {

@@ -87,6 +87,7 @@ export interface RuntimeConfig {
     readonly clockToleranceSec: number;
     readonly maxTokenTtlSec: number;
     readonly maxTokenBytes: number;
+    readonly tokenTypes: readonly string[];
     readonly jwks: { readonly cacheMaxAgeMs: number; readonly cooldownMs: number };
     readonly tokenCache: { readonly enabled: boolean; readonly maxEntries: number };
   };
@@ -95,6 +96,7 @@ export interface RuntimeConfig {
   readonly admin: {
     readonly issuers: readonly IssuerConfig[];
     readonly rolesClaim: string;
+    readonly maxTokenTtlSec: number;
     readonly roleMap: ReadonlyMap<string, AdminRole>;
     readonly breakGlassSha256?: string;
   };
@@ -182,6 +184,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
       clockToleranceSec: duration(raw.auth.clock_tolerance, 'auth.clock_tolerance') / 1000,
       maxTokenTtlSec: duration(raw.auth.max_token_ttl, 'auth.max_token_ttl') / 1000,
       maxTokenBytes: size(raw.auth.max_token_bytes, 'auth.max_token_bytes'),
+      tokenTypes: raw.auth.token_types,
       jwks: {
         cacheMaxAgeMs: duration(raw.auth.jwks_cache_max_age, 'auth.jwks_cache_max_age'),
         cooldownMs: duration(raw.auth.jwks_cooldown, 'auth.jwks_cooldown'),
@@ -196,6 +199,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
         ...devIssuer(DEV_ADMIN_AUDIENCE),
       ],
       rolesClaim: raw.admin.auth.roles_claim,
+      maxTokenTtlSec: duration(raw.admin.auth.max_token_ttl, 'admin.auth.max_token_ttl') / 1000,
       roleMap,
       breakGlassSha256: raw.admin.break_glass?.sha256.toLowerCase(),
     },

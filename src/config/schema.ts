@@ -125,6 +125,8 @@ export const ConfigSchema = Type.Object(
         clock_tolerance: Duration('5s'),
         max_token_ttl: Duration('15m'),
         max_token_bytes: Size('8kb'),
+        // JWS `typ` values accepted besides none, JWT and at+jwt (RFC 8725 §3.11).
+        token_types: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
         jwks_cache_max_age: Duration('10m'),
         jwks_cooldown: Duration('30s'),
         token_cache: Type.Object(
@@ -204,6 +206,8 @@ export const ConfigSchema = Type.Object(
             issuers: Type.Array(Issuer, { default: [] }),
             roles_claim: Type.String({ default: 'groups' }),
             role_map: Type.Record(Type.String(), Type.String(), { default: {} }),
+            // An admin token whose exp - iat is longer is refused.
+            max_token_ttl: Duration('1h'),
           },
           { ...Strict, default: {} },
         ),

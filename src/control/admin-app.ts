@@ -55,7 +55,14 @@ export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app
     return reply.code(gErr.status).send(gErr.body(request.id));
   });
   app.addHook('onResponse', async (request, reply) => {
-    deps.metrics.adminRequests.labels(request.routeOptions.url ?? 'unmatched', String(reply.statusCode)).inc();
+    const route = request.routeOptions.url ?? 'unmatched';
+    deps.metrics.adminRequests.labels(route, String(reply.statusCode)).inc();
+    // The break-glass token bypasses the IdP: every use is accounted for, whatever it did.
+    if (request.admin?.breakGlass) {
+      deps.metrics.breakGlass.labels(route, String(reply.statusCode)).inc();
+      deps.auditPort.record('break_glass', { request_id: request.id, method: request.method, route, path: request.url.split('?')[0], status: reply.statusCode, client: { ip: request.ip } });
+      request.log.warn({ route, status: reply.statusCode }, 'break-glass token used');
+    }
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -30,6 +30,8 @@ export function createAdminAuthenticator(config: RuntimeConfig): AdminAuthentica
         clockToleranceSec: config.auth.clockToleranceSec,
         maxTokenBytes: config.auth.maxTokenBytes,
         jwks: config.auth.jwks,
+        maxTtlSec: admin.maxTokenTtlSec,
+        types: config.auth.tokenTypes,
         requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub'],
       })
     : undefined;

@@ -18,6 +18,7 @@ export interface Metrics {
   readonly policyDecisions: HotCounter;
   readonly policyCache: HotCounter;
   readonly adminRequests: Counter<'route' | 'status'>;
+  readonly breakGlass: Counter<'route' | 'status'>;
   readonly mcpToolsListed: Counter<'tool' | 'result'>;
   readonly mcpPinChanges: Counter<'tool' | 'action'>;
   readonly trustSignals: Counter<'kind' | 'result'>;
@@ -139,6 +140,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     adminRequests: new Counter({
       name: 'portcullis_admin_requests_total',
       help: 'Admin API requests by route and status.',
+      labelNames: ['route', 'status'],
+      registers,
+    }),
+    breakGlass: new Counter({
+      name: 'portcullis_admin_break_glass_total',
+      help: 'Admin API requests authenticated by the break-glass token, by route and status (each is also an audit event).',
       labelNames: ['route', 'status'],
       registers,
     }),

@@ -81,3 +81,26 @@ function encodeSegment(s: string): string {
 function refuse(reason: 'path_malformed' | 'path_traversal' | 'path_encoded_separator' | 'path_double_encoding' | 'path_nul' | 'path_parameters' | 'path_empty_segment', message: string) {
   return new GatewayError(reason, message);
 }
+
+/**
+ * The parameter names of a query string as a server would read them: split on `&` (and `;`, which
+ * some stacks still accept), `+` as a space, percent-escapes decoded until stable (a stack that
+ * decodes twice reads `%2561` as `a`), lower case. For checks on names that must never be smuggled
+ * under another spelling (`access_token`, `_method`).
+ */
+export function queryNames(query: string): string[] {
+  const names: string[] = [];
+  for (const pair of query.split(/[&;]/)) {
+    const eq = pair.indexOf('=');
+    let name = (eq < 0 ? pair : pair.slice(0, eq)).replace(/\+/g, ' ');
+    for (let i = 0; i < 3 && name.includes('%'); i++) {
+      try {
+        name = decodeURIComponent(name);
+      } catch {
+        name = name.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+      }
+    }
+    names.push(name.trim().toLowerCase());
+  }
+  return names;
+}

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestIssuer, type TestIssuer } from '../helpers/issuer.js';
 import { startUpstream, type RecordingUpstream } from '../helpers/upstream.js';
@@ -100,10 +101,30 @@ describe('the admin auth guard', () => {
     expect(res.json().reasons).toEqual(['token_claim_invalid']);
   });
 
-  it('accepts the break-glass token, stored only as a hash', async () => {
+  it('accepts the break-glass token, stored only as a hash, and accounts for every use', async () => {
     const res = await whoami(`Bearer ${BREAK_GLASS}`);
     expect(res.status).toBe(200);
     expect(res.json()).toMatchObject({ subject: 'break-glass', break_glass: true });
+    expect((await send(gw.adminUrl, { path: '/admin/kill', headers: { authorization: `Bearer ${BREAK_GLASS}` } })).status).toBe(200);
+    const metrics = await send(gw.adminUrl, { path: '/metrics' });
+    expect(metrics.text).toMatch(/portcullis_admin_break_glass_total\{route="\/admin\/whoami",status="200"\} 1/);
+    expect(metrics.text).toMatch(/portcullis_admin_break_glass_total\{route="\/admin\/kill",status="200"\} 1/);
+    await gw.gateway.audit()!.record('marker', {}, { durable: true });
+    const events = readFileSync(gw.gateway.audit()!.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const uses = events.filter((e) => e.type === 'break_glass');
+    expect(uses).toEqual([
+      expect.objectContaining({ method: 'GET', route: '/admin/whoami', path: '/admin/whoami', status: 200, client: { ip: '127.0.0.1' } }),
+      expect.objectContaining({ method: 'GET', route: '/admin/kill', status: 200 }),
+    ]);
+    expect(JSON.stringify(uses)).not.toContain(BREAK_GLASS);
+  });
+
+  it('refuses an admin token that lives longer than admin.auth.max_token_ttl (1h by default)', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const long = await whoami(`Bearer ${await idp.sign({ sub: 'erin@example.com', groups: ['sec-ops'], iat: now, exp: now + 3601 })}`);
+    expect(long.status).toBe(401);
+    expect(long.json().reasons).toEqual(['token_lifetime_too_long']);
+    expect((await whoami(`Bearer ${await idp.sign({ sub: 'erin@example.com', groups: ['sec-ops'], iat: now, exp: now + 3600 })}`)).status).toBe(200);
   });
 
   it('refuses a near miss of the break-glass token', async () => {

@@ -82,6 +82,29 @@ const attacks: { name: string; reason: string; build: () => Promise<{ auth: stri
       return { auth: `Bearer ${t}`, path: `/tools/crm/contacts?access_token=${t}` };
     },
   },
+  ...['%61ccess_token', 'access%5Ftoken', 'ACCESS_TOKEN', 'access%255Ftoken', 'x=1;access_token'].map((name) => ({
+    name: `a token in the query as ${name}`,
+    reason: 'token_in_query',
+    build: async () => ({ auth: `Bearer ${await s.issuer.token('support-bot', 'crm:read')}`, path: `/tools/crm/contacts?${name}=eyJhbGciOi` }),
+  })),
+  ...['dpop+jwt', 'logout+jwt', 'application/id_token+jwt', 'JOSE', 7].map((typ) => ({
+    name: `a token typed ${JSON.stringify(typ)} (RFC 8725 §3.11)`,
+    reason: 'token_type_refused',
+    build: async () => ({ auth: `Bearer ${await s.issuer.sign({ sub: 'support-bot', scope: 'crm:read' }, { header: { typ } })}` }),
+  })),
+  {
+    name: 'a signature re-encoded with stray bits in its last base64url character',
+    reason: 'token_malformed',
+    build: async () => {
+      const token = await s.issuer.token('support-bot', 'crm:read');
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      // Ed25519: 64 bytes → 86 characters, the last one carrying 4 unused bits. Setting one decodes to the same bytes.
+      const last = alphabet.indexOf(token.at(-1)!);
+      const forged = token.slice(0, -1) + alphabet[last | 1];
+      expect(Buffer.from(forged.split('.')[2]!, 'base64url')).toEqual(Buffer.from(token.split('.')[2]!, 'base64url'));
+      return { auth: `Bearer ${forged}` };
+    },
+  },
   { name: 'no Authorization header', reason: 'token_missing', build: async () => ({ auth: null }) },
   { name: 'a Basic credential', reason: 'token_malformed', build: async () => ({ auth: 'Basic c3VwcG9ydC1ib3Q6cGFzcw==' }) },
   { name: 'garbage in place of a JWT', reason: 'token_malformed', build: async () => ({ auth: 'Bearer not.a.jwt!' }) },
@@ -106,6 +129,21 @@ describe('token attacks: each refused with 401 and no upstream request', () => {
   it('accepts the same kind of token when it is valid (the table is not refusing everything)', async () => {
     const res = await send(s.gw.proxyUrl, { path: '/tools/crm/contacts', headers: { authorization: `Bearer ${await s.issuer.token('support-bot', 'crm:read')}` } });
     expect(res.status).toBe(200);
+    for (const typ of [undefined, 'JWT', 'at+jwt', 'application/AT+JWT']) {
+      const token = await s.issuer.sign({ sub: 'support-bot', scope: 'crm:read' }, { header: { typ } });
+      expect((await send(s.gw.proxyUrl, { path: '/tools/crm/contacts?access=token', headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    }
+  });
+
+  it('accepts a typ named in auth.token_types', async () => {
+    const issuers = [{ issuer: s.issuer.issuer, jwks_file: s.issuer.jwksFile, audiences: ['portcullis'] }];
+    const typed = await startGateway(testConfig(s.issuer, crmTools(s.up), { auth: { issuers, token_types: ['vnd.example.cap+jwt'] } }));
+    try {
+      const token = await s.issuer.sign({ sub: 'support-bot', scope: 'crm:read' }, { header: { typ: 'application/vnd.example.cap+jwt' } });
+      expect((await send(typed.proxyUrl, { path: '/tools/crm/contacts', headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    } finally {
+      await typed.close();
+    }
   });
 });
 
