@@ -6,6 +6,7 @@
  */
 import type { JWTPayload } from 'jose';
 import { GatewayError } from '../errors.js';
+import { isValidId, MAX_ID_LENGTH } from './identifiers.js';
 
 export interface Principal {
   readonly agentId: string;
@@ -15,6 +16,8 @@ export interface Principal {
   /** The user's classification clearance, when the token carries a `clearance` claim. */
   readonly userClearance: string | null;
   readonly delegation: readonly string[];
+  /** Every agent of the chain, the presenting one first: each must be registered, active, not killed or revoked. */
+  readonly actors: readonly string[];
   readonly scopes: ReadonlySet<string>;
   readonly jti: string;
   readonly issuer: string;
@@ -30,6 +33,8 @@ const MAX_CHAIN = 8;
 export function principalFromClaims(claims: JWTPayload): Principal {
   const sub = claims.sub;
   if (typeof sub !== 'string' || sub === '') throw new GatewayError('token_claim_missing', 'The token lacks a "sub" claim.');
+  checkId(sub, 'sub');
+  checkId(claims.jti, 'jti');
   const actors: string[] = [];
   let act: unknown = claims.act;
   while (act !== undefined) {
@@ -37,7 +42,9 @@ export function principalFromClaims(claims: JWTPayload): Principal {
       throw new GatewayError('token_claim_invalid', 'The token\'s "act" claim must be an object with a string "sub".');
     }
     if (actors.length >= MAX_CHAIN) throw new GatewayError('token_claim_invalid', `The delegation chain is longer than ${MAX_CHAIN}.`);
-    actors.push((act as { sub: string }).sub);
+    const actor = (act as { sub: string }).sub;
+    checkId(actor, 'act.sub');
+    actors.push(actor);
     act = (act as { act?: unknown }).act;
   }
   const delegated = actors.length > 0;
@@ -47,6 +54,7 @@ export function principalFromClaims(claims: JWTPayload): Principal {
     userRoles: delegated ? stringList(claims.roles, 'roles') : [],
     userClearance: delegated && typeof claims.clearance === 'string' ? claims.clearance : null,
     delegation: delegated ? [...actors, sub] : [sub],
+    actors: delegated ? actors : [sub],
     scopes: new Set(scopeList(claims.scope)),
     jti: claims.jti as string,
     issuer: claims.iss as string,
@@ -55,6 +63,12 @@ export function principalFromClaims(claims: JWTPayload): Principal {
     taskId: typeof claims.task_id === 'string' ? claims.task_id : null,
     agentVersion: typeof claims.agent_version === 'string' ? claims.agent_version.slice(0, 128) : null,
   };
+}
+
+function checkId(v: unknown, claim: string): void {
+  if (!isValidId(v)) {
+    throw new GatewayError('token_claim_invalid', `The token's "${claim}" must be 1 to ${MAX_ID_LENGTH} characters without control characters.`);
+  }
 }
 
 function scopeList(scope: unknown): string[] {

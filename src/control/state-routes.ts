@@ -10,8 +10,7 @@ import { GatewayError } from '../errors.js';
 import type { AuditPort } from '../pipeline/context.js';
 import { killCovers, stored, type Kill, type KillTarget, type StateStore } from '../state/store.js';
 import { requireRole, type AdminAuthenticator } from './admin-auth.js';
-
-const ID = /^[A-Za-z0-9@._:+-]{1,256}$/;
+import { isValidId, MAX_ID_LENGTH } from '../auth/identifiers.js';
 const NOTHING_CHANGED = 'Nothing was changed';
 
 export function registerStateRoutes(app: FastifyInstance, config: RuntimeConfig, authenticate: AdminAuthenticator, state: StateStore, audit: AuditPort): void {
@@ -48,12 +47,12 @@ export function registerStateRoutes(app: FastifyInstance, config: RuntimeConfig,
     const until = Date.now() + (config.auth.maxTokenTtlSec + config.auth.clockToleranceSec) * 1000;
     const by = request.admin!.subject;
     let revocation;
-    if (typeof body.jti === 'string' && ID.test(body.jti) && body.agent === undefined) {
+    if (isValidId(body.jti) && body.agent === undefined) {
       revocation = { kind: 'jti' as const, jti: body.jti, until, by, reason };
-    } else if (typeof body.agent === 'string' && ID.test(body.agent) && body.jti === undefined) {
+    } else if (isValidId(body.agent) && body.jti === undefined) {
       revocation = { kind: 'agent' as const, agent: body.agent, before: Math.floor(Date.now() / 1000), until, by, reason };
     } else {
-      throw new GatewayError('body_invalid', 'Send {"jti": "..."} or {"agent": "..."} (and optionally "reason").');
+      throw new GatewayError('body_invalid', `Send {"jti": "..."} or {"agent": "..."} (and optionally "reason"); an id is 1 to ${MAX_ID_LENGTH} characters without control characters.`);
     }
     await stored(state.addRevocation(revocation), NOTHING_CHANGED);
     audit.record('revoke', { revocation: { ...revocation } });
@@ -70,7 +69,7 @@ function parseKill(body: unknown): { target: KillTarget; reason: string } {
     if (t.all === true) return { target: { all: true }, reason };
     for (const key of ['agent', 'user', 'tool'] as const) {
       const v = t[key];
-      if (typeof v === 'string' && ID.test(v)) return { target: { [key]: v } as KillTarget, reason };
+      if (isValidId(v)) return { target: { [key]: v } as KillTarget, reason };
     }
   }
   throw new GatewayError('body_invalid', 'The kill "target" must be exactly one of {"agent": ID}, {"user": ID}, {"tool": ID} or {"all": true}.');

@@ -3,11 +3,14 @@
  * unrecorded), the registry must know the agent as `active` (no entry, no access), no kill or
  * revocation may cover the call, the agent's live trust score must be at or above the organisation
  * floor, and the call must fit its rate limits (per agent, per agent × tool, per agent × operation,
- * per delegating user).
+ * per delegating user). Every agent of a delegation chain is held to the registry, kill, revocation
+ * and trust rules, not only the one presenting the token.
  * Kills, revocations and trust inputs are read from in-memory snapshots; only a shared rate limit
  * asks Redis, and falls back to a local limit when Redis does not answer in time.
  */
-import type { RuntimeConfig } from '../config/compile.js';
+import type { AgentEntry, RuntimeConfig } from '../config/compile.js';
+import type { Principal } from '../auth/principal.js';
+import type { TrustNow } from '../trust/score.js';
 import { GatewayError, type Reason } from '../errors.js';
 import type { AuditPort, CallContext } from './context.js';
 import type { Kill, StateStore } from '../state/store.js';
@@ -35,25 +38,50 @@ export function createGuard(config: RuntimeConfig, audit: AuditPort, state: Stat
     throw new GatewayError(reason, `The rate limit for ${who} (${c.rule.rate}, burst ${c.rule.burst}) is exhausted; retry in ${seconds}s.`, { headers: { 'retry-after': String(seconds) } });
   }
 
+  /** The registry entry of a chain's agent, refused unless active. */
+  function registered(id: string, role: string): AgentEntry {
+    const agent = agents.get(id);
+    if (!agent) throw new GatewayError('agent_unknown', `${role} ${JSON.stringify(id)} is not in the registry.`);
+    if (agent.status === 'suspended') throw new GatewayError('agent_suspended', `${role} ${JSON.stringify(id)} is suspended.`);
+    if (agent.status === 'retired') throw new GatewayError('agent_retired', `${role} ${JSON.stringify(id)} is retired.`);
+    return agent;
+  }
+
+  function trusted(agent: AgentEntry, t: TrustNow, role: string): void {
+    if (trust.belowFloor(t.level)) {
+      throw new GatewayError('trust_too_low', `${role} ${JSON.stringify(agent.id)}'s trust level is ${t.level} (score ${t.score}), below the organisation floor (${floor}).`);
+    }
+  }
+
+  /**
+   * An earlier actor of a delegation chain (an orchestrator the presenting agent acts for) is held
+   * to the same rules as if it presented the token itself: a killed, revoked, suspended or distrusted
+   * orchestrator cannot keep acting through its sub-agents.
+   */
+  function checkActor(id: string, p: Principal): void {
+    const role = 'Agent in the delegation chain';
+    if (state.isRevoked({ jti: p.jti, agent: id, iat: p.iat })) throw new GatewayError('token_revoked', `The tokens of ${JSON.stringify(id)}, in this token's delegation chain, have been revoked.`);
+    const agent = registered(id, role);
+    const kill = state.killFor({ agent: id, user: null, tool: undefined });
+    if (kill) throw killedError(kill);
+    trusted(agent, trust.current(agent, null), role);
+  }
+
   return function guard(ctx: CallContext): Promise<void> | undefined {
     if (!audit.healthy()) throw new GatewayError('audit_log_unwritable', 'The audit log cannot be written, so no call is forwarded.');
     if (!state.healthy()) throw new GatewayError('state_stale', 'Kills and revocations cannot be confirmed right now, so no call is forwarded.');
     const p = ctx.principal!;
     if (state.isRevoked({ jti: p.jti, agent: p.agentId, iat: p.iat })) throw new GatewayError('token_revoked', 'The token has been revoked.');
     const id = p.agentId;
-    const agent = agents.get(id);
-    if (!agent) throw new GatewayError('agent_unknown', `Agent ${JSON.stringify(id)} is not in the registry.`);
-    if (agent.status === 'suspended') throw new GatewayError('agent_suspended', `Agent ${JSON.stringify(id)} is suspended.`);
-    if (agent.status === 'retired') throw new GatewayError('agent_retired', `Agent ${JSON.stringify(id)} is retired.`);
+    const agent = registered(id, 'Agent');
     ctx.agent = agent;
     const kill = state.killFor({ agent: id, user: p.userId, tool: ctx.tool?.name });
     if (kill) throw killedError(kill);
 
     const t = trust.current(agent, p.agentVersion);
     ctx.trust = t;
-    if (trust.belowFloor(t.level)) {
-      throw new GatewayError('trust_too_low', `Agent ${JSON.stringify(id)}'s trust level is ${t.level} (score ${t.score}), below the organisation floor (${floor}).`);
-    }
+    trusted(agent, t, 'Agent');
+    for (let i = 1; i < p.actors.length; i++) checkActor(p.actors[i]!, p);
 
     const checks: RateCheck[] = [];
     const agentRule = agent.rateLimit ?? limits.agent;

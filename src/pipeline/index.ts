@@ -46,6 +46,7 @@ import { createMcpResponse } from './mcp-response.js';
 import { createFinish } from './finish.js';
 import { CallAbort } from './call-abort.js';
 import type { Trust } from '../trust/engine.js';
+import type { Principal } from '../auth/principal.js';
 
 type Stage = (ctx: CallContext) => void | Promise<void>;
 
@@ -87,16 +88,24 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
   const mcpResponse = createMcpResponse(deps);
   const finish = createFinish({ ...deps, done: (ctx) => inflight.delete(ctx) });
   deps.state.onChange((change) => {
-    if (change.type !== 'kill') return;
-    for (const ctx of inflight) {
-      const p = ctx.principal;
-      if (!p) continue;
-      if (killCovers(change.kill.target, { agent: p.agentId, user: p.userId, tool: ctx.tool?.name })) {
-        ctx.killedBy = change.kill.id;
-        ctx.abort.abort(killedError(change.kill));
-      }
+    if (change.type === 'kill') {
+      const target = change.kill.target;
+      cut((ctx, p) => p.actors.some((agent, i) => killCovers(target, { agent, user: i === 0 ? p.userId : null, tool: ctx.tool?.name })), () => killedError(change.kill), change.kill.id);
+    } else if (change.type === 'revoke') {
+      const r = change.revocation;
+      const covers = (p: Principal) => (r.kind === 'jti' ? p.jti === r.jti : p.iat <= (r.before ?? 0) && p.actors.includes(r.agent!));
+      cut((_ctx, p) => covers(p), () => new GatewayError('token_revoked', 'The token was revoked while the call was in flight.'));
     }
   });
+  /** Aborts the calls in flight that `covers` names (their upstream request is cut). */
+  function cut(covers: (ctx: CallContext, p: Principal) => boolean, error: () => GatewayError, killId?: string): void {
+    for (const ctx of inflight) {
+      const p = ctx.principal;
+      if (!p || !covers(ctx, p)) continue;
+      if (killId !== undefined) ctx.killedBy = killId;
+      ctx.abort.abort(error());
+    }
+  }
 
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const ctx = newContext(request);

@@ -7,6 +7,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CallContext } from './context.js';
+import { headerSafeId } from '../auth/identifiers.js';
 
 const DROP = new Set([
   'host', 'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
@@ -31,8 +32,8 @@ export function createInject() {
     // MCP tools/list answers are filtered, so they must arrive uncompressed.
     if (tool.mcp) out['accept-encoding'] = 'identity';
     const p = ctx.principal!;
-    out['portcullis-agent'] = p.agentId;
-    if (p.userId !== null) out['portcullis-user'] = p.userId;
+    out['portcullis-agent'] = headerSafeId(p.agentId);
+    if (p.userId !== null) out['portcullis-user'] = headerSafeId(p.userId);
     out['portcullis-request-id'] = ctx.requestId;
     out['x-forwarded-for'] = ctx.clientIp;
     out['x-forwarded-proto'] = 'http';

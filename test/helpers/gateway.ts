@@ -2,7 +2,7 @@
  * Builds and starts a whole gateway on port 0 from a config object, capturing its log lines so a
  * test can assert what was (and was not) logged.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -80,4 +80,11 @@ export async function startGateway(config: RuntimeConfig, deps: GatewayDeps & { 
   const gateway = buildGateway(config, { logDestination: destination, ...(policy ? {} : { decider: scopeOnlyDecider }), ...rest });
   const { proxyUrl, adminUrl } = await gateway.listen();
   return { gateway, config, proxyUrl, adminUrl, logs, rawLogs, close: () => gateway.close() };
+}
+
+/** Every audit event the gateway has written so far (a durable marker first, so nothing is still in flight). */
+export async function auditEvents(running: RunningGateway): Promise<Record<string, any>[]> {
+  const trail = running.gateway.audit()!;
+  await trail.record('marker', {}, { durable: true });
+  return readFileSync(trail.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
 }
