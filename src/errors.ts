@@ -57,6 +57,7 @@ export const REASONS = {
   path_parameters: 'invalid_request',
   path_empty_segment: 'invalid_request',
   header_invalid: 'invalid_request',
+  method_override: 'invalid_request',
   tool_unknown: 'unknown_route',
   operation_unknown: 'unknown_route',
   // MCP (src/mcp, src/pipeline/mcp-message.ts)

@@ -8,6 +8,7 @@ import { ConfigError } from './load.js';
 import { parseDuration, parseSize } from './units.js';
 import { compileTemplate, type OperationTemplate } from './route-template.js';
 import { compileAudit, type AuditConfig } from './compile-audit.js';
+import { compileProxyListen, type ProxyListen } from './compile-listen.js';
 import { compileRate, compileRateLimits, compileTrust, type RateLimitsConfig, type RateRule, type TrustConfig } from './compile-trust.js';
 import type { ActionName, Classification, RawConfig, TrustLevel } from './schema.js';
 import { DATA_METHODS } from '../mcp/protocol.js';
@@ -80,7 +81,7 @@ export interface McpToolRoute {
 }
 
 export interface RuntimeConfig {
-  readonly listen: { readonly proxy: Listen; readonly admin: Listen };
+  readonly listen: { readonly proxy: ProxyListen; readonly admin: Listen };
   readonly auth: {
     readonly issuers: readonly IssuerConfig[];
     readonly algorithms: readonly string[];
@@ -175,7 +176,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
 
   const runtime: RuntimeConfig = {
     listen: {
-      proxy: { host: raw.listen.proxy.host, port: raw.listen.proxy.port ?? 8080 },
+      proxy: compileProxyListen(raw.listen.proxy),
       admin: { host: raw.listen.admin.host, port: raw.listen.admin.port ?? 8081 },
     },
     auth: {

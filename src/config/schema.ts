@@ -26,6 +26,20 @@ const Action = Type.Union(ACTIONS.map((a) => Type.Literal(a)));
 
 const Listener = (port: number) =>
   Type.Object({ host: Type.String({ default: '127.0.0.1' }), port: Type.Optional(Port) }, { ...Strict, default: { port } });
+// The proxy listener also bounds slow clients, and names the URL agents reach it by.
+const ProxyListener = Type.Object(
+  {
+    host: Type.String({ default: '127.0.0.1' }),
+    port: Type.Optional(Port),
+    // What upstreams are told in X-Forwarded-Host/-Proto; without it no X-Forwarded-Host is sent.
+    public_url: Type.Optional(Type.String({ pattern: '^https?://[^/?#@]+/?$' })),
+    timeouts: Type.Object(
+      { headers: Duration('10s'), body: Duration('30s'), idle: Duration('5s') },
+      { ...Strict, default: {} },
+    ),
+  },
+  { ...Strict, default: { port: 8080 } },
+);
 
 const Issuer = Type.Object(
   {
@@ -114,7 +128,7 @@ const Sink = Type.Object({ type: Type.String({ minLength: 1 }) }, { additionalPr
 
 export const ConfigSchema = Type.Object(
   {
-    listen: Type.Object({ proxy: Listener(8080), admin: Listener(8081) }, { ...Strict, default: {} }),
+    listen: Type.Object({ proxy: ProxyListener, admin: Listener(8081) }, { ...Strict, default: {} }),
     auth: Type.Object(
       {
         issuers: Type.Array(Issuer, { default: [] }),

@@ -79,7 +79,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
     createGuard(config, deps.audit, deps.state, deps.trust),
     createDecide(deps.decider),
     createHold(config, { state: deps.state, audit: deps.audit, logger: deps.logger }),
-    createInject(),
+    createInject(config.listen.proxy.publicUrl),
     createRecordIntent(deps.audit),
   ];
   const upstreams = createUpstreams(config);

@@ -1,7 +1,8 @@
 /**
  * Stage 5 — what the upstream receives. The agent's own credentials (Authorization, cookies) and
  * every identity or forwarding header a client could forge are dropped; hop-by-hop headers are
- * dropped (RFC 9110 §7.6.1), including those the client's `Connection` header names — that list is
+ * dropped (RFC 9110 §7.6.1), and so is any header that is one of those under another spelling (`_` or
+ * `.` for `-`), including those the client's `Connection` header names — that list is
  * applied to the client's headers only, so it can never remove what the gateway adds afterwards.
  * Then the tool's real credential and the gateway's identity headers are set.
  */
@@ -15,8 +16,10 @@ const DROP = new Set([
   'x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override',
 ]);
 const DROP_PREFIXES = ['x-forwarded-', 'portcullis-'];
+// Compared only under another spelling: the real ones are framing, which Node and undici own.
+const FRAMING = new Set(['content-length', 'content-type']);
 
-export function createInject() {
+export function createInject(publicUrl: { readonly proto: string; readonly host: string } | undefined) {
   return function inject(ctx: CallContext): void {
     const incoming = ctx.raw.headers;
     const tool = ctx.tool!;
@@ -25,6 +28,7 @@ export function createInject() {
     for (const name in incoming) {
       if (DROP.has(name) || connectionListed?.has(name) || name === tool.credential?.header) continue;
       if (DROP_PREFIXES.some((p) => name.startsWith(p))) continue;
+      if ((name.includes('_') || name.includes('.')) && smuggled(name, tool.credential?.header)) continue;
       const v = incoming[name];
       if (v !== undefined) out[name] = v;
     }
@@ -36,10 +40,21 @@ export function createInject() {
     if (p.userId !== null) out['portcullis-user'] = headerSafeId(p.userId);
     out['portcullis-request-id'] = ctx.requestId;
     out['x-forwarded-for'] = ctx.clientIp;
-    out['x-forwarded-proto'] = 'http';
-    if (incoming.host !== undefined) out['x-forwarded-host'] = incoming.host;
+    // The client's Host is its own word (`user@host`, another tenant's name): only the configured public URL is vouched for.
+    out['x-forwarded-proto'] = publicUrl?.proto ?? 'http';
+    if (publicUrl) out['x-forwarded-host'] = publicUrl.host;
     ctx.upstreamHeaders = out;
   };
+}
+
+/**
+ * A header that reads as one the gateway strips or sets once `_` and `.` are read as `-`: CGI-style
+ * stacks (WSGI, Rack, PHP) turn `Portcullis_Agent` and `Portcullis-Agent` into the same variable, so
+ * the look-alike would be read as the real one.
+ */
+function smuggled(name: string, credentialHeader: string | undefined): boolean {
+  const n = name.replace(/[_.]/g, '-');
+  return DROP.has(n) || FRAMING.has(n) || n === credentialHeader || DROP_PREFIXES.some((p) => n.startsWith(p));
 }
 
 function listedInConnection(value: string | undefined): Set<string> | undefined {

@@ -7,13 +7,18 @@ import type { RuntimeConfig } from '../config/compile.js';
 import { matchTemplate } from '../config/route-template.js';
 import { GatewayError } from '../errors.js';
 import type { CallContext } from './context.js';
-import { parseToolTarget } from './request-path.js';
+import { parseToolTarget, queryNames } from './request-path.js';
 
 export function createResolve(config: RuntimeConfig) {
   const tools = config.tools;
   return function resolve(ctx: CallContext): void {
     const target = parseToolTarget(ctx.url);
     if (!target) throw new GatewayError('tool_unknown', 'Tool calls go to /tools/<tool>/<path>.');
+    // Rails, Laravel and Express's method-override read `_method` as the real method: the operation
+    // authorised would not be the one the upstream runs.
+    if (target.query !== '' && queryNames(target.query).includes('_method')) {
+      throw new GatewayError('method_override', 'A _method query parameter (a method override) is not allowed: send the real method.');
+    }
     const tool = tools.get(target.tool);
     if (!tool) throw new GatewayError('tool_unknown', `No tool named ${JSON.stringify(target.tool)} is configured.`);
     ctx.tool = tool;
