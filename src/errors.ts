@@ -15,7 +15,9 @@ export const ERROR_CODES = {
   approval_pending: { status: 202, message: 'The call waits for a human approver.' },
   approval_denied: { status: 403, message: 'A human approver refused the call.' },
   unknown_route: { status: 404, message: 'No tool operation matches this method and path.' },
+  request_timeout: { status: 408, message: 'The request did not arrive in time; nothing was forwarded.' },
   conflict: { status: 409, message: 'The resource changed state before this request could apply.' },
+  request_header_fields_too_large: { status: 431, message: 'The request headers are too large; nothing was forwarded.' },
   payload_too_large: { status: 413, message: "The request body exceeds the tool's limit." },
   rate_limited: { status: 429, message: 'Too many calls; retry later.' },
   internal_error: { status: 500, message: 'The gateway failed to handle the call; nothing was forwarded.' },
@@ -70,6 +72,8 @@ export const REASONS = {
   mcp_method_refused: 'unknown_route',
   mcp_tool_unknown: 'unknown_route',
   mcp_tool_changed: 'forbidden',
+  mcp_session_unknown: 'unknown_route',
+  mcp_session_foreign: 'forbidden',
   // guard
   agent_unknown: 'forbidden',
   agent_suspended: 'forbidden',
@@ -107,13 +111,21 @@ export const REASONS = {
   // audit
   audit_log_unwritable: 'audit_unavailable',
   audit_write_failed: 'audit_unavailable',
-  // forward
+  // body
   body_too_large: 'payload_too_large',
+  body_timeout: 'request_timeout',
+  body_not_allowed: 'invalid_request',
+  json_too_deep: 'invalid_request',
+  headers_timeout: 'request_timeout',
+  headers_too_large: 'request_header_fields_too_large',
+  request_malformed: 'invalid_request',
+  // forward
   upstream_timeout: 'upstream_timeout',
   upstream_unreachable: 'upstream_error',
   upstream_reset: 'upstream_error',
   upstream_5xx: 'upstream_error',
   upstream_tls: 'upstream_error',
+  upstream_unscannable: 'upstream_error',
   client_aborted: 'invalid_request',
   // lifecycle
   shutting_down: 'unavailable',

@@ -22,6 +22,7 @@ import { createMemoryStore } from './state/memory-store.js';
 import { createRedisStore } from './state/redis-store.js';
 import type { StateStore } from './state/store.js';
 import { createPipeline, newRequestId } from './pipeline/index.js';
+import { createClientErrorHandler } from './pipeline/client-error.js';
 import { createTrust } from './trust/engine.js';
 
 export interface GatewayDeps {
@@ -130,6 +131,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     isClosing: () => closing,
   });
 
+  const timeouts = config.listen.proxy.timeouts;
   const proxy = Fastify({
     ...fastifyLogging(logger, 'proxy'),
     // No per-request child logger: the proxy logs only through finish.ts, which names the request id.
@@ -140,6 +142,14 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     exposeHeadRoutes: false,
     // Paths are checked by request-path.ts; the router must not reinterpret them first.
     routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false },
+    // Slow clients: headers within `headers` (checked every second, not Node's default 30 s), an
+    // idle kept-alive connection closed after `idle`; the body stage bounds the body, and Node's
+    // request timeout is the backstop for a body nobody reads (a refused call's).
+    http: { headersTimeout: timeouts.headersMs, connectionsCheckingInterval: Math.min(1000, timeouts.headersMs) },
+    keepAliveTimeout: timeouts.idleMs,
+    requestTimeout: timeouts.headersMs + timeouts.bodyMs + 5000,
+    clientErrorHandler: createClientErrorHandler({ audit, metrics }),
+    frameworkErrors: (err, request, reply) => pipeline.refuse(request, reply, new GatewayError('request_malformed', 'The request target could not be parsed.', { cause: err })),
   });
   // Bodies are streamed to the upstream untouched: hand Fastify's parser stage the raw stream.
   proxy.removeAllContentTypeParsers();

@@ -4,7 +4,7 @@
  * forwarded. Never a token, a credential or a header value: ids, names, codes, digests and timings.
  */
 import type { CallContext } from '../pipeline/context.js';
-import { redactPaths } from '../pipeline/forward.js';
+import { redactPaths } from '../pipeline/body.js';
 import { IN_ORDER } from './chain.js';
 import { isoClock } from '../observability/iso-time.js';
 

@@ -11,6 +11,7 @@ import { opaOutput, runOpa } from './opa.js';
 import { help } from './start.js';
 
 const USAGE = `portcullis policy build [--dir policies] [--out policies/build/bundle.tar.gz] [--entrypoint portcullis/decision]
+                        [--signing-key PEM --signing-alg RS256]   (OPA bundle signing: adds /.signatures.json)
        portcullis policy test  [--dir policies] [--verbose]
        portcullis policy eval  --input FILE|- [--bundle policies/build/bundle.tar.gz] [--entrypoint portcullis/decision]`;
 
@@ -27,13 +28,15 @@ export const policy: Command = {
         entrypoint: { type: 'string', default: 'portcullis/decision' },
         input: { type: 'string' },
         verbose: { type: 'boolean', short: 'v' },
+        'signing-key': { type: 'string' },
+        'signing-alg': { type: 'string', default: 'RS256' },
       },
       true,
     );
     if (values.help) return help(USAGE);
     const [sub, ...extra] = positionals;
     if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
-    if (sub === 'build') return build(values.dir!, values.out!, values.entrypoint!);
+    if (sub === 'build') return build(values.dir!, values.out!, values.entrypoint!, values['signing-key'] ? { key: values['signing-key'], alg: values['signing-alg']! } : undefined);
     if (sub === 'test') return runOpa(['test', values.dir!, '--ignore', 'build', ...(values.verbose ? ['--verbose'] : [])]);
     if (sub === 'eval') {
       if (!values.input) throw new UsageError('eval needs --input FILE (or - for standard input)');
@@ -48,7 +51,7 @@ export const policy: Command = {
  * (src/policy/input-reads.ts; the gateway's decision cache keys on it). The sources are copied into a
  * scratch bundle root with that manifest, so the policy directory is never written to.
  */
-async function build(dir: string, out: string, entrypoint: string): Promise<number> {
+async function build(dir: string, out: string, entrypoint: string, signing?: { key: string; alg: string }): Promise<number> {
   const revision = policySourceDigest(dir);
   const files = policySourceFiles(dir);
   const modules = files.filter((f) => f.endsWith('.rego')).map((f) => JSON.parse(opaOutput(['parse', '--format', 'json', f])) as unknown);
@@ -66,7 +69,8 @@ async function build(dir: string, out: string, entrypoint: string): Promise<numb
     }
     writeFileSync(join(root, '.manifest'), JSON.stringify({ metadata: { portcullis: { input_reads: reads } } }));
     mkdirSync(dirname(resolve(out)), { recursive: true });
-    const code = runOpa(['build', '-b', '-t', 'wasm', '-e', entrypoint, '--revision', revision, '-o', resolve(out), name], scratch);
+    const sign = signing ? ['--signing-key', resolve(signing.key), '--signing-alg', signing.alg] : [];
+    const code = runOpa(['build', '-b', '-t', 'wasm', '-e', entrypoint, '--revision', revision, ...sign, '-o', resolve(out), name], scratch);
     if (code !== 0) return code;
   } finally {
     rmSync(scratch, { recursive: true, force: true });

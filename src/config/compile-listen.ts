@@ -1,7 +1,7 @@
 /** The proxy listener's compiled form: where it listens, the URL agents know it by, and its slow-client bounds. */
 import { ConfigError } from './load.js';
 import type { RawConfig } from './schema.js';
-import { parseDuration } from './units.js';
+import { requireDuration } from './units.js';
 
 export interface ProxyListen {
   readonly host: string;
@@ -20,8 +20,7 @@ export interface ProxyListen {
 
 export function compileProxyListen(raw: RawConfig['listen']['proxy']): ProxyListen {
   const ms = (v: string | number, at: string) => {
-    const n = parseDuration(v);
-    if (n === undefined) throw new ConfigError(`listen.proxy.timeouts.${at}`, `is not a duration like 500ms, 5s, 15m or 1h (got ${JSON.stringify(v)})`);
+    const n = requireDuration(v, `listen.proxy.timeouts.${at}`);
     if (n <= 0) throw new ConfigError(`listen.proxy.timeouts.${at}`, 'must be longer than 0s');
     return n;
   };

@@ -5,10 +5,11 @@
  */
 import { resolve } from 'node:path';
 import { ConfigError } from './load.js';
-import { parseDuration, parseSize } from './units.js';
+import { requireDuration as duration, requireSize as size } from './units.js';
 import { compileTemplate, type OperationTemplate } from './route-template.js';
 import { compileAudit, type AuditConfig } from './compile-audit.js';
 import { compileProxyListen, type ProxyListen } from './compile-listen.js';
+import { compilePolicy, type PolicyConfig } from './compile-policy.js';
 import { compileRate, compileRateLimits, compileTrust, type RateLimitsConfig, type RateRule, type TrustConfig } from './compile-trust.js';
 import type { ActionName, Classification, RawConfig, TrustLevel } from './schema.js';
 import { DATA_METHODS } from '../mcp/protocol.js';
@@ -101,16 +102,7 @@ export interface RuntimeConfig {
     readonly roleMap: ReadonlyMap<string, AdminRole>;
     readonly breakGlassSha256?: string;
   };
-  readonly policy: {
-    /** A file path (resolved) or an http(s) URL. */
-    readonly bundle: string;
-    readonly remote: boolean;
-    readonly entrypoint: string;
-    readonly watch: boolean;
-    readonly pollIntervalMs: number;
-    /** Decisions kept by the parts of the input the policy reads (src/policy/decision-cache.ts). */
-    readonly decisionCache: { readonly enabled: boolean; readonly maxEntries: number };
-  };
+  readonly policy: PolicyConfig;
   readonly audit: AuditConfig;
   readonly approvals: {
     readonly holdMs: number;
@@ -204,14 +196,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
       roleMap,
       breakGlassSha256: raw.admin.break_glass?.sha256.toLowerCase(),
     },
-    policy: {
-      bundle: /^https?:\/\//.test(raw.policy.bundle) ? raw.policy.bundle : resolve(baseDir, raw.policy.bundle),
-      remote: /^https?:\/\//.test(raw.policy.bundle),
-      entrypoint: raw.policy.entrypoint,
-      watch: raw.policy.watch,
-      pollIntervalMs: duration(raw.policy.poll_interval, 'policy.poll_interval'),
-      decisionCache: { enabled: raw.policy.decision_cache.enabled, maxEntries: raw.policy.decision_cache.max_entries },
-    },
+    policy: compilePolicy(raw, baseDir),
     audit: compileAudit(raw, baseDir),
     approvals: {
       holdMs: duration(raw.approvals.hold, 'approvals.hold'),
@@ -370,17 +355,6 @@ function compileIssuer(iss: RawConfig['auth']['issuers'][number], at: string, ba
   };
 }
 
-function duration(v: string | number, at: string): number {
-  const ms = parseDuration(v);
-  if (ms === undefined) throw new ConfigError(at, `is not a duration like 500ms, 5s, 15m or 1h (got ${JSON.stringify(v)})`);
-  return ms;
-}
-
-function size(v: string | number, at: string): number {
-  const b = parseSize(v);
-  if (b === undefined) throw new ConfigError(at, `is not a size like 64kb or 1mb (got ${JSON.stringify(v)})`);
-  return b;
-}
 
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {

@@ -159,6 +159,30 @@ export const ConfigSchema = Type.Object(
         entrypoint: Type.String({ minLength: 1, default: 'portcullis/decision' }),
         watch: Type.Boolean({ default: true }),
         poll_interval: Duration('30s'),
+        // OPA bundle signing: required for a remote bundle unless set to false; for a local one when signing is set.
+        require_signature: Type.Optional(Type.Boolean()),
+        signing: Type.Optional(
+          Type.Object(
+            {
+              public_key: Type.String({ minLength: 1 }),
+              algorithm: Type.Union(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'].map((a) => Type.Literal(a)), { default: 'RS256' }),
+              scope: Type.Optional(Type.String({ minLength: 1 })),
+            },
+            Strict,
+          ),
+        ),
+        // A remote bundle's download: authenticated (bearer or mTLS), size-bounded, https unless allowed.
+        download: Type.Object(
+          {
+            bearer_token: Type.Optional(Type.String({ minLength: 1 })),
+            cert_file: Type.Optional(Type.String({ minLength: 1 })),
+            key_file: Type.Optional(Type.String({ minLength: 1 })),
+            ca_file: Type.Optional(Type.String({ minLength: 1 })),
+            max_bytes: Size('64mb'),
+            allow_http_hosts: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+          },
+          { ...Strict, default: {} },
+        ),
         decision_cache: Type.Object(
           { enabled: Type.Boolean({ default: true }), max_entries: Type.Integer({ minimum: 1, default: 10_000 }) },
           { ...Strict, default: {} },

@@ -1,4 +1,5 @@
 /** Parsers for the human units gateway.yaml uses: durations (`250ms`, `5s`, `15m`, `1h`) and sizes (`64kb`, `1mb`). */
+import { ConfigError } from './load.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 const DURATION_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -22,4 +23,18 @@ export function parseSize(value: string | number): number | undefined {
   const m = SIZE.exec(value.trim());
   if (!m) return undefined;
   return Math.floor(Number(m[1]) * (SIZE_BYTES[(m[2] ?? 'b').toLowerCase()] ?? NaN));
+}
+
+/** A duration config value in ms, or a ConfigError naming the key path. */
+export function requireDuration(v: string | number, at: string): number {
+  const ms = parseDuration(v);
+  if (ms === undefined) throw new ConfigError(at, `is not a duration like 500ms, 5s, 15m or 1h (got ${JSON.stringify(v)})`);
+  return ms;
+}
+
+/** A size config value in bytes, or a ConfigError naming the key path. */
+export function requireSize(v: string | number, at: string): number {
+  const b = parseSize(v);
+  if (b === undefined) throw new ConfigError(at, `is not a size like 64kb or 1mb (got ${JSON.stringify(v)})`);
+  return b;
 }

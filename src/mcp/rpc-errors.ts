@@ -61,7 +61,9 @@ export function rpcRefusal(err: GatewayError, mcp: McpCall | undefined, requestI
   const id = mcp?.kind === 'request' ? mcp.id! : null;
   const data: ErrorBody = err.body(requestId);
   const body = { jsonrpc: '2.0', id, error: { code: rpcCode(err), message: err.message, data } };
-  return { status: id !== null && IN_BAND.has(err.code) ? 200 : err.status, body };
+  // MCP transport: an unknown session is HTTP 404, whatever the message, so the client re-initialises.
+  const inBand = id !== null && IN_BAND.has(err.code) && err.reason !== 'mcp_session_unknown';
+  return { status: inBand ? 200 : err.status, body };
 }
 
 /** The gateway's own `requestState` prefix: a retry carrying it presents an approval. */

@@ -19,6 +19,7 @@ export interface Metrics {
   readonly policyCache: HotCounter;
   readonly adminRequests: Counter<'route' | 'status'>;
   readonly breakGlass: Counter<'route' | 'status'>;
+  readonly credentialEcho: Counter<'tool'>;
   readonly mcpToolsListed: Counter<'tool' | 'result'>;
   readonly mcpPinChanges: Counter<'tool' | 'action'>;
   readonly trustSignals: Counter<'kind' | 'result'>;
@@ -147,6 +148,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       name: 'portcullis_admin_break_glass_total',
       help: 'Admin API requests authenticated by the break-glass token, by route and status (each is also an audit event).',
       labelNames: ['route', 'status'],
+      registers,
+    }),
+    credentialEcho: new Counter({
+      name: 'portcullis_credential_echo_total',
+      help: "Upstream answers (or stream chunks) that echoed the tool's injected credential, which was replaced before relaying.",
+      labelNames: ['tool'],
       registers,
     }),
     mcpToolsListed: new Counter({

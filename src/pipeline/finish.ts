@@ -45,8 +45,11 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLog
     } else if (gErr.code === 'insufficient_scope' && ctx.operation) {
       reply.header('www-authenticate', `Bearer realm="portcullis", error="insufficient_scope", scope="${ctx.operation.scope}"`);
     }
-    // A refused body may still be arriving; closing the connection avoids reading it to the end.
-    if (gErr.code === 'payload_too_large' || gErr.code === 'invalid_request' || gErr.reason === 'shutting_down') reply.header('connection', 'close');
+    // A refused body may still be arriving (or never finish): closing the connection avoids reading
+    // it to the end, and a client that pools connections is told not to reuse this one.
+    if (gErr.code === 'payload_too_large' || gErr.code === 'invalid_request' || gErr.code === 'request_timeout' || gErr.reason === 'shutting_down' || !ctx.raw.complete) {
+      reply.header('connection', 'close');
+    }
     if (gErr.extra.headers) reply.headers(gErr.extra.headers);
     if (ctx.tool?.mcp && gErr.code !== 'invalid_token') return reply.type('application/json').send(JSON.stringify(mcpAnswer(ctx, reply, gErr)));
     return reply.type('application/json; charset=utf-8').send(JSON.stringify(gErr.body(ctx.requestId)));

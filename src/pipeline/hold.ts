@@ -12,7 +12,6 @@ import type { Logger } from '../observability/logger.js';
 import { sameFingerprint, stored, type Approval, type Fingerprint, type StateStore, type Transition } from '../state/store.js';
 import type { CallAbort } from './call-abort.js';
 import type { AuditPort, CallContext } from './context.js';
-import { capturedBody, readWholeBody } from './forward.js';
 import { notifyApprovers } from './approval-notify.js';
 
 const NOT_FORWARDED = 'The approval step could not be recorded, so the call was not forwarded';
@@ -28,9 +27,8 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
 
   async function held(ctx: CallContext): Promise<void> {
     const decision = ctx.decision!;
-    // The approval is bound to the body's digest, so the body is read (within the tool's limit) now.
-    // (An MCP message was read already; its approval binds to the tool call's arguments.)
-    if (!ctx.mcp) ctx.bufferedBody = ctx.tool!.captureBody ? await capturedBody(ctx, ctx.tool!.captureBody.redact) : await readWholeBody(ctx);
+    // The approval is bound to the body's digest (read by the body stage); an MCP call's approval
+    // binds to the tool call's arguments.
     const fp = fingerprint(ctx);
     // A 2026-07-28 MCP client is answered input_required instead of being held; each of its retry
     // legs waits a little for the human (approvals.input_required_wait).

@@ -8,9 +8,14 @@
  *  2b mcp-message  — for an MCP tool, the JSON-RPC message: read, parsed once, headers checked, and
  *                    matched to an operation (tools/call by name; data methods; control by rule).
  *                    Before guard and decide, which need the operation and the call's arguments.
+ *  2c mcp-session  — a presented Mcp-Session-Id must belong to this agent and user (bound when the
+ *                    upstream opened it): before anything acts in someone else's session.
  *  3. guard        — may anything act right now (the audit log is writable) and may this agent
  *                    (registry, kill, revocation, live trust score against the organisation floor,
  *                    rate limits). Cheap snapshot checks before the policy's cost.
+ *  3b body         — the request body, read whole within the tool's limit and the body timeout:
+ *                    after the guard (a killed or unknown agent's body is never read), before the
+ *                    policy and before anything is forwarded, so a refused call forwards nothing.
  *  4. decide       — token scope, then the compiled Rego policy. Needs the principal, the agent's
  *                    registry entry and the operation.
  *  5. hold         — a call the policy marks approval_required waits for a human (issue #5 adds the
@@ -21,6 +26,7 @@
  *  7. record       — a high-risk call's audit event is on disk before anything leaves the gateway.
  *  8. forward      — stream the call to the upstream and the answer back.
  *  8b mcp-response — tools/list results filtered to what this caller may call (and pins checked).
+ *  8c scrub        — the injected credential replaced wherever the answer echoes it.
  *  finish          — every outcome, allowed or refused, gets its response, log line, metrics and
  *                    hash-chained audit event; the trust layer learns from it (src/trust).
  */
@@ -44,6 +50,9 @@ import { createResolve } from './resolve.js';
 import { createMcpMessage } from './mcp-message.js';
 import { createMcpResponse } from './mcp-response.js';
 import { createFinish } from './finish.js';
+import { createBody } from './body.js';
+import { createScrub } from './scrub.js';
+import { createMcpSessions } from './mcp-session.js';
 import { CallAbort } from './call-abort.js';
 import type { Trust } from '../trust/engine.js';
 import type { Principal } from '../auth/principal.js';
@@ -72,11 +81,14 @@ export interface Pipeline {
 }
 
 export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipeline {
+  const sessions = createMcpSessions(deps.state);
   const stages: readonly Stage[] = [
     createAuthenticate(deps.tokens),
     createResolve(config),
-    createMcpMessage(deps.state),
+    createMcpMessage(deps.state, config.listen.proxy.timeouts.bodyMs),
+    sessions.check,
     createGuard(config, deps.audit, deps.state, deps.trust),
+    createBody(config.listen.proxy.timeouts.bodyMs),
     createDecide(deps.decider),
     createHold(config, { state: deps.state, audit: deps.audit, logger: deps.logger }),
     createInject(config.listen.proxy.publicUrl),
@@ -86,6 +98,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
   // Calls in flight, so that a kill can cut them (their upstream request is aborted).
   const inflight = new Set<CallContext>();
   const mcpResponse = createMcpResponse(deps);
+  const scrub = createScrub(config, deps.metrics);
   const finish = createFinish({ ...deps, done: (ctx) => inflight.delete(ctx) });
   deps.state.onChange((change) => {
     if (change.type === 'kill') {
@@ -122,8 +135,9 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
         if (pending) await pending;
       }
       const upstream = await upstreams.forward(ctx);
+      if (ctx.mcp) await sessions.settle(ctx, upstream);
       const res = ctx.mcp ? await mcpResponse(ctx, upstream) : upstream;
-      return finish.relay(ctx, reply, res);
+      return finish.relay(ctx, reply, scrub(ctx, res));
     } catch (err) {
       return finish.refuse(ctx, reply, err);
     }

@@ -33,8 +33,9 @@ export function createInject(publicUrl: { readonly proto: string; readonly host:
       if (v !== undefined) out[name] = v;
     }
     if (tool.credential) out[tool.credential.header] = tool.credential.value;
-    // MCP tools/list answers are filtered, so they must arrive uncompressed.
-    if (tool.mcp) out['accept-encoding'] = 'identity';
+    // MCP tools/list answers are filtered, and a tool's answers are searched for its echoed
+    // credential (scrub.ts), so they must arrive uncompressed.
+    if (tool.mcp || tool.credential) out['accept-encoding'] = 'identity';
     const p = ctx.principal!;
     out['portcullis-agent'] = headerSafeId(p.agentId);
     if (p.userId !== null) out['portcullis-user'] = headerSafeId(p.userId);

@@ -16,9 +16,10 @@ import { METHOD_RULES, MODERN_REVISION, type McpCall } from '../mcp/protocol.js'
 import { APPROVAL_STATE_PREFIX } from '../mcp/rpc-errors.js';
 import type { StateStore } from '../state/store.js';
 import type { CallContext } from './context.js';
-import { readWholeBody } from './forward.js';
+import { readBody } from './body.js';
+import { exceedsDepth, MAX_JSON_DEPTH } from '../mcp/json-depth.js';
 
-export function createMcpMessage(state: StateStore) {
+export function createMcpMessage(state: StateStore, bodyTimeoutMs: number) {
   // Synchronous (nothing to do) for HTTP tools.
   return function mcpMessage(ctx: CallContext): Promise<void> | undefined {
     const route = ctx.tool!.mcp;
@@ -32,6 +33,13 @@ export function createMcpMessage(state: StateStore) {
     const version = one(h['mcp-protocol-version']);
     const session = one(h['mcp-session-id']) ?? null;
     if (ctx.method !== 'POST') {
+      // A GET opens a stream and a DELETE ends a session: neither has content, and a body would be
+      // bytes the upstream reads that nothing here authorised.
+      const te = h['transfer-encoding'];
+      if (te !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')) {
+        throw new GatewayError('body_not_allowed', `An MCP ${ctx.method} carries no body.`);
+      }
+      ctx.bufferedBody = null;
       ctx.mcp = { transport: ctx.method === 'GET' ? 'stream' : 'session-end', revision: version ?? null, modern: isModern(version), session };
       return undefined;
     }
@@ -42,7 +50,9 @@ export function createMcpMessage(state: StateStore) {
     if (!/^application\/json\s*(?:;|$)/i.test(one(h['content-type']) ?? '')) {
       throw new GatewayError('mcp_invalid_message', 'An MCP message is sent as Content-Type: application/json.');
     }
-    const msg = parseMessage(await readWholeBody(ctx));
+    const body = await readBody(ctx, bodyTimeoutMs);
+    if (body !== null && exceedsDepth(body, MAX_JSON_DEPTH)) throw new GatewayError('json_too_deep', `The JSON-RPC message is nested deeper than ${MAX_JSON_DEPTH} levels.`);
+    const msg = parseMessage(body);
     // Known before the checks below, so that their refusals can answer the request's id.
     ctx.mcp = { transport: 'message', kind: msg.kind, method: msg.method, id: msg.id, revision: version ?? null, modern: isModern(version), session };
     checkHeaders(msg, { protocolVersion: version, method: one(h['mcp-method']), name: one(h['mcp-name']) });

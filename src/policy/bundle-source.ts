@@ -1,12 +1,13 @@
 /**
  * Where the bundle comes from: a file (read whole; change notifications from a watch on its folder,
  * since deploy tools replace files by rename) or an OPA bundle server over HTTP(S) (polled with
- * ETag, so an unchanged bundle costs a 304).
+ * ETag, so an unchanged bundle costs a 304), authenticated by bearer token or client certificate,
+ * never following a redirect, and bounded in size while it streams.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 
 export type Fetched = { kind: 'bundle'; archive: Buffer } | { kind: 'unchanged' };
 
@@ -16,7 +17,6 @@ export interface BundleSource {
   watch(onChange: () => void, intervalMs: number): () => void;
 }
 
-const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
 
 export function fileBundleSource(path: string): BundleSource {
   return {
@@ -45,15 +45,37 @@ export function fileBundleSource(path: string): BundleSource {
   };
 }
 
-export function httpBundleSource(url: string): BundleSource {
+export interface DownloadOptions {
+  readonly bearerToken?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  readonly caFile?: string;
+  readonly maxBytes: number;
+}
+
+export function httpBundleSource(url: string, opts: DownloadOptions = { maxBytes: 64 * 1024 * 1024 }): BundleSource {
   let etag: string | undefined;
+  // mTLS (and a private CA) through a dispatcher of its own; certificates are always verified.
+  const tls = opts.certFile || opts.caFile;
+  const dispatcher = tls
+    ? new Agent({
+        connect: {
+          rejectUnauthorized: true,
+          ...(opts.certFile ? { cert: readFileSync(opts.certFile), key: readFileSync(opts.keyFile!) } : {}),
+          ...(opts.caFile ? { ca: readFileSync(opts.caFile) } : {}),
+        },
+      })
+    : undefined;
+  const auth = opts.bearerToken ? { authorization: `Bearer ${opts.bearerToken}` } : {};
   return {
     async fetch() {
       const res = await request(url, {
-        headers: etag ? { 'if-none-match': etag } : {},
+        headers: { ...auth, ...(etag ? { 'if-none-match': etag } : {}) },
         headersTimeout: 10_000,
         bodyTimeout: 30_000,
-      });
+        maxRedirections: 0,
+        ...(dispatcher ? { dispatcher } : {}),
+      } as Parameters<typeof request>[1]);
       if (res.statusCode === 304) {
         await res.body.dump();
         return { kind: 'unchanged' };
@@ -62,12 +84,7 @@ export function httpBundleSource(url: string): BundleSource {
         await res.body.dump();
         throw new Error(`the bundle server answered ${res.statusCode}`);
       }
-      const length = Number(res.headers['content-length'] ?? 0);
-      if (length > MAX_BUNDLE_BYTES) {
-        await res.body.dump();
-        throw new Error(`the bundle is larger than ${MAX_BUNDLE_BYTES} bytes`);
-      }
-      const archive = Buffer.from(await res.body.arrayBuffer());
+      const archive = await readBounded(res.body, Number(res.headers['content-length'] ?? 0), opts.maxBytes);
       const tag = res.headers.etag;
       etag = typeof tag === 'string' ? tag : undefined;
       return { kind: 'bundle', archive };
@@ -78,4 +95,21 @@ export function httpBundleSource(url: string): BundleSource {
       return () => clearInterval(timer);
     },
   };
+}
+
+/** The body, refused as soon as it (declared or counted, chunked too) passes `max` bytes. */
+async function readBounded(body: AsyncIterable<Buffer> & { dump(): Promise<void> }, declared: number, max: number): Promise<Buffer> {
+  const tooLarge = () => new Error(`the bundle is larger than policy.download.max_bytes (${max} bytes)`);
+  if (declared > max) {
+    await body.dump().catch(() => undefined);
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body) {
+    bytes += chunk.length;
+    if (bytes > max) throw tooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, bytes);
 }

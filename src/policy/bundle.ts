@@ -6,6 +6,7 @@
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { readTarGz } from './tar.js';
 import type { InputReads } from './input-reads.js';
+import { verifyBundleSignature, type BundleVerifier } from './bundle-signature.js';
 
 export class BundleError extends Error {
   override readonly name = 'BundleError';
@@ -27,13 +28,15 @@ export interface LoadedBundle {
   readonly reads?: InputReads;
 }
 
-export async function loadBundle(archive: Buffer, entrypoint: string): Promise<LoadedBundle> {
+/** With a verifier, the bundle is loaded only when its OPA signature verifies (bundle-signature.ts). */
+export async function loadBundle(archive: Buffer, entrypoint: string, verifier?: BundleVerifier): Promise<LoadedBundle> {
   let files: Map<string, Buffer>;
   try {
     files = readTarGz(archive);
   } catch (err) {
     throw new BundleError(`the bundle is not a readable tar.gz: ${(err as Error).message}`);
   }
+  if (verifier) await verifyBundleSignature(files, verifier);
   const wasm = files.get('/policy.wasm');
   if (!wasm) throw new BundleError('the bundle has no /policy.wasm: build it with `opa build -t wasm` (portcullis policy build)');
   const manifest = parseJson<Manifest>(files.get('/.manifest'), '/.manifest') ?? { revision: '' };

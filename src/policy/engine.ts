@@ -11,6 +11,7 @@ import type { CallContext, Decision } from '../pipeline/context.js';
 import type { Decider } from '../pipeline/decide.js';
 import { describe, loadBundle, type LoadedBundle } from './bundle.js';
 import { fileBundleSource, httpBundleSource, type BundleSource } from './bundle-source.js';
+import { createBundleVerifier, type BundleVerifier } from './bundle-signature.js';
 import { canonicalUtc, createInputBuilder, type PolicyInput } from './input.js';
 import { createDecisionCache, type DecisionCache } from './decision-cache.js';
 import { createCallMemo, type CallMemo } from './call-memo.js';
@@ -54,7 +55,9 @@ export function createPolicyEngine(
 ): PolicyEngine {
   const { metrics, logger } = deps;
   const { entrypoint } = config.policy;
-  const source = deps.source ?? (config.policy.remote ? httpBundleSource(config.policy.bundle) : fileBundleSource(config.policy.bundle));
+  const source = deps.source ?? (config.policy.remote ? httpBundleSource(config.policy.bundle, config.policy.download) : fileBundleSource(config.policy.bundle));
+  const signing = config.policy.signing;
+  let verifier: BundleVerifier | undefined;
   const buildInput = createInputBuilder(config);
   let current: LoadedBundle | undefined;
   // Swapped together with `current`: a new bundle starts with an empty cache and memo.
@@ -142,7 +145,8 @@ export function createPolicyEngine(
     try {
       const fetched = await source.fetch();
       if (fetched.kind === 'unchanged') return { ok: true, revision: previous, previous, changed: false, durationMs: performance.now() - started };
-      const bundle = await loadBundle(fetched.archive, entrypoint);
+      if (signing) verifier ??= await createBundleVerifier(signing.publicKeyPem, signing.algorithm, signing.scope);
+      const bundle = await loadBundle(fetched.archive, entrypoint, verifier);
       // Smoke test: the new policy must answer a well-formed decision before it serves a call.
       evaluate(bundle, smokeInput());
       current = bundle;

@@ -4,6 +4,7 @@
  * token. A file that exists but cannot be read stops the gateway from starting: better down than
  * forgetting a kill.
  */
+import { LRUCache } from 'lru-cache';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pinKey, type ToolPin } from '../mcp/pins.js';
@@ -19,6 +20,8 @@ export function createMemoryStore(file: string, opts: MemoryStoreOptions = {}): 
   const snap = new StateSnapshot(opts.signalRetentionMs);
   const limiter = new LocalRateLimiter();
   const claims = new Map<string, number>();
+  // Bounded: an owner forgotten early only makes its client open a new session (MCP 404).
+  const owners = new LRUCache<string, string>({ max: 100_000, ttl: 1, updateAgeOnGet: true });
   const listeners = new Set<(c: StateChange) => void>();
   const approvals = new Map<string, Approval>();
   let pruneTimer: NodeJS.Timeout | undefined;
@@ -156,6 +159,20 @@ export function createMemoryStore(file: string, opts: MemoryStoreOptions = {}): 
       if (claims.has(key)) return false;
       claims.set(key, now + ttlMs);
       return true;
+    },
+    async bindOwner(key, owner, ttlMs) {
+      const held = owners.get(key, { updateAgeOnGet: false });
+      if (held !== undefined) return held;
+      owners.set(key, owner, { ttl: ttlMs });
+      return owner;
+    },
+    async ownerOf(key, ttlMs) {
+      const held = owners.get(key);
+      if (held !== undefined) owners.set(key, held, { ttl: ttlMs });
+      return held ?? null;
+    },
+    async unbindOwner(key) {
+      owners.delete(key);
     },
     killFor: (call) => snap.killFor(call),
     isRevoked: (t) => snap.isRevoked(t),

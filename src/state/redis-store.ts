@@ -48,6 +48,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     overrides: `${tag}trust:overrides`,
     rate: (key: string) => `${tag}rate:${key}`,
     claim: (key: string) => `${tag}claim:${key}`,
+    owner: (key: string) => `${tag}owner:${key}`,
   };
   const retentionMs = opts.signalRetentionMs ?? 600_000;
   const commandTimeout = Math.max(250, Math.floor(opts.maxStalenessMs / 4));
@@ -355,6 +356,17 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     },
     async claimOnce(key, ttlMs) {
       return (await cmd.set(keys.claim(key), '1', 'PX', ttlMs, 'NX')) === 'OK';
+    },
+    async bindOwner(key, owner, ttlMs) {
+      // SET NX GET (Redis 7): one round trip, and two replicas binding at once agree on the winner.
+      const held = (await cmd.call('SET', keys.owner(key), owner, 'PX', String(ttlMs), 'NX', 'GET')) as string | null;
+      return held ?? owner;
+    },
+    async ownerOf(key, ttlMs) {
+      return (await cmd.call('GETEX', keys.owner(key), 'PX', String(ttlMs))) as string | null;
+    },
+    async unbindOwner(key) {
+      await cmd.del(keys.owner(key));
     },
     killFor: (call) => snap.killFor(call),
     isRevoked: (t) => snap.isRevoked(t),

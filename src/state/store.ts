@@ -171,6 +171,14 @@ export interface StateStore {
   takeRate(checks: readonly RateCheck[]): RateResult | Promise<RateResult>;
   /** True for the first caller of a key within ttl across replicas (deduplicates notifications). */
   claimOnce(key: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Binds a key to an owner unless it is bound already (first binding wins), keeping it for `ttlMs`
+   * after its last use; resolves to the owner in force. For MCP sessions (src/pipeline/mcp-session.ts).
+   */
+  bindOwner(key: string, owner: string, ttlMs: number): Promise<string>;
+  /** The key's owner (its lifetime renewed), or null when unbound or expired. */
+  ownerOf(key: string, ttlMs: number): Promise<string | null>;
+  unbindOwner(key: string): Promise<void>;
 
   /** Called for every change, local or from another replica. */
   onChange(listener: (change: StateChange) => void): () => void;

@@ -25,7 +25,8 @@ function compile(yaml: string, env: Record<string, string> = {}, baseDir = proce
 describe('a valid config', () => {
   it('fills defaults and compiles', () => {
     const c = compile(BASE);
-    expect(c.listen.proxy).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(c.listen.proxy).toMatchObject({ host: '127.0.0.1', port: 8080, timeouts: { headersMs: 10_000, bodyMs: 30_000, idleMs: 5_000 } });
+    expect(c.listen.proxy.publicUrl).toBeUndefined();
     expect(c.listen.admin).toEqual({ host: '127.0.0.1', port: 8081 });
     expect(c.auth.maxTokenTtlSec).toBe(900);
     expect(c.auth.clockToleranceSec).toBe(5);

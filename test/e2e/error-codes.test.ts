@@ -19,6 +19,8 @@ export const RESERVED: Partial<Record<ErrorCode, string>> = {
   killed: 'test/e2e/kill-revoke.test.ts',
   approval_denied: 'test/e2e/approvals.test.ts',
   conflict: 'test/e2e/approvals.test.ts (two approvers racing)',
+  request_timeout: 'test/e2e/attacks/slow-clients.test.ts (a trickled body)',
+  request_header_fields_too_large: 'test/e2e/attacks/slow-clients.test.ts (raw bytes: 20 KB of headers)',
   internal_error: 'a bug (any unexpected exception in the request path)',
 };
 

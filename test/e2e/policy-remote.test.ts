@@ -1,5 +1,7 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,7 +42,8 @@ afterAll(async () => {
 
 describe('a remote bundle from an OPA bundle server', () => {
   it('loads at start, polls with ETag, and swaps in a new bundle when the server has one', async () => {
-    const gw = await startGateway(shippedCatalogue(issuer, up, { bundle: url, poll_interval: '200ms' }), { policy: true });
+    // Unsigned, so the default (a remote bundle must be signed) is turned off explicitly.
+    const gw = await startGateway(shippedCatalogue(issuer, up, { bundle: url, poll_interval: '200ms', require_signature: false }), { policy: true });
     try {
       const token = await issuer.token('sales-bot', 'ticketing:write');
       const create = () => send(gw.proxyUrl, { method: 'POST', path: '/tools/ticketing/tickets', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"title":"x"}' });
@@ -58,4 +61,92 @@ describe('a remote bundle from an OPA bundle server', () => {
       await gw.close();
     }
   }, 60_000);
+});
+
+describe('remote bundles are signed, authenticated and bounded', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-bundle-keys-'));
+  const keyPair = (name: string) => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    writeFileSync(join(dir, `${name}.pem`), privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(join(dir, `${name}.pub.pem`), publicKey.export({ type: 'spki', format: 'pem' }));
+    return { key: join(dir, `${name}.pem`), pub: join(dir, `${name}.pub.pem`) };
+  };
+  const ours = keyPair('ours');
+  const theirs = keyPair('theirs');
+  let signed: Buffer;
+  let forged: Buffer;
+  let body: () => Buffer | Buffer[] = () => signed;
+  let bundleServer: Server;
+  let bundleUrl: string;
+  const BEARER = 'bundle-server-token-3c2b1a';
+
+  beforeAll(async () => {
+    // Signed by the real opa compiler (opa build --signing-key), as a platform team would.
+    signed = readFileSync(await buildPolicyBundle({ editData: letSalesWriteTickets, signingKey: ours.key }));
+    forged = readFileSync(await buildPolicyBundle({ editData: letSalesWriteTickets, signingKey: theirs.key }));
+    bundleServer = createServer((req, res) => {
+      if (req.headers.authorization !== `Bearer ${BEARER}`) return void res.writeHead(401).end();
+      const b = body();
+      res.writeHead(200, { 'content-type': 'application/gzip' });
+      if (Array.isArray(b)) {
+        for (const chunk of b) res.write(chunk);
+        return void res.end();
+      }
+      res.end(b);
+    });
+    await new Promise<void>((r) => bundleServer.listen(0, '127.0.0.1', r));
+    bundleUrl = `http://127.0.0.1:${(bundleServer.address() as AddressInfo).port}/b.tar.gz`;
+  }, 120_000);
+  afterAll(() => {
+    bundleServer.close();
+  });
+
+  const policy = (extra: Record<string, unknown> = {}) => ({ bundle: bundleUrl, watch: false, signing: { public_key: ours.pub }, download: { bearer_token: BEARER }, ...extra });
+  async function outcome(p: Record<string, unknown>) {
+    const gw = await startGateway(shippedCatalogue(issuer, up, p), { policy: true });
+    try {
+      const token = await issuer.token('sales-bot', 'ticketing:write');
+      const res = await send(gw.proxyUrl, { method: 'POST', path: '/tools/ticketing/tickets', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"title":"x"}' });
+      const ready = (await send(gw.adminUrl, { path: '/readyz' })).status;
+      return { status: res.status, reasons: res.json().reasons as string[] | undefined, ready, log: JSON.stringify(gw.logs) };
+    } finally {
+      await gw.close();
+    }
+  }
+
+  it('loads a bundle signed with the configured key, fetched with the bearer token', async () => {
+    body = () => signed;
+    expect(await outcome(policy())).toMatchObject({ status: 200, ready: 200 });
+  });
+
+  it.each([
+    ['signed by another key', () => forged, /does not verify/],
+    ['not signed at all', () => readFileSync(SHIPPED_BUNDLE), /not signed/],
+  ])('refuses a bundle %s: not ready, every call policy_unavailable', async (_name, make, why) => {
+    body = make;
+    const r = await outcome(policy());
+    expect(r).toMatchObject({ status: 503, reasons: ['policy_error'], ready: 503 });
+    expect(r.log).toMatch(why);
+  });
+
+  it('sends no bundle without the bearer token (the server refuses)', async () => {
+    body = () => signed;
+    const r = await outcome(policy({ download: {} }));
+    expect(r).toMatchObject({ status: 503, ready: 503 });
+    expect(r.log).toMatch(/answered 401/);
+  });
+
+  it('stops reading a chunked bundle past download.max_bytes', async () => {
+    body = () => Array.from({ length: 64 }, () => Buffer.alloc(16 * 1024, 1));
+    const r = await outcome(policy({ download: { bearer_token: BEARER, max_bytes: '256kb' } }));
+    expect(r).toMatchObject({ status: 503, ready: 503 });
+    expect(r.log).toMatch(/larger than policy.download.max_bytes/);
+  });
+
+  it.each([
+    [{ bundle: 'http://bundles.example.com/b.tar.gz', signing: { public_key: 'x.pem' } }, /policy\.bundle.*plain http/],
+    [{ bundle: 'https://bundles.example.com/b.tar.gz' }, /policy\.signing.*must be signed/],
+  ])('refuses at start the config %j', async (p, message) => {
+    expect(() => shippedCatalogue(issuer, up, p)).toThrow(message);
+  });
 });

@@ -12,7 +12,7 @@ export const SHIPPED_BUNDLE = join(REPO_POLICIES, 'build', 'bundle.tar.gz');
  * Copies the shipped policies (or writes `rego` alone), applies `editData` to data.yaml's text,
  * builds with `portcullis policy build`, and returns the bundle's path.
  */
-export async function buildPolicyBundle(opts: { editData?: (yaml: string) => string; rego?: string; entrypoint?: string } = {}): Promise<string> {
+export async function buildPolicyBundle(opts: { editData?: (yaml: string) => string; rego?: string; entrypoint?: string; signingKey?: string; signingAlg?: string } = {}): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-policy-'));
   const src = join(dir, 'policies');
   if (opts.rego) {
@@ -23,7 +23,8 @@ export async function buildPolicyBundle(opts: { editData?: (yaml: string) => str
   }
   if (opts.editData) writeFileSync(join(src, 'data.yaml'), opts.editData(readFileSync(join(src, 'data.yaml'), 'utf8')));
   const out = join(dir, 'bundle.tar.gz');
-  const r = await runCli(['policy', 'build', '--dir', src, '--out', out, '--entrypoint', opts.entrypoint ?? 'portcullis/decision'], { timeoutMs: 120_000 });
+  const sign = opts.signingKey ? ['--signing-key', opts.signingKey, '--signing-alg', opts.signingAlg ?? 'RS256'] : [];
+  const r = await runCli(['policy', 'build', '--dir', src, '--out', out, '--entrypoint', opts.entrypoint ?? 'portcullis/decision', ...sign], { timeoutMs: 120_000 });
   if (r.code !== 0) throw new Error(`policy build failed: ${r.stderr}`);
   return out;
 }

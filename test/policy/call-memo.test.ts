@@ -25,6 +25,7 @@ function principal(agentId: string, user: { id: string; roles: string[] } | null
     userRoles: user?.roles ?? [],
     userClearance: null,
     delegation: user ? [agentId, user.id] : [agentId],
+    actors: [agentId],
     scopes: new Set(scopes),
     jti,
     issuer: 'https://idp.test',
