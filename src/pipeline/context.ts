@@ -44,7 +44,7 @@ export interface CallContext {
   query?: string;
   decision?: Decision;
   upstreamHeaders?: Record<string, string | string[]>;
-  /** The request body as it streamed upstream: its digest and size, and (opt-in per tool) its redacted content. */
+  /** The request body's digest and size, and (opt-in per tool) its redacted content. */
   body?: { sha256: string; bytes: number; captured?: unknown };
 
   /** MCP tools: the JSON-RPC exchange (src/pipeline/mcp-message.ts). */
@@ -52,7 +52,7 @@ export interface CallContext {
 
   /** The human approval this call was released by. */
   approval?: { readonly id: string; readonly approver: string };
-  /** The request body, read whole when an approval must be bound to it (forward sends this instead). */
+  /** The request body, read whole by the body stage (or the MCP stage's re-serialised message): what forward sends. */
   bufferedBody?: Buffer | null;
   /** Set once the upstream's answer is being relayed: its audit event is written when the response closes. */
   relayed?: boolean;

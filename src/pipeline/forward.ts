@@ -99,6 +99,14 @@ function relayWhole(ctx: CallContext, status: number, headers: Record<string, st
   return typeof cl === 'string' && Number(cl) <= RELAY_WHOLE_UP_TO;
 }
 
+/** Releases an answer that will not be relayed (its connection goes back to the pool or is closed). */
+export function discardBody(body: UpstreamResponse['body']): void {
+  if (Buffer.isBuffer(body)) return;
+  const stream = body as NodeJS.ReadableStream & { destroy?: () => void };
+  stream.on('error', () => undefined);
+  stream.destroy?.();
+}
+
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_DESTROYED']);
 const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 

@@ -10,7 +10,7 @@
 import { GatewayError } from '../errors.js';
 import { stored, type StateStore } from '../state/store.js';
 import type { CallContext } from './context.js';
-import type { UpstreamResponse } from './forward.js';
+import { discardBody, type UpstreamResponse } from './forward.js';
 
 /** Sliding: a session unused this long is forgotten (its client re-initialises). */
 const SESSION_TTL_MS = 24 * 60 * 60 * 1000;
@@ -42,9 +42,15 @@ export function createMcpSessions(state: StateStore) {
     }
     const opened = res.headers['mcp-session-id'];
     if (typeof opened !== 'string' || opened === mcp.session) return;
-    const owner = await stored(state.bindOwner(key(ctx, opened), ownerOf(ctx), SESSION_TTL_MS), 'The MCP session could not be bound to its principal');
-    // An upstream handing out an id already bound to someone else must not join them.
-    if (owner !== ownerOf(ctx)) throw new GatewayError('mcp_session_foreign', 'The upstream answered with a session that belongs to another agent or user.');
+    try {
+      const owner = await stored(state.bindOwner(key(ctx, opened), ownerOf(ctx), SESSION_TTL_MS), 'The MCP session could not be bound to its principal');
+      // An upstream handing out an id already bound to someone else must not join them.
+      if (owner !== ownerOf(ctx)) throw new GatewayError('mcp_session_foreign', 'The upstream answered with a session that belongs to another agent or user.');
+    } catch (err) {
+      // The answer is not relayed: release its connection.
+      discardBody(res.body);
+      throw err;
+    }
   }
 
   return { check, settle };

@@ -11,7 +11,7 @@ import type { RuntimeConfig } from '../config/compile.js';
 import { GatewayError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CallContext } from './context.js';
-import type { UpstreamResponse } from './forward.js';
+import { discardBody, type UpstreamResponse } from './forward.js';
 
 const REDACTED = Buffer.from('[redacted]');
 /** A bare token shorter than this is too likely to be ordinary text to be searched for. */
@@ -32,7 +32,7 @@ export function createScrub(config: RuntimeConfig, metrics: Metrics) {
     if (!secrets) return res;
     const encoding = res.headers['content-encoding'];
     if (encoding !== undefined && String(encoding).toLowerCase() !== 'identity') {
-      if (!Buffer.isBuffer(res.body)) discard(res.body);
+      discardBody(res.body);
       throw new GatewayError('upstream_unscannable', `The upstream answered with Content-Encoding ${JSON.stringify(encoding)}, which the gateway cannot search for the injected credential.`);
     }
     let echoed = false;
@@ -61,12 +61,6 @@ export function createScrub(config: RuntimeConfig, metrics: Metrics) {
     if (echoed) metrics.credentialEcho.labels(ctx.tool!.name).inc();
     return { status: res.status, headers, body };
   };
-}
-
-function discard(body: NodeJS.ReadableStream): void {
-  const stream = body as NodeJS.ReadableStream & { destroy?: () => void };
-  stream.on('error', () => undefined);
-  stream.destroy?.();
 }
 
 function replaceText(v: string, secrets: readonly Buffer[]): string {
