@@ -34,24 +34,42 @@ export interface ParsedLine {
   readonly torn: boolean;
 }
 
+const NEWLINE = 0x0a;
+const EMPTY: Buffer = Buffer.alloc(0);
+
+/**
+ * The complete lines of `carry` followed by `chunk`, decoded, and the bytes of the incomplete last
+ * line (copied: the caller reads into `chunk` again). Lines are split as bytes — a newline byte never
+ * occurs inside a multi-byte UTF-8 character — so a character split by a read is decoded whole.
+ */
+export function splitLines(carry: Buffer, chunk: Buffer): { lines: string[]; carry: Buffer } {
+  const read = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+  const lines: string[] = [];
+  let start = 0;
+  for (let nl = read.indexOf(NEWLINE); nl >= 0; nl = read.indexOf(NEWLINE, start)) {
+    lines.push(read.toString('utf8', start, nl));
+    start = nl + 1;
+  }
+  return { lines, carry: start < read.length ? Buffer.from(read.subarray(start)) : EMPTY };
+}
+
 /** Every line of a file, parsed; reads in chunks so a large file never sits in memory whole. */
 export function* readLines(file: string): Generator<ParsedLine> {
   const fd = openSync(file, 'r');
   try {
     const buf = Buffer.alloc(1 << 20);
-    let carry = '';
+    let carry: Buffer = EMPTY;
     let line = 0;
     let pos = 0;
     for (;;) {
       const n = readSync(fd, buf, 0, buf.length, pos);
       if (n === 0) break;
       pos += n;
-      const chunk = carry + buf.toString('utf8', 0, n);
-      const parts = chunk.split('\n');
-      carry = parts.pop()!;
-      for (const text of parts) yield parse(file, ++line, text, false);
+      const split = splitLines(carry, buf.subarray(0, n));
+      carry = split.carry;
+      for (const text of split.lines) yield parse(file, ++line, text, false);
     }
-    if (carry !== '') yield parse(file, ++line, carry, true);
+    if (carry.length > 0) yield parse(file, ++line, carry.toString('utf8'), true);
   } finally {
     closeSync(fd);
   }

@@ -6,7 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import type { AuditRecord } from './chain.js';
-import { firstSeq, logFiles } from './log-files.js';
+import { firstSeq, logFiles, splitLines } from './log-files.js';
 
 export interface TailedRecord {
   readonly seq: number;
@@ -14,11 +14,14 @@ export interface TailedRecord {
   readonly record: AuditRecord;
 }
 
+const EMPTY: Buffer = Buffer.alloc(0);
+
 export class LogTailer {
   private fd: number | undefined;
   private file: string | undefined;
   private offset = 0;
-  private carry = '';
+  /** The bytes of a line not yet complete: kept as bytes, so a UTF-8 character split by a read is decoded whole. */
+  private carry: Buffer = EMPTY;
   private readonly buf = Buffer.alloc(256 * 1024);
 
   constructor(
@@ -37,9 +40,9 @@ export class LogTailer {
         continue;
       }
       this.offset += n;
-      const parts = (this.carry + this.buf.toString('utf8', 0, n)).split('\n');
-      this.carry = parts.pop()!;
-      for (const line of parts) {
+      const { lines, carry } = splitLines(this.carry, this.buf.subarray(0, n));
+      this.carry = carry;
+      for (const line of lines) {
         if (line === '') continue;
         let record: AuditRecord;
         try {
@@ -79,7 +82,7 @@ export class LogTailer {
     this.fd = openSync(file, 'r');
     this.file = file;
     this.offset = 0;
-    this.carry = '';
+    this.carry = EMPTY;
   }
 
   /** At the end of the current file: move on if a newer file exists. */

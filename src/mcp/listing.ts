@@ -37,7 +37,7 @@ export async function filterListing(headers: Record<string, string | string[]>, 
   if (type.startsWith('text/event-stream')) {
     delete out['content-length'];
     // pipeline: an upstream error (a kill aborting the call) or an oversized event destroys both ends.
-    const stream = pipeline(body as Readable, sseRewriter((e) => (e.data === undefined ? undefined : rewrite(e.data)), opts.maxBytes), () => undefined);
+    const stream = pipeline(body as Readable, sseRewriter((e) => rewrite(e.data), opts.maxBytes), () => undefined);
     return { headers: out, body: stream };
   }
   if (type.startsWith('application/json')) {

@@ -1,37 +1,53 @@
 /**
- * Server-sent events, re-framed event by event (WHATWG HTML §9.2): the response streams through,
- * and each complete event is handed to a rewrite function that returns it unchanged (the common
- * case: the original bytes are written), rewritten, or throws to cut the stream. Nothing is
- * buffered beyond one event, and one event is bounded.
+ * Server-sent events, re-framed event by event: the response streams through a maintained parser
+ * (eventsource-parser, the WHATWG HTML §9.2 algorithm), and each event is handed to a rewrite
+ * function that keeps it (the common case), rewrites its data, or throws to cut the stream. Bytes
+ * are decoded as one UTF-8 stream, so a character split across two reads arrives whole. Events are
+ * written back in the canonical form (`id`, `event`, `data` lines; `retry` and comments on their
+ * own): the same events to any conforming client. Nothing is buffered beyond one event, and one
+ * event is bounded.
  */
 import { Transform } from 'node:stream';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
 
 export interface SseEvent {
-  /** The event's lines other than `data:` (id, event, retry, comments), as received. */
-  readonly fields: readonly string[];
-  /** The `data:` lines joined by "\n" (undefined when the event has none). */
-  readonly data: string | undefined;
+  readonly id?: string;
+  readonly event?: string;
+  /** The `data:` lines joined by "\n". */
+  readonly data: string;
 }
 
-/** Returns the event's new data, or undefined to pass the event through untouched. */
+/** Returns the event's new data, or undefined to pass the event through as it is. */
 export type SseRewrite = (event: SseEvent) => Promise<string | undefined> | string | undefined;
 
-const BOUNDARY = /\r\n\r\n|\n\n|\r\r/;
+type Piece = { readonly event: EventSourceMessage } | { readonly raw: string };
 
 export function sseRewriter(rewrite: SseRewrite, maxEventBytes: number): Transform {
-  let pending = '';
+  const decoder = new TextDecoder('utf-8');
+  const pieces: Piece[] = [];
+  let failure: Error | undefined;
+  const parser = createParser({
+    onEvent: (event) => pieces.push({ event }),
+    onRetry: (ms) => pieces.push({ raw: `retry: ${ms}\n\n` }),
+    onComment: (comment) => pieces.push({ raw: `: ${comment}\n` }),
+    onError: (err) => (failure ??= err),
+    maxBufferSize: maxEventBytes,
+  });
+
+  async function drain(push: (s: string) => void): Promise<void> {
+    if (failure) throw new Error(`a server-sent event exceeds ${maxEventBytes} bytes (${failure.message})`);
+    while (pieces.length > 0) {
+      const piece = pieces.shift()!;
+      if ('raw' in piece) push(piece.raw);
+      else push(serialise(piece.event, await rewrite(piece.event)));
+    }
+  }
+
   return new Transform({
     async transform(chunk: Buffer, _enc, done) {
-      pending += chunk.toString('utf8');
       try {
-        let m: RegExpExecArray | null;
-        while ((m = BOUNDARY.exec(pending)) !== null) {
-          const raw = pending.slice(0, m.index);
-          const sep = m[0];
-          pending = pending.slice(m.index + sep.length);
-          this.push(await reframe(raw, sep, rewrite));
-        }
-        if (Buffer.byteLength(pending) > maxEventBytes) throw new Error(`a server-sent event exceeds ${maxEventBytes} bytes`);
+        parser.feed(decoder.decode(chunk, { stream: true }));
+        await drain((s) => this.push(s));
         done();
       } catch (err) {
         done(err as Error);
@@ -39,7 +55,9 @@ export function sseRewriter(rewrite: SseRewrite, maxEventBytes: number): Transfo
     },
     async flush(done) {
       try {
-        if (pending !== '') this.push(await reframe(pending, '', rewrite));
+        // A last event without its blank line is still an event to the reader that gets it.
+        parser.feed(`${decoder.decode()}\n\n`);
+        await drain((s) => this.push(s));
         done();
       } catch (err) {
         done(err as Error);
@@ -48,16 +66,10 @@ export function sseRewriter(rewrite: SseRewrite, maxEventBytes: number): Transfo
   });
 }
 
-async function reframe(raw: string, sep: string, rewrite: SseRewrite): Promise<string> {
-  const fields: string[] = [];
-  const data: string[] = [];
-  for (const line of raw.split(/\r\n|\n|\r/)) {
-    if (line.startsWith('data:')) data.push(line.slice(line.startsWith('data: ') ? 6 : 5));
-    else if (line === 'data') data.push('');
-    else fields.push(line);
-  }
-  const next = await rewrite({ fields, data: data.length > 0 ? data.join('\n') : undefined });
-  if (next === undefined) return raw + sep;
-  const lines = [...fields.filter((f) => f !== ''), ...next.split('\n').map((d) => `data: ${d}`)];
-  return lines.join('\n') + '\n\n';
+function serialise(event: EventSourceMessage, data: string | undefined): string {
+  let out = '';
+  if (event.id !== undefined) out += `id: ${event.id}\n`;
+  if (event.event !== undefined) out += `event: ${event.event}\n`;
+  for (const line of (data ?? event.data).split('\n')) out += `data: ${line}\n`;
+  return `${out}\n`;
 }

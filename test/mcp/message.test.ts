@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { GatewayError } from '../../src/errors.js';
 import { checkHeaders, decodeSentinel, parseMessage } from '../../src/mcp/message.js';
 import { definitionDigest, pinVerdict, type ToolPin } from '../../src/mcp/pins.js';
+import { createParser } from 'eventsource-parser';
 import { sseRewriter } from '../../src/mcp/sse.js';
 
 const reason = (fn: () => unknown): string => {
@@ -88,19 +89,45 @@ describe('tool pins', () => {
 });
 
 describe('sseRewriter', () => {
-  const run = async (input: string[], rewrite: (d: string) => string | undefined, max = 1024) => {
-    const out: string[] = [];
-    const s = Readable.from(input.map((c) => Buffer.from(c))).pipe(sseRewriter((e) => (e.data === undefined ? undefined : rewrite(e.data)), max));
-    for await (const c of s) out.push(String(c));
-    return out.join('');
+  const run = async (input: (string | Buffer)[], rewrite: (d: string) => string | undefined, max = 1024) => {
+    const out: Buffer[] = [];
+    const s = Readable.from(input.map((c) => (Buffer.isBuffer(c) ? c : Buffer.from(c)))).pipe(sseRewriter((e) => rewrite(e.data), max));
+    for await (const c of s) out.push(Buffer.from(c));
+    return Buffer.concat(out).toString('utf8');
   };
-  it('passes events through byte for byte, across chunk boundaries and line endings', async () => {
-    const text = 'event: message\r\nid: 1\r\ndata: {"a":1}\r\n\r\n: keep-alive\n\ndata: x\ndata: y\n\n';
-    expect(await run([text.slice(0, 7), text.slice(7, 30), text.slice(30)], () => undefined)).toBe(text);
+  /** What a conforming client receives: the events, parsed by the same maintained parser. */
+  const events = (text: string) => {
+    const got: unknown[] = [];
+    const p = createParser({ onEvent: (e) => got.push(e), onRetry: (r) => got.push({ retry: r }) });
+    p.feed(text);
+    return got;
+  };
+
+  it('passes events through unchanged for a client, across chunk boundaries and line endings', async () => {
+    const text = 'event: message\r\nid: 1\r\ndata: {"a":1}\r\n\r\n: keep-alive\n\nid: 2\nretry: 3000\ndata: \n\ndata: x\ndata: y\n\n';
+    const out = await run([text.slice(0, 7), text.slice(7, 30), text.slice(30)], () => undefined);
+    expect(events(out)).toEqual(events(text));
+    expect(events(out)).toHaveLength(4);
+    expect(out).toContain(': keep-alive\n');
   });
+
+  it('keeps a multi-byte character whole when a read splits it, at every byte position', async () => {
+    const text = 'id: 7\ndata: {"title":"café ☕ 日本 😀"}\n\n';
+    const bytes = Buffer.from(text);
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const out = await run([bytes.subarray(0, cut), bytes.subarray(cut)], () => undefined);
+      expect(events(out)).toEqual([{ id: '7', event: undefined, data: '{"title":"café ☕ 日本 😀"}' }]);
+    }
+  });
+
   it('rewrites one event, keeping its other fields', async () => {
-    expect(await run(['id: 9\nevent: message\ndata: {"tools":[1,2]}\n\n'], () => '{"tools":[1]}')).toBe('id: 9\nevent: message\ndata: {"tools":[1]}\n\n');
+    expect(events(await run(['id: 9\nevent: message\ndata: {"tools":[1,2]}\n\n'], () => '{"tools":[1]}'))).toEqual([{ id: '9', event: 'message', data: '{"tools":[1]}' }]);
   });
+
+  it('delivers a last event whose blank line never came', async () => {
+    expect(events(await run(['data: last'], () => undefined))).toEqual([{ id: undefined, event: undefined, data: 'last' }]);
+  });
+
   it('fails (cutting the stream) on an event over the bound', async () => {
     await expect(run(['data: ' + 'x'.repeat(2000)], () => undefined, 1000)).rejects.toThrow(/exceeds/);
   });
