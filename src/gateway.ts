@@ -94,7 +94,8 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   let trail: AuditTrail | undefined;
   let shippers: Shippers | undefined;
   const audit: AuditPort = deps.audit ?? {
-    record: (type, fields, opts) => (trail ? trail.record(type, fields, opts) : opts?.durable ? Promise.reject(new Error('the audit trail is not open')) : undefined),
+    record: (type, fields, opts) =>
+      trail ? trail.record(type, fields, opts) : opts?.durable || opts?.written ? Promise.reject(new Error('the audit trail is not open')) : undefined,
     healthy: () => trail?.healthy() ?? false,
   };
   const state =
@@ -179,6 +180,10 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
         audit_writable: audit.healthy(),
         state_fresh: state.healthy(),
       }),
+      problems: () => {
+        const p = state.problem();
+        return p === null ? [] : [p];
+      },
     },
   });
 
@@ -206,6 +211,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   async function close() {
     if (closing) return;
     closing = true;
+    pipeline.drain();
     policy?.close();
     const grace = setTimeout(() => {
       logger.warn({ grace_ms: config.shutdownGraceMs }, 'shutdown grace expired; closing remaining connections');

@@ -14,7 +14,7 @@ const MAX_PATH = 2048;
 const startTime = isoClock();
 
 /** The fields of a `tool_call` (or `tool_call_intent`) event. */
-export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Record<string, unknown> {
+export function callEventFields(ctx: CallContext, phase: 'intent' | 'relaying' | 'final'): Record<string, unknown> {
   const p = ctx.principal;
   const agent = ctx.agent;
   const d = ctx.decision;
@@ -43,11 +43,12 @@ export function callEventFields(ctx: CallContext, phase: 'intent' | 'final'): Re
       phase === 'intent'
         ? { error: null, reason: null, result: 'forwarding', status: null }
         : {
+            // A streamed answer: how many bytes went out, once it ended.
+            bytes_relayed: phase === 'final' ? ctx.relay?.bytes : undefined,
             error: o?.code ?? null,
             killed_by: ctx.killedBy,
-            reason: o?.reason ?? null,
-            // A call cut by the kill switch after its response began still ends as "killed".
-            result: ctx.killedBy !== undefined ? 'killed' : o?.code ? (o.status >= 500 && o.code !== 'policy_unavailable' && o.code !== 'audit_unavailable' ? 'error' : 'refused') : 'ok',
+            reason: o?.reason ?? (phase === 'final' && ctx.relay && !ctx.relay.complete ? ctx.relay.error ?? 'client_aborted' : null),
+            result: resultOf(ctx, phase),
             status: o?.status ?? null,
             upstream_status: o?.upstreamStatus ?? null,
           },
@@ -99,6 +100,19 @@ function mcpFields(ctx: CallContext): Record<string, unknown> {
 /** Client-chosen strings (ids, session ids) are kept, but bounded. */
 function clip(s: string): string {
   return s.length > 256 ? `${s.slice(0, 256)}…` : s;
+}
+
+/**
+ * What became of the call. A call cut by the kill switch after its response began still ends as
+ * "killed"; a streamed answer whose body did not arrive whole (the upstream reset or stalled, or
+ * the client left) as "truncated"; the record written as it starts to stream, "relaying".
+ */
+function resultOf(ctx: CallContext, phase: 'relaying' | 'final'): string {
+  const o = ctx.outcome;
+  if (ctx.killedBy !== undefined) return 'killed';
+  if (o?.code) return o.status >= 500 && o.code !== 'policy_unavailable' && o.code !== 'audit_unavailable' ? 'error' : 'refused';
+  if (phase === 'relaying') return 'relaying';
+  return ctx.relay && !ctx.relay.complete ? 'truncated' : 'ok';
 }
 
 /** The fields of an `auth_failure` event: who knocked, never what they presented. */

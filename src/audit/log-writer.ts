@@ -1,6 +1,7 @@
 /**
  * The local audit log, the record of truth: appends are batched (group commit: one write per
- * window), durable appends resolve only once their batch is fdatasync'ed, other records are
+ * window, or per event-loop turn for records whose caller waits for the write), durable appends
+ * resolve only once their batch is fdatasync'ed, other records are
  * fdatasync'ed within `syncIntervalMs` of being written (a process crash loses none of them: they
  * are in the page cache; a power loss may lose that interval's), the file rotates
  * by size or age, and a restarted gateway continues its chain from the last complete record. When
@@ -35,7 +36,15 @@ interface Pending {
   readonly seq: number;
   readonly line: string;
   readonly done?: { resolve: () => void; reject: (err: Error) => void };
+  /** The waiter wants the record fdatasync'ed, not only written. */
+  readonly sync?: boolean;
 }
+
+/**
+ * What an append waits for: nothing (group commit), the write (handed to the OS: a process crash
+ * cannot lose it), or the fdatasync (a power loss cannot either).
+ */
+export type AppendWait = 'none' | 'written' | 'synced';
 
 const RETRY_MS = 1_000;
 
@@ -59,6 +68,7 @@ export class AuditLogWriter {
   private pending: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private retry: NodeJS.Timeout | undefined;
   private syncTimer: NodeJS.Timeout | undefined;
   private writtenSeq = 0;
@@ -87,10 +97,14 @@ export class AuditLogWriter {
     return this.pending.length;
   }
 
-  /** Queues a sealed record. With `durable`, the promise resolves once it is fdatasync'ed. */
-  append(seq: number, json: string, durable: boolean): Promise<void> | undefined {
+  /**
+   * Queues a sealed record. Waiting for `written`, the batch is written at the end of this turn of
+   * the event loop (every record waiting in this turn shares one write) rather than after the group
+   * commit window; waiting for `synced`, the promise resolves once the record is fdatasync'ed.
+   */
+  append(seq: number, json: string, wait: AppendWait): Promise<void> | undefined {
     const line = json + '\n';
-    if (!durable) {
+    if (wait === 'none') {
       this.pending.push({ seq, line });
       this.schedule();
       return undefined;
@@ -102,8 +116,9 @@ export class AuditLogWriter {
         reject(new Error('the audit log is not writable'));
         return;
       }
-      this.pending.push({ seq, line, done: { resolve, reject } });
-      this.schedule();
+      this.pending.push({ seq, line, done: { resolve, reject }, sync: wait === 'synced' });
+      if (wait === 'written') this.scheduleNow();
+      else this.schedule();
     });
   }
 
@@ -118,6 +133,8 @@ export class AuditLogWriter {
 
   async close(): Promise<void> {
     clearTimeout(this.timer);
+    clearImmediate(this.immediate);
+    this.immediate = undefined;
     await this.flush();
     if (this.healthyValue && this.writtenSeq > this.syncedSeq) await this.sync().catch((err: Error) => this.unhealthy(err.message));
     this.closed = true;
@@ -127,8 +144,19 @@ export class AuditLogWriter {
     this.fh = undefined;
   }
 
+  /** Writes at the end of this event-loop turn (setImmediate), ahead of the group commit timer. */
+  private scheduleNow(): void {
+    if (this.immediate || this.flushing || !this.healthyValue || this.closed) return;
+    this.immediate = setImmediate(() => {
+      this.immediate = undefined;
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      void this.writeBatch();
+    });
+  }
+
   private schedule(): void {
-    if (this.timer || this.flushing || !this.healthyValue || this.closed) return;
+    if (this.timer || this.immediate || this.flushing || !this.healthyValue || this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.writeBatch();
@@ -141,7 +169,8 @@ export class AuditLogWriter {
     this.pending = [];
     this.flushing = this.commit(batch).finally(() => {
       this.flushing = undefined;
-      if (this.pending.length > 0) this.schedule();
+      if (this.pending.some((p) => p.done && !p.sync)) this.scheduleNow();
+      else if (this.pending.length > 0) this.schedule();
     });
     return this.flushing;
   }
@@ -152,7 +181,7 @@ export class AuditLogWriter {
     let durable = false;
     for (const p of batch) {
       data += p.line;
-      if (p.done) durable = true;
+      if (p.sync) durable = true;
     }
     const last = batch.at(-1)!.seq;
     const writtenBefore = this.writtenSeq;
@@ -210,7 +239,8 @@ export class AuditLogWriter {
       .catch((err: Error) => this.unhealthy(err.message))
       .finally(() => {
         this.flushing = undefined;
-        if (this.pending.length > 0) this.schedule();
+        if (this.pending.some((p) => p.done && !p.sync)) this.scheduleNow();
+        else if (this.pending.length > 0) this.schedule();
       });
     await this.flushing;
   }

@@ -1,8 +1,10 @@
 /**
  * Feeds every shipping sink from the local log, at least once and in order. Each sink has its own
  * cursor (the last seq it acknowledged, persisted next to the log), reads the log itself through a
- * LogTailer, and retries a failed batch with exponential back-off — so a slow or dead sink delays
- * its own delivery and loses nothing, and a restart resumes where each sink left off.
+ * LogTailer, and retries a failed batch with capped exponential back-off with jitter, on its own
+ * clock (new events never cut it short) — so a slow or dead sink delays its own delivery and loses
+ * nothing, holds one batch in memory (the rest waits on disk), and a restart resumes where each sink
+ * left off.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -17,7 +19,13 @@ export interface Shippers {
   stop(): Promise<void>;
 }
 
+const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 30_000;
+
+/** "Equal jitter": between half and all of the step, so replicas retrying one collector spread out. */
+function jittered(ms: number): number {
+  return ms / 2 + Math.random() * (ms / 2);
+}
 
 export function startShippers(config: AuditConfig, trail: AuditTrail, deps: { metrics: Metrics; logger: Logger }): Shippers {
   const running = config.sinks.map((sink) => ship(sink, config.path, trail, createSinkClient(sink), deps));
@@ -55,20 +63,25 @@ function ship(sink: ShippingSink, logPath: string, trail: AuditTrail, client: Si
   const tailer = new LogTailer(logPath, cursor);
   const batchSize = sink.type === 'http' ? sink.batchSize : 500;
   let stopped = false;
+  // New events wake an idle shipper; only stop() cuts a back-off short (a dead collector is not
+  // retried faster because traffic is heavy).
   let wake: (() => void) | undefined;
+  let interrupt: (() => void) | undefined;
   const unsubscribe = trail.subscribe(() => wake?.());
-  let backoff = 100;
+  let backoff = MIN_BACKOFF_MS;
   let pending: ReturnType<typeof tailer.next> = [];
 
-  const sleep = (ms: number) =>
+  const sleep = (ms: number, wakeable: boolean) =>
     new Promise<void>((resolve) => {
       const t = setTimeout(done, ms);
       function done() {
         clearTimeout(t);
         wake = undefined;
+        interrupt = undefined;
         resolve();
       }
-      wake = done;
+      if (wakeable) wake = done;
+      interrupt = done;
     });
 
   const loop = (async () => {
@@ -76,20 +89,20 @@ function ship(sink: ShippingSink, logPath: string, trail: AuditTrail, client: Si
       metrics.auditSinkLag.set({ sink: sink.name }, Math.max(0, trail.head().seq - cursor));
       if (pending.length === 0) pending = tailer.next(batchSize);
       if (pending.length === 0) {
-        await sleep(1_000);
+        await sleep(1_000, true);
         continue;
       }
       try {
         await client.send(pending);
       } catch (err) {
         metrics.auditSinkFailures.inc({ sink: sink.name });
-        if (backoff === 100) logger.warn({ sink: sink.name, error: (err as Error).message, behind: pending[0]!.seq }, 'audit sink delivery failed; retrying');
-        await sleep(backoff);
+        if (backoff === MIN_BACKOFF_MS) logger.warn({ sink: sink.name, error: (err as Error).message, behind: pending[0]!.seq }, 'audit sink delivery failed; retrying with back-off');
+        await sleep(jittered(backoff), false);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
         continue;
       }
-      if (backoff > 100) logger.info({ sink: sink.name }, 'audit sink delivering again');
-      backoff = 100;
+      if (backoff > MIN_BACKOFF_MS) logger.info({ sink: sink.name }, 'audit sink delivering again');
+      backoff = MIN_BACKOFF_MS;
       cursor = pending.at(-1)!.seq;
       metrics.auditSinkShipped.inc({ sink: sink.name }, pending.length);
       pending = [];
@@ -100,7 +113,7 @@ function ship(sink: ShippingSink, logPath: string, trail: AuditTrail, client: Si
   return {
     async stop() {
       stopped = true;
-      wake?.();
+      interrupt?.();
       // A batch in flight to a slow collector may finish or not: its events stay after the cursor
       // and are sent again on the next start (at least once), so shutdown need not wait for it.
       await Promise.race([loop, new Promise((r) => setTimeout(r, 2_000).unref())]);

@@ -40,12 +40,20 @@ export interface AuditHead {
   readonly last_checkpoint: (CheckpointStatement & { kid: string; signature: string }) | null;
 }
 
+export interface RecordOptions {
+  readonly durable?: boolean;
+  readonly written?: boolean;
+}
+
 /** Told, after each batch reaches the disk, the last seq written (readers then read the log). */
 export type AuditListener = (lastSeq: number) => void;
 
 export interface AuditTrail {
-  /** Seals and queues an event. With `durable`, resolves once it is on disk (rejects if it cannot be). */
-  record(type: string, fields: Record<string, unknown>, opts?: { durable?: boolean }): Promise<void> | undefined;
+  /**
+   * Seals and queues an event. With `written`, resolves once it is handed to the OS (a process crash
+   * cannot lose it); with `durable`, once it is on disk; either rejects if it cannot be.
+   */
+  record(type: string, fields: Record<string, unknown>, opts?: RecordOptions): Promise<void> | undefined;
   healthy(): boolean;
   head(): AuditHead;
   subscribe(listener: AuditListener): () => void;
@@ -98,14 +106,15 @@ export async function openAuditTrail(opts: AuditTrailOptions, deps: { metrics: M
   );
   metrics.auditHealthy.set(1);
 
-  function record(type: string, fields: Record<string, unknown>, o: { durable?: boolean } = {}) {
+  function record(type: string, fields: Record<string, unknown>, o: RecordOptions = {}) {
+    const waits = o.durable === true || o.written === true;
     // While the disk refuses writes, calls are refused but their events still queue. Past a bound,
     // new events are not sealed (the chain keeps no gap) and are counted as dropped, never silently.
     if (writer.backlog >= (opts.maxBacklog ?? MAX_BACKLOG)) {
       metrics.auditEvents.inc({ stage: 'dropped' });
       if (!droppedWarned) logger.error({ backlog: writer.backlog }, 'audit backlog full while the log is unwritable: events are being dropped (counted in portcullis_audit_events_total{stage="dropped"})');
       droppedWarned = true;
-      return o.durable ? Promise.reject(new Error('the audit backlog is full')) : undefined;
+      return waits ? Promise.reject(new Error('the audit backlog is full')) : undefined;
     }
     droppedWarned = false;
     let rec: { seq: number; line: string };
@@ -115,10 +124,10 @@ export async function openAuditTrail(opts: AuditTrailOptions, deps: { metrics: M
       // Only a value canonical JSON cannot express gets here (a bug, not an attack): say so loudly.
       metrics.auditEvents.inc({ stage: 'failed' });
       logger.error({ type, error: (err as Error).message }, 'an audit event could not be sealed');
-      return o.durable ? Promise.reject(err as Error) : undefined;
+      return waits ? Promise.reject(err as Error) : undefined;
     }
     sealed++;
-    const written = writer.append(rec.seq, rec.line, o.durable === true);
+    const written = writer.append(rec.seq, rec.line, o.durable ? 'synced' : o.written ? 'written' : 'none');
     if (type !== 'checkpoint' && ++sinceCheckpoint >= opts.checkpointEvery) checkpoint();
     return written;
   }

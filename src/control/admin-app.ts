@@ -25,6 +25,8 @@ import type { Trust } from '../trust/engine.js';
 export interface Readiness {
   /** Named checks; the gateway is ready when every one is true. */
   checks(): Record<string, boolean>;
+  /** Why a failing check fails, in words an operator can act on (the store's address, never a secret). */
+  problems?(): string[];
 }
 
 export interface AdminAppDeps {
@@ -69,7 +71,8 @@ export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app
   app.get('/readyz', async (_request, reply) => {
     const checks = deps.readiness.checks();
     const ready = Object.values(checks).every(Boolean);
-    return reply.code(ready ? 200 : 503).send({ ready, checks });
+    const problems = ready ? [] : deps.readiness.problems?.() ?? [];
+    return reply.code(ready ? 200 : 503).send({ ready, checks, ...(problems.length > 0 ? { problems } : {}) });
   });
   app.get('/metrics', async (_request, reply) => {
     reply.type(deps.metrics.registry.contentType);

@@ -9,6 +9,18 @@ import { GatewayError } from '../errors.js';
 import { requireRole, type AdminAuthenticator } from './admin-auth.js';
 
 const HEARTBEAT_MS = 15_000;
+const STREAM_BATCH = 500;
+
+/** Resolves when the response can take more, or has closed. */
+function drained(res: import('node:http').ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
+}
 
 export function registerAuditRoutes(app: FastifyInstance, authenticate: AdminAuthenticator, audit: () => AuditTrail | undefined): void {
   // Open streams end when the admin listener closes, or shutdown would wait on them forever.
@@ -46,11 +58,34 @@ export function registerAuditRoutes(app: FastifyInstance, authenticate: AdminAut
       res.write(': portcullis audit stream\n\n');
       streams.add(res);
       let closed = false;
+      // One batch at a time, yielding between batches and waiting for the socket to drain: a large
+      // backlog never blocks the event loop, and a slow reader holds one batch and the socket's
+      // buffer in memory while the rest waits in the log.
+      let pumping = false;
+      let more = false;
       const pump = () => {
         if (closed) return;
-        for (let batch = tailer.next(500); batch.length > 0; batch = tailer.next(500)) {
-          res.write(batch.map((r) => `id: ${r.seq}\nevent: ${r.record.type}\ndata: ${r.line}\n\n`).join(''));
+        if (pumping) {
+          more = true;
+          return;
         }
+        pumping = true;
+        void (async () => {
+          try {
+            while (!closed) {
+              const batch = tailer.next(STREAM_BATCH);
+              if (batch.length === 0) {
+                if (!more) return;
+                more = false;
+                continue;
+              }
+              const ok = res.write(batch.map((r) => `id: ${r.seq}\nevent: ${r.record.type}\ndata: ${r.line}\n\n`).join(''));
+              await (ok ? new Promise((r) => setImmediate(r)) : drained(res));
+            }
+          } finally {
+            pumping = false;
+          }
+        })();
       };
       const unsubscribe = t.subscribe(pump);
       const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);

@@ -48,7 +48,8 @@ export function readBody(ctx: CallContext, timeoutMs: number): Promise<Buffer> |
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
-    const timer = setTimeout(() => fail(new GatewayError('body_timeout', `The request body did not arrive within ${timeoutMs}ms.`)), timeoutMs);
+    // A body that arrived with its headers (the common small call) has nothing left to wait for.
+    const timer = raw.complete ? undefined : setTimeout(() => fail(new GatewayError('body_timeout', `The request body did not arrive within ${timeoutMs}ms.`)), timeoutMs);
     const onData = (chunk: Buffer) => {
       bytes += chunk.length;
       if (bytes > max) return fail(tooLarge(max));

@@ -54,8 +54,10 @@ export interface CallContext {
   approval?: { readonly id: string; readonly approver: string };
   /** The request body, read whole by the body stage (or the MCP stage's re-serialised message): what forward sends. */
   bufferedBody?: Buffer | null;
-  /** Set once the upstream's answer is being relayed: its audit event is written when the response closes. */
+  /** Set once a streamed answer is being relayed: its final audit event is written when the response closes. */
   relayed?: boolean;
+  /** A streamed answer as it went: bytes relayed, whether it ended whole, and why not. */
+  relay?: { bytes: number; complete: boolean; error?: Reason };
   /** Set when the kill switch cut this call in flight: the kill's id. */
   killedBy?: string;
 
@@ -72,6 +74,7 @@ export interface CallContext {
 
 /** What the request path needs of the audit trail (src/audit/trail.ts). */
 export interface AuditPort {
-  record(type: string, fields: Record<string, unknown>, opts?: { durable?: boolean }): Promise<void> | undefined;
+  /** `written`: resolves once handed to the OS; `durable`: once on disk. Rejects when it cannot be. */
+  record(type: string, fields: Record<string, unknown>, opts?: { durable?: boolean; written?: boolean }): Promise<void> | undefined;
   healthy(): boolean;
 }

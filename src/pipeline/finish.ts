@@ -8,33 +8,85 @@ import type { AccessLog, Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { authFailureFields, callEventFields } from '../audit/events.js';
 import type { AuditPort, CallContext } from './context.js';
-import type { UpstreamResponse } from './forward.js';
+import { discardBody, upstreamFailure, type UpstreamResponse } from './forward.js';
+
+const WRITTEN = { written: true } as const;
 import { inputRequiredResult, rpcRefusal } from '../mcp/rpc-errors.js';
 import type { Trust } from '../trust/engine.js';
 
 export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLogger: AccessLog; audit: AuditPort; trust: Trust; done: (ctx: CallContext) => void }) {
   const { metrics, logger, accessLogger, audit, trust } = deps;
 
-  function relay(ctx: CallContext, reply: FastifyReply, res: UpstreamResponse): FastifyReply {
+  /**
+   * Relays the upstream's answer — only once its audit event is handed to the OS, so a crash after
+   * the agent saw the status line cannot lose the record of the call. A whole answer's event is its
+   * final one; a streamed answer gets a `tool_call_intent` (`relaying`) now and its final event,
+   * saying whether the body arrived whole, when the response closes.
+   */
+  function relay(ctx: CallContext, reply: FastifyReply, res: UpstreamResponse): FastifyReply | Promise<FastifyReply> {
     record(ctx, res.status, undefined);
-    // The audit event is written when the response has gone (or the client left), so its timing is
-    // the whole call: by closed(), from the one 'close' listener the pipeline keeps per call.
-    ctx.relayed = true;
-    reply.code(res.status).headers(res.headers).header('portcullis-request-id', ctx.requestId);
-    reply.send(res.body);
-    // Fastify writes a stream's headers with its first byte; an event stream may be silent for long,
-    // and its client waits for the headers to know the stream is open.
-    if (String(res.headers['content-type'] ?? '').startsWith('text/event-stream') && !reply.raw.headersSent) reply.raw.flushHeaders();
-    return reply;
+    const whole = Buffer.isBuffer(res.body);
+    if (!whole) track(ctx, res.body as NodeJS.ReadableStream);
+    const written = whole
+      ? audit.record('tool_call', callEventFields(ctx, 'final'), WRITTEN)
+      : audit.record('tool_call_intent', callEventFields(ctx, 'relaying'), WRITTEN);
+    // A streamed answer's final event is written when the response closes (closed()).
+    ctx.relayed = !whole;
+    const send = () => {
+      reply.code(res.status).headers(res.headers).header('portcullis-request-id', ctx.requestId);
+      reply.send(res.body);
+      // Counted once piped (fastify pipes synchronously): a 'data' listener added earlier would set
+      // the stream flowing before anything reads it.
+      if (ctx.relay) {
+        const relay = ctx.relay;
+        (res.body as NodeJS.ReadableStream).on('data', (chunk: Buffer) => {
+          relay.bytes += chunk.length;
+        });
+      }
+      // Fastify writes a stream's headers with its first byte; an event stream may be silent for long,
+      // and its client waits for the headers to know the stream is open.
+      if (String(res.headers['content-type'] ?? '').startsWith('text/event-stream') && !reply.raw.headersSent) reply.raw.flushHeaders();
+      return reply;
+    };
+    if (!written) return send();
+    return written.then(send, (err: unknown) => {
+      // Not recorded, not released: the answer goes nowhere (fail closed).
+      ctx.relayed = false;
+      discardBody(res.body);
+      return refuse(ctx, reply, new GatewayError('audit_write_failed', 'The audit record of this call could not be written, so its answer is withheld.', { cause: err }), false);
+    });
   }
 
-  function refuse(ctx: CallContext, reply: FastifyReply, err: unknown): FastifyReply {
+  /** Notes whether a streamed answer ended whole, and why not (the final event says). */
+  function track(ctx: CallContext, body: NodeJS.ReadableStream): void {
+    const relay: NonNullable<CallContext['relay']> = (ctx.relay = { bytes: 0, complete: false });
+    body.once('end', () => {
+      relay.complete = true;
+    });
+    body.once('error', (err) => {
+      relay.error ??= upstreamFailure(err, ctx).reason;
+    });
+  }
+
+  /**
+   * Answers a refusal — once its audit event is handed to the OS (as for relayed answers), unless
+   * `wait` is false (the event could not be written: the refusal goes out anyway, saying so).
+   */
+  function refuse(ctx: CallContext, reply: FastifyReply, err: unknown, wait = true): FastifyReply | Promise<FastifyReply> {
     const gErr = err instanceof GatewayError ? err : new GatewayError('internal', undefined, { cause: err });
     if (gErr.reason === 'internal') logger.error({ err: errorSummary(err), request_id: ctx.requestId }, 'unexpected failure in the request path');
     record(ctx, gErr.status, gErr);
     deps.done(ctx);
-    if (gErr.code === 'invalid_token' && !ctx.principal) audit.record('auth_failure', authFailureFields(ctx));
-    else audit.record('tool_call', callEventFields(ctx, 'final'));
+    const written =
+      gErr.code === 'invalid_token' && !ctx.principal
+        ? audit.record('auth_failure', authFailureFields(ctx), wait ? WRITTEN : undefined)
+        : audit.record('tool_call', callEventFields(ctx, 'final'), wait ? WRITTEN : undefined);
+    if (!written) return answer(ctx, reply, gErr);
+    // An unwritable log still gets its refusal answered (the guard refuses the next calls).
+    return written.then(() => answer(ctx, reply, gErr), () => answer(ctx, reply, gErr));
+  }
+
+  function answer(ctx: CallContext, reply: FastifyReply, gErr: GatewayError): FastifyReply {
     if (reply.sent || reply.raw.headersSent) {
       reply.raw.destroy();
       return reply;
@@ -89,7 +141,7 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLog
     }, 'call');
   }
 
-  /** The response has closed (sent, or the client left): a relayed call's audit event. */
+  /** The response has closed (sent, or the client left): a streamed answer's final audit event. */
   function closed(ctx: CallContext): void {
     if (ctx.relayed) audit.record('tool_call', callEventFields(ctx, 'final'));
   }

@@ -13,6 +13,7 @@ import type { RuntimeConfig, ToolRoute } from '../config/compile.js';
 import { GatewayError } from '../errors.js';
 import type { CallContext } from './context.js';
 import { relayableResponseHeaders } from './inject.js';
+import { Deadlines } from './deadlines.js';
 
 export interface UpstreamResponse {
   readonly status: number;
@@ -29,6 +30,7 @@ export interface Upstreams {
 export function createUpstreams(config: RuntimeConfig): Upstreams {
   const pools = new Map<string, Pool>();
   for (const tool of config.tools.values()) pools.set(tool.name, createPool(tool));
+  const waiting = new Deadlines<CallContext>(DEADLINE_RESOLUTION_MS, headersTimedOut);
 
   async function forward(ctx: CallContext): Promise<UpstreamResponse> {
     const tool = ctx.tool!;
@@ -37,6 +39,9 @@ export function createUpstreams(config: RuntimeConfig): Upstreams {
     const body = ctx.bufferedBody ?? null;
     if (body !== null) ctx.upstreamHeaders!['content-length'] = String(body.length);
     const started = performance.now();
+    // The wait for the answer's headers is bounded by our deadlines (deadlines.ts), with undici's
+    // coarser header timeout as a backstop.
+    waiting.add(ctx, tool.timeoutMs);
     try {
       const res = await pool.request({
         method: ctx.method as 'GET',
@@ -45,10 +50,11 @@ export function createUpstreams(config: RuntimeConfig): Upstreams {
         body,
         // undici listens to any object with add/removeEventListener (call-abort.ts).
         signal: ctx.abort.signal as unknown as AbortSignal,
-        headersTimeout: tool.timeoutMs,
+        headersTimeout: tool.timeoutMs + 1000,
         // An MCP listening stream (a 2025-11-25 GET, subscriptions/listen) is idle by design: no gap limit.
         bodyTimeout: ctx.mcp?.transport === 'stream' || ctx.mcp?.method === 'subscriptions/listen' ? 0 : tool.timeoutMs,
       });
+      waiting.delete(ctx);
       ctx.outcome = { status: res.statusCode, upstreamStatus: res.statusCode, upstreamMs: performance.now() - started };
       if (res.statusCode >= 500) {
         await res.body.dump().catch(() => undefined);
@@ -57,6 +63,7 @@ export function createUpstreams(config: RuntimeConfig): Upstreams {
       const headers = relayableResponseHeaders(res.headers);
       return { status: res.statusCode, headers, body: relayWhole(ctx, res.statusCode, headers) ? Buffer.from(await res.body.arrayBuffer()) : res.body };
     } catch (err) {
+      waiting.delete(ctx);
       if (err instanceof GatewayError) throw err;
       throw upstreamFailure(err, ctx);
     }
@@ -67,6 +74,13 @@ export function createUpstreams(config: RuntimeConfig): Upstreams {
   }
 
   return { forward, close };
+}
+
+/** How often deadlines are checked: a tool's timeout is kept to within this (plus event-loop lag). */
+const DEADLINE_RESOLUTION_MS = 10;
+
+function headersTimedOut(ctx: CallContext): void {
+  ctx.abort.abort(new GatewayError('upstream_timeout', `The tool's upstream did not answer within ${ctx.tool!.timeoutMs}ms.`));
 }
 
 function createPool(tool: ToolRoute): Pool {

@@ -16,7 +16,7 @@ import { notifyApprovers } from './approval-notify.js';
 
 const NOT_FORWARDED = 'The approval step could not be recorded, so the call was not forwarded';
 
-export function createHold(config: RuntimeConfig, deps: { state: StateStore; audit: AuditPort; logger: Logger }) {
+export function createHold(config: RuntimeConfig, deps: { state: StateStore; audit: AuditPort; logger: Logger; draining: CallAbort }) {
   const { state, audit } = deps;
   const a = config.approvals;
 
@@ -40,7 +40,7 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
       let t = await stored(state.consumeApproval(presented, fp), NOT_FORWARDED);
       // A retry leg waits only on its own call's approval (another call's would end in approval_mismatch anyway).
       if (!t.ok && t.why === 'not_approved' && t.approval?.status === 'pending' && ctx.mcp?.modern && sameFingerprint(t.approval.fingerprint, fp)) {
-        const decided = await waitForDecision(state, presented, waitMs, ctx.abort.signal);
+        const decided = await waitForDecision(state, presented, waitMs, ctx.abort.signal, deps.draining);
         if (decided?.status === 'denied') throw refusal('approval_rejected', presented, decided);
         if (decided?.status === 'approved') t = await stored(state.consumeApproval(presented, fp), NOT_FORWARDED);
       }
@@ -62,7 +62,7 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
     audit.record('approval', { action: 'requested', approval: { ...approval } });
     notifyApprovers(a.webhook, approval, deps.logger);
 
-    const decided = await waitForDecision(state, approval.id, waitMs, ctx.abort.signal);
+    const decided = await waitForDecision(state, approval.id, waitMs, ctx.abort.signal, deps.draining);
     if (decided?.status === 'approved') return release(ctx, approval.id, await stored(state.consumeApproval(approval.id, fp), NOT_FORWARDED));
     if (decided?.status === 'denied') throw refusal('approval_rejected', approval.id, decided);
     throw pending(approval.id, decision.reasons, decision.revision);
@@ -136,7 +136,13 @@ function fingerprint(ctx: CallContext): Fingerprint {
 }
 
 /** Resolves with the approval once decided, or undefined at the deadline; rejects if the call is aborted (kill, client gone). */
-function waitForDecision(state: StateStore, id: string, holdMs: number, signal: CallAbort): Promise<Approval | undefined> {
+/**
+ * Waits for a human's decision up to `holdMs`. Ends early, undecided, when the gateway starts to shut
+ * down (`draining`): the held call is then answered approval_pending with its approval id, so the
+ * agent can repeat it on another replica, instead of being dropped with the connection.
+ */
+function waitForDecision(state: StateStore, id: string, holdMs: number, signal: CallAbort, draining: CallAbort): Promise<Approval | undefined> {
+  if (draining.aborted) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
     let done = false;
     const finish = (v: Approval | undefined, err?: unknown) => {
@@ -145,6 +151,7 @@ function waitForDecision(state: StateStore, id: string, holdMs: number, signal: 
       clearTimeout(timer);
       off();
       signal.removeEventListener('abort', onAbort);
+      draining.removeEventListener('abort', onDrain);
       if (err !== undefined) reject(err);
       else resolve(v);
     };
@@ -153,6 +160,8 @@ function waitForDecision(state: StateStore, id: string, holdMs: number, signal: 
     });
     const onAbort = () => finish(undefined, signal.reason instanceof GatewayError ? signal.reason : new GatewayError('client_aborted', 'The call was abandoned while it waited for approval.'));
     signal.addEventListener('abort', onAbort);
+    const onDrain = () => finish(undefined);
+    draining.addEventListener('abort', onDrain);
     const timer = setTimeout(() => finish(undefined), holdMs);
     // A decision may have landed between creating the approval and subscribing.
     state.getApproval(id).then(

@@ -76,12 +76,16 @@ export interface PipelineDeps {
 export interface Pipeline {
   handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply>;
   /** Answers a request that failed before the pipeline ran (framework errors) in the same format. */
-  refuse(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply;
+  refuse(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply | Promise<FastifyReply>;
   readonly upstreams: Upstreams;
+  /** Shutdown began: calls held for approval are answered approval_pending now. */
+  drain(): void;
 }
 
 export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipeline {
   const sessions = createMcpSessions(deps.state);
+  // Aborted once when shutdown begins: calls held for approval are answered at once (hold.ts).
+  const draining = new CallAbort();
   const stages: readonly Stage[] = [
     createAuthenticate(deps.tokens),
     createResolve(config),
@@ -90,7 +94,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
     createGuard(config, deps.audit, deps.state, deps.trust),
     createBody(config.listen.proxy.timeouts.bodyMs),
     createDecide(deps.decider),
-    createHold(config, { state: deps.state, audit: deps.audit, logger: deps.logger }),
+    createHold(config, { state: deps.state, audit: deps.audit, logger: deps.logger, draining }),
     createInject(config.listen.proxy.publicUrl),
     createRecordIntent(deps.audit),
   ];
@@ -143,7 +147,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
     }
   }
 
-  function refuse(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  function refuse(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply | Promise<FastifyReply> {
     // A relayed answer that failed before its first byte went out (fastify hands the stream's error
     // here): the same call, refused as its upstream's failure — one audit event, not a second call.
     // Searched only on this path; the call is in flight until its response closes.
@@ -155,7 +159,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
     return finish.refuse(newContext(request), reply, err);
   }
 
-  return { handle, refuse, upstreams };
+  return { handle, refuse, upstreams, drain: () => draining.abort() };
 }
 
 function newContext(request: FastifyRequest): CallContext {

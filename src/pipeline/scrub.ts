@@ -18,13 +18,13 @@ const REDACTED = Buffer.from('[redacted]');
 const MIN_SECRET = 8;
 
 export function createScrub(config: RuntimeConfig, metrics: Metrics) {
-  const secretsByTool = new Map<string, Buffer[]>();
+  const secretsByTool = new Map<string, Secrets>();
   for (const tool of config.tools.values()) {
     if (!tool.credential) continue;
     const value = tool.credential.value;
     const space = value.indexOf(' ');
-    const secrets = [value, ...(space > 0 && value.length - space - 1 >= MIN_SECRET ? [value.slice(space + 1)] : [])];
-    secretsByTool.set(tool.name, secrets.filter((s) => s.length > 0).map((s) => Buffer.from(s)));
+    const texts = [value, ...(space > 0 && value.length - space - 1 >= MIN_SECRET ? [value.slice(space + 1)] : [])].filter((t) => t.length > 0);
+    secretsByTool.set(tool.name, { texts, bytes: texts.map((t) => Buffer.from(t)) });
   }
 
   return function scrub(ctx: CallContext, res: UpstreamResponse): UpstreamResponse {
@@ -35,36 +35,52 @@ export function createScrub(config: RuntimeConfig, metrics: Metrics) {
       discardBody(res.body);
       throw new GatewayError('upstream_unscannable', `The upstream answered with Content-Encoding ${JSON.stringify(encoding)}, which the gateway cannot search for the injected credential.`);
     }
-    let echoed = false;
-    const headers: Record<string, string | string[]> = {};
-    for (const name in res.headers) {
-      const v = res.headers[name]!;
-      const clean = Array.isArray(v) ? v.map((x) => replaceText(x, secrets)) : replaceText(v, secrets);
-      if (clean !== v && JSON.stringify(clean) !== JSON.stringify(v)) echoed = true;
-      headers[name] = clean;
+    // The common answer echoes nothing: searched without a copy, and returned as it came.
+    let headers = res.headers;
+    if (headersEcho(headers, secrets.texts)) {
+      headers = {};
+      for (const name in res.headers) {
+        const v = res.headers[name]!;
+        headers[name] = Array.isArray(v) ? v.map((x) => replaceText(x, secrets)) : replaceText(v, secrets);
+      }
+      metrics.credentialEcho.labels(ctx.tool!.name).inc();
     }
     let body = res.body;
     if (Buffer.isBuffer(body)) {
-      const clean = replaceAll(body, secrets);
+      const clean = replaceAll(body, secrets.bytes);
       if (clean !== body) {
-        echoed = true;
+        metrics.credentialEcho.labels(ctx.tool!.name).inc();
         body = clean;
+        if (headers === res.headers) headers = { ...res.headers };
         headers['content-length'] = String(clean.length);
       }
     } else {
       // The length may change: the answer goes chunked.
+      if (headers === res.headers) headers = { ...res.headers };
       delete headers['content-length'];
-      const scrubber = new Scrubber(secrets, () => metrics.credentialEcho.labels(ctx.tool!.name).inc());
+      const scrubber = new Scrubber(secrets.bytes, () => metrics.credentialEcho.labels(ctx.tool!.name).inc());
       (body as NodeJS.ReadableStream).on('error', (err) => scrubber.destroy(err));
       body = (body as NodeJS.ReadableStream).pipe(scrubber);
     }
-    if (echoed) metrics.credentialEcho.labels(ctx.tool!.name).inc();
-    return { status: res.status, headers, body };
+    return headers === res.headers && body === res.body ? res : { status: res.status, headers, body };
   };
 }
 
-function replaceText(v: string, secrets: readonly Buffer[]): string {
-  for (const s of secrets) if (v.includes(s.toString())) return replaceAll(Buffer.from(v), secrets).toString();
+interface Secrets {
+  readonly texts: readonly string[];
+  readonly bytes: readonly Buffer[];
+}
+
+function headersEcho(headers: Record<string, string | string[]>, texts: readonly string[]): boolean {
+  for (const name in headers) {
+    const v = headers[name]!;
+    for (const t of texts) if (Array.isArray(v) ? v.some((x) => x.includes(t)) : v.includes(t)) return true;
+  }
+  return false;
+}
+
+function replaceText(v: string, secrets: Secrets): string {
+  for (const t of secrets.texts) if (v.includes(t)) return replaceAll(Buffer.from(v), secrets.bytes).toString();
   return v;
 }
 

@@ -174,6 +174,7 @@ export function createMemoryStore(file: string, opts: MemoryStoreOptions = {}): 
     async unbindOwner(key) {
       owners.delete(key);
     },
+    problem: () => null,
     killFor: (call) => snap.killFor(call),
     isRevoked: (t) => snap.isRevoked(t),
     onChange(listener) {

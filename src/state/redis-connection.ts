@@ -78,3 +78,41 @@ export function connect(c: RedisConnection, commandTimeout: number): Redis | Clu
   }
   return new Redis(c.url, base);
 }
+
+/** Where the store's Redis is, for messages: the URL without its password, or the Sentinel/Cluster nodes. */
+export function redisLocation(c: RedisConnection): string {
+  if (c.mode === 'cluster') return `cluster ${c.nodes.map(withoutPassword).join(', ')}`;
+  if (c.mode === 'sentinel') return `sentinel ${c.sentinels.map((s) => `${s.host}:${s.port}`).join(', ')} (master ${c.name})`;
+  return withoutPassword(c.url);
+}
+
+function withoutPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return 'an unparseable URL';
+  }
+}
+
+/** The store's keys. Every one carries one hash tag, so that a Cluster keeps them in one slot (Lua and MULTI need it). */
+export function storeKeys(prefix: string) {
+  const tag = `{${prefix}}`;
+  return {
+    kills: `${tag}kills`,
+    revocations: `${tag}revocations`,
+    version: `${tag}version`,
+    channel: `${tag}changes`,
+    approvals: `${tag}approvals`,
+    pins: `${tag}mcp-pins`,
+    approval: (id: string) => `${tag}approval:${id}`,
+    signals: (agent: string) => `${tag}trust:signals:${agent}`,
+    signalAgents: `${tag}trust:signal-agents`,
+    attestations: `${tag}trust:attestations`,
+    overrides: `${tag}trust:overrides`,
+    rate: (key: string) => `${tag}rate:${key}`,
+    claim: (key: string) => `${tag}claim:${key}`,
+    owner: (key: string) => `${tag}owner:${key}`,
+  };
+}

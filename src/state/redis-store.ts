@@ -12,7 +12,7 @@ import type { Logger } from '../observability/logger.js';
 import { canonical } from '../audit/chain.js';
 import { pinKey, type ToolPin } from '../mcp/pins.js';
 import { LocalRateLimiter, type RateCheck, type RateResult } from '../trust/gcra.js';
-import { connect, CONSUME, DECIDE, GCRA } from './redis-connection.js';
+import { connect, CONSUME, DECIDE, GCRA, redisLocation, storeKeys } from './redis-connection.js';
 import { attestationKey, MAX_SIGNALS_PER_AGENT, StateSnapshot, type Approval, type Attestation, type Fingerprint, type Kill, type Revocation, type StateChange, type StateStore, type Transition, type TrustOverride, type TrustSignal } from './store.js';
 
 const SIGNAL_BATCH_MS = 50;
@@ -32,24 +32,7 @@ export interface RedisStoreOptions {
 type Message = { origin: string; version: number; change: StateChange };
 
 export function createRedisStore(opts: RedisStoreOptions, logger: Logger): StateStore {
-  // Every key carries one hash tag, so that a Cluster keeps them in one slot (Lua and MULTI need it).
-  const tag = `{${opts.connection.prefix}}`;
-  const keys = {
-    kills: `${tag}kills`,
-    revocations: `${tag}revocations`,
-    version: `${tag}version`,
-    channel: `${tag}changes`,
-    approvals: `${tag}approvals`,
-    pins: `${tag}mcp-pins`,
-    approval: (id: string) => `${tag}approval:${id}`,
-    signals: (agent: string) => `${tag}trust:signals:${agent}`,
-    signalAgents: `${tag}trust:signal-agents`,
-    attestations: `${tag}trust:attestations`,
-    overrides: `${tag}trust:overrides`,
-    rate: (key: string) => `${tag}rate:${key}`,
-    claim: (key: string) => `${tag}claim:${key}`,
-    owner: (key: string) => `${tag}owner:${key}`,
-  };
+  const keys = storeKeys(opts.connection.prefix);
   const retentionMs = opts.signalRetentionMs ?? 600_000;
   const commandTimeout = Math.max(250, Math.floor(opts.maxStalenessMs / 4));
   const cmd = connect(opts.connection, commandTimeout);
@@ -68,6 +51,11 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
   let heartbeat: NodeJS.Timeout | undefined;
   let closed = false;
   let wasHealthy = false;
+  let subscribed = false;
+  // Why the snapshot cannot be confirmed right now (for /readyz), naming Redis without its password.
+  let problem: string | null = null;
+  const where = redisLocation(opts.connection);
+  const describe = (err: unknown) => `Redis at ${where}: ${(err as Error).message || String(err)}`;
   const outbox: TrustSignal[] = [];
   let flushTimer: NodeJS.Timeout | undefined;
 
@@ -169,20 +157,35 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
   /** Confirms the snapshot: both connections up and no change missed (else resync). */
   async function check(): Promise<void> {
     if (closed) return;
+    // A connection whose first attempt failed is not retried by ioredis: start it again.
+    for (const c of [cmd, sub, rl]) if (c.status === 'wait' || c.status === 'end') void c.connect().catch(() => undefined);
     try {
-      if (sub.status !== 'ready') throw new Error(`subscriber ${sub.status}`);
+      if (sub.status !== 'ready') throw new Error(`subscriber connection ${sub.status}`);
+      if (!subscribed) await establish();
       const v = Number((await cmd.get(keys.version)) ?? 0);
       if (v !== version) await resync();
       else confirmedAt = Date.now();
     } catch (err) {
+      problem = describe(err);
       if (wasHealthy && Date.now() - confirmedAt > opts.maxStalenessMs) {
-        logger.error({ error: (err as Error).message }, 'state store out of touch: refusing calls until kills and revocations are confirmed');
+        logger.error({ redis: where, error: problem }, 'state store out of touch: refusing calls until kills and revocations are confirmed');
         wasHealthy = false;
       }
       return;
     }
-    if (!wasHealthy) logger.info({ version }, 'state store in touch: kills and revocations confirmed');
+    problem = null;
+    if (!wasHealthy) logger.info({ redis: where, version }, 'state store in touch: kills and revocations confirmed');
     wasHealthy = true;
+  }
+
+  /** Subscribes (once) and loads the snapshot: what makes the replica ready. */
+  async function establish(): Promise<void> {
+    if (!subscribed) {
+      await sub.subscribe(keys.channel);
+      subscribed = true;
+    }
+    await resync();
+    problem = null;
   }
 
   /** Sends the batched signals: stored per agent (capped, expiring with the window) and published. */
@@ -245,7 +248,6 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
 
   return {
     async start() {
-      await Promise.all([cmd.connect(), sub.connect(), rl.connect()]);
       sub.on('message', (_channel: string, raw: string) => {
         let msg: Message;
         try {
@@ -267,12 +269,18 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
         emit(msg.change);
       });
       // After a reconnect the subscription is restored by ioredis; what happened meanwhile is not.
-      sub.on('ready', () => void resync().catch(() => undefined));
-      await sub.subscribe(keys.channel);
-      await resync();
-      wasHealthy = true;
+      sub.on('ready', () => void establish().catch(() => undefined));
       heartbeat = setInterval(() => void check(), Math.max(100, Math.floor(opts.maxStalenessMs / 3)));
       heartbeat.unref();
+      // A replica starts whatever Redis does: slow or absent, it is up but not ready (calls refused
+      // with state_stale, /readyz says why) and becomes ready by itself when Redis answers.
+      await Promise.allSettled([cmd.connect(), sub.connect(), rl.connect()]);
+      try {
+        await establish();
+      } catch (err) {
+        problem = describe(err);
+        logger.error({ redis: where, error: problem }, 'Redis does not answer at start: not ready, refusing calls until kills and revocations are confirmed');
+      }
     },
     async close() {
       clearTimeout(flushTimer);
@@ -284,6 +292,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       rl.disconnect();
     },
     healthy: () => Date.now() - confirmedAt <= opts.maxStalenessMs,
+    problem: () => (Date.now() - confirmedAt <= opts.maxStalenessMs ? null : problem ?? `Redis at ${where}: the snapshot is not confirmed yet`),
     addKill: (kill) => write({ type: 'kill', kill }, (m) => m.hset(keys.kills, kill.id, JSON.stringify(kill))),
     async removeKill(id) {
       const json = await cmd.hget(keys.kills, id);

@@ -127,6 +127,8 @@ export interface StateStore {
   close(): Promise<void>;
   /** False while the snapshot cannot be trusted (a shared store out of touch past max_staleness). */
   healthy(): boolean;
+  /** While unhealthy, why (naming the store, never a password), for /readyz and logs; else null. */
+  problem(): string | null;
 
   addKill(kill: Kill): Promise<void>;
   removeKill(id: string): Promise<Kill | undefined>;

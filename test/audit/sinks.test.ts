@@ -148,3 +148,62 @@ describe('the stdout sink', () => {
     expect(lines).toEqual(['{"seq":1}', '{"seq":2}']);
   });
 });
+
+describe('sink back-off', () => {
+  it('backs off on its own clock whatever the traffic, resumes within one step, and keeps 100k undelivered events on disk, not the heap', async () => {
+    const { freePort } = await import('../helpers/cli.js');
+    const port = await freePort();
+    const metrics = createMetrics({ defaultMetrics: false });
+    const t = await openTestTrail();
+    const shippers = startShippers(
+      auditConfig(t.path, [{ type: 'http', name: 'siem', url: `http://127.0.0.1:${port}/`, headers: {}, batchSize: 500, timeoutMs: 2000 }]),
+      t.trail,
+      { metrics, logger: createLogger({ level: 'silent' }) },
+    );
+    const failures = async () => Number(/} (\d+)/.exec(await metrics.registry.getSingleMetricAsString('portcullis_audit_sink_failures_total'))?.[1] ?? 0);
+
+    // 125 events/s for 4 s at a dead port: each new event used to cut the back-off short (~450 failures).
+    for (let i = 0; i < 40; i++) {
+      await writeEvents(t.trail, 12, i * 12);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const failed = await failures();
+    expect(failed).toBeGreaterThanOrEqual(3);
+    expect(failed).toBeLessThanOrEqual(8);
+
+    // 100,000 more undelivered events: they wait in the log, the shipper holds one batch.
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    gc();
+    const heapBefore = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 100; i++) {
+      for (let j = 0; j < 999; j++) t.trail.record('tool_call', { request_id: `bulk-${i}-${j}`, agent: { id: 'support-bot' }, outcome: { result: 'ok', status: 200 } });
+      await t.trail.record('tool_call', { request_id: `bulk-${i}-last` }, { durable: true });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    gc();
+    const grown = process.memoryUsage().heapUsed - heapBefore;
+    // 100k events are ≈ 30 MB of JSON; what stays on the heap is a batch and the tailer's buffer.
+    expect(grown).toBeLessThan(10 * 1024 * 1024);
+
+    // The collector comes back on the same port: delivery resumes within one back-off step (≤ 30 s cap; here a few s).
+    const received: number[] = [];
+    const collector = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        for (const line of body.trim().split('\n')) received.push(JSON.parse(line).seq);
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => collector.listen(port, '127.0.0.1', r));
+    const head = t.trail.head().seq;
+    expect(await waitUntil(() => received.length > 0 && received.at(-1)! >= head, 40_000, 50)).toBe(true);
+    expect([...new Set(received)]).toEqual(Array.from({ length: head }, (_, i) => i + 1));
+    await shippers.stop();
+    await t.trail.close();
+    collector.close();
+  }, 90_000);
+});

@@ -140,11 +140,11 @@ describe('the log writer: write every window, fdatasync on demand', () => {
 
   it('writes an ordinary record at once and fdatasyncs it within sync_interval, not per batch', async () => {
     const { writer, path, seen } = await open(300);
-    writer.append(1, '{"seq":1}', false);
+    writer.append(1, '{"seq":1}', 'none');
     await until(() => seen.written.includes(1));
     expect(readFileSync(path, 'utf8')).toBe('{"seq":1}\n'); // in the file (a crash of the process loses nothing)
     expect(seen.synced).toEqual([]);
-    writer.append(2, '{"seq":2}', false);
+    writer.append(2, '{"seq":2}', 'none');
     await until(() => seen.synced.length > 0);
     expect(seen.synced).toEqual([{ seq: 2, at: expect.any(Number) }]); // one sync for both
     expect(seen.synced[0]!.at).toBeGreaterThanOrEqual(250);
@@ -153,15 +153,15 @@ describe('the log writer: write every window, fdatasync on demand', () => {
 
   it('fdatasyncs a durable record before its append resolves', async () => {
     const { writer, seen } = await open(10_000);
-    writer.append(1, '{"seq":1}', false);
-    await writer.append(2, '{"seq":2}', true);
+    writer.append(1, '{"seq":1}', 'none');
+    await writer.append(2, '{"seq":2}', 'synced');
     expect(seen.synced.map((s) => s.seq)).toEqual([2]);
     await writer.close();
   });
 
   it('fdatasyncs what is left when it closes', async () => {
     const { writer, seen } = await open(10_000);
-    writer.append(1, '{"seq":1}', false);
+    writer.append(1, '{"seq":1}', 'none');
     await writer.close();
     expect(seen.synced.map((s) => s.seq)).toEqual([1]);
   });

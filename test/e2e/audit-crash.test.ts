@@ -9,6 +9,7 @@ import { createTestIssuer } from '../helpers/issuer.js';
 import { buildPolicyBundle } from '../helpers/policy.js';
 import { startUpstream } from '../helpers/upstream.js';
 import { send } from '../helpers/http.js';
+import { request as httpRequest } from 'node:http';
 
 const ALLOW_ALL = 'package portcullis\n\nimport rego.v1\n\ndecision := {"allow": true, "approval_required": false, "reasons": ["crash test"]}\n';
 
@@ -84,4 +85,69 @@ describe('a gateway killed under load (SIGKILL)', () => {
     const missing = [...received].filter((id) => !intents.has(id));
     expect(missing).toEqual([]);
   }, 60_000);
+
+  it('loses no answered call: 20 kills at random moments under load, every request id a client saw an answer for is in the log', async () => {
+    const issuer = await createTestIssuer();
+    const up = await startUpstream((_req, res) => void res.end('{"ok":true}'));
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-kills-'));
+    const bundle = await buildPolicyBundle({ rego: ALLOW_ALL });
+    const port = await freePort();
+    const config = join(dir, 'gateway.yaml');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        listen: { proxy: { port }, admin: { port: await freePort() } },
+        auth: { issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksFile, audiences: ['portcullis'] }] },
+        agents: { 'finance-bot': { owner: 'carol@example.com', roles: ['finance_agent'], max_classification: 'regulated' } },
+        tools: { warehouse: { upstream: up.url, classification: 'confidential', operations: [{ name: 'query-view', method: 'GET', path: '/views/:view', action: 'read' }] } },
+        policy: { bundle, watch: false },
+        // The default group commit and sync interval: the window in which answered calls used to be lost.
+        audit: { sinks: [{ type: 'file', path: './audit/audit.jsonl' }], signing_key: './audit-key.pem', generate_signing_key: true },
+        logging: { level: 'warn' },
+      }),
+    );
+    const proxy = new URL(`http://127.0.0.1:${port}`);
+    const token = await issuer.token('finance-bot', 'warehouse:read');
+    const answered = new Set<string>();
+    /** Resolves at the response's status line: the moment the client has its answer. */
+    const callOnce = (path: string) =>
+      new Promise<void>((resolve) => {
+        const req = httpRequest({ host: proxy.hostname, port: proxy.port, path, headers: { authorization: `Bearer ${token}` }, agent: false }, (res) => {
+          answered.add(String(res.headers['portcullis-request-id']));
+          res.resume();
+          res.on('end', resolve).on('error', () => resolve());
+        });
+        req.on('error', () => resolve());
+        req.end();
+      });
+    for (let kill = 0; kill < 20; kill++) {
+      const gw = startCli(['start', '--config', config], () => false, { cwd: dir });
+      gw.readyLine.catch(() => undefined);
+      for (let i = 0; i < 200; i++) {
+        const ok = await send(proxy.origin, { path: '/tools/warehouse/views/warm', headers: { authorization: `Bearer ${token}` } }).then((r) => (answered.add(String(r.headers['portcullis-request-id'])), true), () => false);
+        if (ok) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      let killed = false;
+      const clients = Array.from({ length: 8 }, async (_, c) => {
+        // A refused call is an answer too: every fourth is out of scope.
+        for (let i = 0; !killed; i++) await callOnce((c + i) % 4 === 0 ? '/tools/warehouse/nope' : `/tools/warehouse/views/v${i}`);
+      });
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
+      gw.child.kill('SIGKILL');
+      killed = true;
+      await gw.exited;
+      await Promise.all(clients);
+    }
+    await up.close();
+
+    const files = logFiles(join(dir, 'audit', 'audit.jsonl'));
+    const logged = new Set<string>();
+    for (const f of files) for (const l of readLines(f)) if (l.record?.request_id) logged.add(String(l.record.request_id));
+    const missing = [...answered].filter((id) => !logged.has(id));
+    console.log(`kill test: 20 kills, ${answered.size} answered calls, ${missing.length} missing from the log`);
+    expect(answered.size).toBeGreaterThan(500);
+    expect(missing).toEqual([]);
+    expect(verifyAudit(files).ok).toBe(true);
+  }, 180_000);
 });

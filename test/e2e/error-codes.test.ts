@@ -226,14 +226,18 @@ describe('every error code the gateway can raise, through the whole gateway', ()
     expect(res.json()).toMatchObject({ error: 'upstream_error', reasons: ['upstream_reset'] });
   });
 
-  it('upstream_error (502) and one audit event when a streamed answer dies before its first byte', async () => {
+  it('upstream_error (502) and one final audit event when a streamed answer dies before its first byte', async () => {
     const res = await call({ path: '/tools/crm/contacts/cut-large' });
     expect(res.status).toBe(502);
     expect(res.json()).toMatchObject({ error: 'upstream_error', reasons: ['upstream_reset'] });
     const id = res.headers['portcullis-request-id'];
     await new Promise((r) => setTimeout(r, 50));
     const events = readFileSync(gw.config.audit.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.request_id === id);
-    expect(events.map((e) => [e.type, e.tool, e.outcome.reason])).toEqual([['tool_call', 'crm', 'upstream_reset']]);
+    // The record written before the answer started to stream, then the call's one final event.
+    expect(events.map((e) => [e.type, e.tool, e.outcome.result, e.outcome.reason])).toEqual([
+      ['tool_call_intent', 'crm', 'relaying', null],
+      ['tool_call', 'crm', 'error', 'upstream_reset'],
+    ]);
     expect(gw.logs.filter((l) => l.request_id === id && l.level === 'error')).toEqual([]);
   });
 

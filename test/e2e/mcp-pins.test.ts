@@ -106,7 +106,7 @@ describe('audit events of MCP calls', () => {
       await c.callTool('share_issue', args);
       await c.listTools();
       await c.close();
-      const events = await pollUntil(async () => auditEvents(g), (es) => es.some((e) => e.mcp?.method === 'tools/list'));
+      const events = await pollUntil(async () => auditEvents(g), (es) => es.some((e) => e.type === 'tool_call' && e.mcp?.method === 'tools/list'));
       const callEvent = events.find((e) => e.type === 'tool_call' && e.mcp?.tool === 'share_issue')!;
       expect(callEvent.operation).toBe('share_issue');
       expect(callEvent.mcp).toMatchObject({
