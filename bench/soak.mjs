@@ -8,8 +8,16 @@
 // before and after the load (what the gateway really holds: a leak shows here however lazy the
 // collector is), the access log lines the gateway dropped, the latency the load saw, and a chart:
 // bench/results/<date>-soak[-NAME].{md,json,svg}. MAX_WORKERS caps vegeta's concurrency (default
-// 512); GC=1 runs a full GC before every sample (the live heap, for hunting a leak).
+// 512); GC=1 runs a full GC before every sample (the live heap, for hunting a leak). FAULTS=1 adds
+// the bad day: an HTTP sink whose collector is dead for the whole soak, and a live-tail subscriber
+// that reads the stream from the log's first record at 64 KB per second; at the end the log must
+// hold an event for every answered call and verify end to end.
 import { fork, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { createServer } from 'node:net';
+import { verifyAudit } from '../dist/audit/verify.js';
+import { logFiles, readLines } from '../dist/audit/log-files.js';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +34,7 @@ const ncpu = cpus().length;
 function forkServer(script, vars, core, execArgv = []) {
   const child = fork(join(here, 'servers', script), [], { env: { ...env, ...vars }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
-    child.once('message', (m) => resolve({ child, port: m.ready, admin: m.admin }));
+    child.once('message', (m) => resolve({ child, port: m.ready, admin: m.admin, audit: m.audit }));
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
   }).then((s) => {
     if (ncpu > 1) taskset(s.child.pid, core);
@@ -71,7 +79,12 @@ writeFileSync(bodyFile, body);
 
 if (ncpu > 1) taskset(process.pid, 0);
 const upstream = await forkServer('upstream.mjs', {}, 0);
-const gw = await forkServer('gateway.mjs', { UPSTREAM: `http://127.0.0.1:${upstream.port}`, JWKS_FILE: jwksFile }, ncpu - 1, ['--expose-gc']);
+const FAULTS = env.FAULTS === '1';
+const BREAK_GLASS = `soak-${Math.random().toString(36).slice(2)}`;
+const faults = FAULTS
+  ? { SINK_URL: `http://127.0.0.1:${await deadPort()}/collector`, BREAK_GLASS_SHA256: createHash('sha256').update(BREAK_GLASS).digest('hex') }
+  : {};
+const gw = await forkServer('gateway.mjs', { UPSTREAM: `http://127.0.0.1:${upstream.port}`, JWKS_FILE: jwksFile, ...faults }, ncpu - 1, ['--expose-gc']);
 const path = '/tools/crm/contacts/c-1/notes';
 const saturate = (duration) =>
   new Promise((resolve, reject) =>
@@ -111,6 +124,10 @@ if (vegetaBin) {
   );
 }
 
+// The slow subscriber: from the first record, 64 KB a second.
+let tailBytes = 0;
+const tail = FAULTS ? slowTail() : undefined;
+
 const samples = [];
 const started = Date.now();
 let last = { at: started, cpu: before.cpu };
@@ -131,8 +148,20 @@ const after = await sample(gw.child, 'gc');
 // What the gateway itself counted: access log lines it had to drop (its buffer is bounded).
 const metricsText = await fetch(`${gw.admin}/metrics`).then((r) => r.text());
 const logDropped = Number(/^portcullis_access_log_dropped_total (\S+)$/m.exec(metricsText)?.[1] ?? NaN);
+const sinkFailures = Number(/^portcullis_audit_sink_failures_total\{sink="collector"\} (\S+)$/m.exec(metricsText)?.[1] ?? 0);
+tail?.destroy();
 gw.child.kill('SIGTERM');
+await new Promise((r) => gw.child.once('exit', r));
 upstream.child.kill('SIGTERM');
+let faultsSummary;
+if (FAULTS) {
+  // Nothing lost: every answered call has its event, and the chain verifies end to end.
+  const files = logFiles(gw.audit);
+  let calls = 0;
+  for (const f of files) for (const l of readLines(f)) if (l.record?.type === 'tool_call') calls++;
+  const report = verifyAudit(files);
+  faultsSummary = { sink_failures: sinkFailures, tail_bytes_read: tailBytes, tool_call_events: calls, chain_verifies: report.ok, chain_error: report.error ?? null };
+}
 
 const steady = samples.filter((s) => s.minute >= Math.min(1, MINUTES / 5));
 const rssSlope = slope(steady.map((s) => [s.minute, s.rss_mb]));
@@ -156,6 +185,7 @@ const summary = {
   access_log_dropped: logDropped,
   gateway_cpu_mean: r2(steady.reduce((a, s) => a + s.cpu, 0) / Math.max(1, steady.length)),
   latency: Object.fromEntries(Object.entries(latency).map(([k, v]) => [k, typeof v === 'number' ? r2(v) : v])),
+  faults: faultsSummary,
 };
 console.log(summary);
 
@@ -192,6 +222,38 @@ writeFileSync(
     '',
     `Latency over the whole soak: p50 ${summary.latency.p50_ms} ms, p99 ${summary.latency.p99_ms} ms, max ${summary.latency.max_ms} ms; success ${summary.latency.success}.`,
     '',
+    ...(faultsSummary
+      ? [
+          `With faults (FAULTS=1): an HTTP sink whose collector was dead throughout (${faultsSummary.sink_failures} failed deliveries, backing off), and a live-tail subscriber reading from the first record at 64 KB/s (${Math.round(faultsSummary.tail_bytes_read / 2 ** 20)} MB read). The log holds ${faultsSummary.tool_call_events} tool_call events for ${summary.latency.requests} requests sent; the chain ${faultsSummary.chain_verifies ? 'verifies end to end' : `does NOT verify: ${JSON.stringify(faultsSummary.chain_error)}`}.`,
+          '',
+        ]
+      : []),
   ].join('\n'),
 );
 console.log(`written: bench/results/${stem}.{md,json,svg}`);
+
+/** A port nothing listens on (bound, then released). */
+async function deadPort() {
+  const srv = createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+function slowTail() {
+  const u = new URL(gw.admin);
+  const req = httpRequest({ host: u.hostname, port: u.port, path: '/admin/audit/stream?from_seq=0', headers: { authorization: `Bearer ${BREAK_GLASS}` } }, (res) => {
+    res.pause();
+    const tick = setInterval(() => {
+      let chunk;
+      let got = 0;
+      while (got < 64 * 1024 && (chunk = res.read()) !== null) got += chunk.length;
+      tailBytes += got;
+    }, 1000);
+    res.on('close', () => clearInterval(tick));
+  });
+  req.on('error', () => undefined);
+  req.end();
+  return req;
+}

@@ -11,6 +11,9 @@
 //   AUDIT_GROUP_COMMIT=10ms  the audit file's group-commit window (default 2ms)
 //   RATE_LIMITS=on    per-agent, agent × tool and user limits high enough never to refuse
 //   AGENTS=N, TOOLS=N a registry of N agents and N tools (the bench calls support-bot on crm)
+//   REDIS_URL=…       state in that Redis (several replicas share it), REDIS_PREFIX its key prefix
+//   BREAK_GLASS_SHA256=hex  an admin break-glass token (bench/propagation.mjs drives the admin API)
+//   SINK_URL=…        also ship the audit log to this HTTP collector (bench/soak.mjs FAULTS=1: a dead one)
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +27,7 @@ import { createInputBuilder } from '../../dist/policy/input.js';
 import { checkDecision } from '../../dist/policy/engine.js';
 
 const env = process.env;
+const auditPath = join(mkdtempSync(join(tmpdir(), 'portcullis-bench-audit-')), 'audit.jsonl');
 const agent = { owner: 'alice@example.com', roles: ['support_agent'], max_classification: 'confidential' };
 const crm = {
   upstream: env.UPSTREAM,
@@ -50,12 +54,17 @@ const raw = validate({
   tools,
   policy: { bundle: new URL('../../policies/build/bundle.tar.gz', import.meta.url).pathname, watch: false },
   audit: {
-    sinks: [{ type: 'file', path: join(mkdtempSync(join(tmpdir(), 'portcullis-bench-audit-')), 'audit.jsonl') }],
+    sinks: [
+      { type: 'file', path: auditPath },
+      ...(env.SINK_URL ? [{ type: 'http', name: 'collector', url: env.SINK_URL }] : []),
+    ],
     signing_key: join(tmpdir(), 'portcullis-bench-audit-key.pem'),
     generate_signing_key: true,
     ...(env.AUDIT_GROUP_COMMIT ? { group_commit: env.AUDIT_GROUP_COMMIT } : {}),
   },
   logging: { level: env.OBSERVABILITY === 'off' ? 'silent' : (env.LOG_LEVEL ?? 'info') },
+  ...(env.REDIS_URL ? { state: { store: 'redis', redis: { url: env.REDIS_URL, prefix: env.REDIS_PREFIX ?? 'bench:' } } } : {}),
+  ...(env.BREAK_GLASS_SHA256 ? { admin: { break_glass: { sha256: env.BREAK_GLASS_SHA256 } } } : {}),
   ...(env.RATE_LIMITS === 'on'
     ? { rate_limits: { agent: { rate: '1000000/s', burst: 1000000 }, agent_tool: { rate: '1000000/s', burst: 1000000 }, user: { rate: '1000000/s', burst: 1000000 } } }
     : {}),
@@ -105,7 +114,7 @@ const gateway = buildGateway(config, {
   ...(env.OBSERVABILITY === 'off' || env.METRICS === 'off' ? { metrics: noMetrics() } : {}),
 });
 const { proxyUrl, adminUrl } = await gateway.listen();
-process.send?.({ ready: Number(new URL(proxyUrl).port), admin: adminUrl });
+process.send?.({ ready: Number(new URL(proxyUrl).port), admin: adminUrl, audit: auditPath });
 // The soak (bench/soak.mjs) samples memory and CPU from inside; 'gc' (with --expose-gc) runs a full
 // collection first, so what is left is what the gateway really holds.
 process.on('message', (m) => {

@@ -25,20 +25,24 @@ export function createClientErrorHandler(deps: { audit: AuditPort; metrics: Metr
     const gErr = new GatewayError(reason, MESSAGES[reason]);
     const requestId = newRequestId();
     deps.metrics.calls.labels('-', '-', gErr.code, reason).inc();
-    deps.audit.record('client_error', {
-      request_id: requestId,
-      client: { ip: socket.remoteAddress ?? '' },
-      outcome: { result: 'refused', status: gErr.status, error: gErr.code, reason },
-      bytes_read: socket.bytesRead,
-    });
-    if (socket.writable) {
-      const body = JSON.stringify(gErr.body(requestId));
-      socket.write(
-        `HTTP/1.1 ${gErr.status} ${STATUS_TEXT[gErr.status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-          `Portcullis-Request-Id: ${requestId}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
-      );
-    }
-    socket.destroySoon();
+    // Answered once its event is handed to the OS, like every other answer (finish.ts).
+    const written = deps.audit.record(
+      'client_error',
+      { request_id: requestId, client: { ip: socket.remoteAddress ?? '' }, outcome: { result: 'refused', status: gErr.status, error: gErr.code, reason }, bytes_read: socket.bytesRead },
+      { written: true },
+    );
+    const answer = () => {
+      if (socket.writable) {
+        const body = JSON.stringify(gErr.body(requestId));
+        socket.write(
+          `HTTP/1.1 ${gErr.status} ${STATUS_TEXT[gErr.status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+            `Portcullis-Request-Id: ${requestId}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroySoon();
+    };
+    if (written) written.then(answer, answer);
+    else answer();
   };
 }
 

@@ -7,7 +7,8 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisConnection } from '../config/compile.js';
 
 // Approval transitions run inside Redis, so two approvers (or two replicas using one approval) get
-// exactly one outcome. Each approval is a hash: the immutable record as JSON, its status fields,
+// exactly one outcome. They are not snapshot state, so they do not move the snapshot's version: a
+// waiter re-reads the record when told of a change. Each approval is a hash: the immutable record as JSON, its status fields,
 // its expiry and its fingerprint in canonical form.
 export const DECIDE = `
 local s = redis.call('HMGET', KEYS[1], 'status', 'expires_at')
@@ -15,10 +16,10 @@ if not s[1] then return {'unknown'} end
 if s[1] ~= 'pending' then return {'not_pending'} end
 if tonumber(s[2]) <= tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[1], 'status', 'expired')
-  return {'expired', redis.call('INCR', KEYS[2])}
+  return {'expired', 1}
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'decided_by', ARGV[2], 'comment', ARGV[3], 'decided_at', ARGV[5])
-return {'ok', redis.call('INCR', KEYS[2])}`;
+return {'ok', 1}`;
 
 export const CONSUME = `
 local s = redis.call('HMGET', KEYS[1], 'status', 'expires_at', 'fp')
@@ -26,11 +27,11 @@ if not s[1] then return {'unknown'} end
 if s[1] ~= 'approved' then return {'not_approved'} end
 if tonumber(s[2]) <= tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'status', 'expired')
-  return {'expired', redis.call('INCR', KEYS[2])}
+  return {'expired', 1}
 end
 if s[3] ~= ARGV[1] then return {'mismatch'} end
 redis.call('HSET', KEYS[1], 'status', 'used')
-return {'ok', redis.call('INCR', KEYS[2])}`;
+return {'ok', 1}`;
 
 // GCRA over several limits at once (src/trust/gcra.ts has the same arithmetic): Redis's own clock,
 // so replicas with skewed clocks share one timeline; all limits are taken, or none.
@@ -53,6 +54,14 @@ for i = 1, #KEYS do
   redis.call('SET', KEYS[i], tostring(nextTats[i]), 'PX', math.ceil(nextTats[i] - now) + 1000)
 end
 return {1, 0, 0}`;
+
+// The version bump and the announcement in one step, inside the change's MULTI: replicas then
+// receive changes in version order, so a change applies as it arrives instead of looking like a gap
+// (which costs a full resynchronisation) when two replicas write at once.
+export const ANNOUNCE = `
+local v = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', KEYS[2], v .. '|' .. ARGV[1])
+return v`;
 
 /** Opens one connection of the configured kind, failing fast instead of queueing commands. */
 export function connect(c: RedisConnection, commandTimeout: number): Redis | Cluster {

@@ -12,7 +12,7 @@ import type { Logger } from '../observability/logger.js';
 import { canonical } from '../audit/chain.js';
 import { pinKey, type ToolPin } from '../mcp/pins.js';
 import { LocalRateLimiter, type RateCheck, type RateResult } from '../trust/gcra.js';
-import { connect, CONSUME, DECIDE, GCRA, redisLocation, storeKeys } from './redis-connection.js';
+import { ANNOUNCE, connect, CONSUME, DECIDE, GCRA, redisLocation, storeKeys } from './redis-connection.js';
 import { attestationKey, MAX_SIGNALS_PER_AGENT, StateSnapshot, type Approval, type Attestation, type Fingerprint, type Kill, type Revocation, type StateChange, type StateStore, type Transition, type TrustOverride, type TrustSignal } from './store.js';
 
 const SIGNAL_BATCH_MS = 50;
@@ -29,7 +29,8 @@ export interface RedisStoreOptions {
   readonly onRateFallback?: () => void;
 }
 
-type Message = { origin: string; version: number; change: StateChange };
+/** Published as `<version>|<json>` (ANNOUNCE): the version is known only once Redis bumps it. */
+type Message = { origin: string; change: StateChange };
 
 export function createRedisStore(opts: RedisStoreOptions, logger: Logger): StateStore {
   const keys = storeKeys(opts.connection.prefix);
@@ -94,7 +95,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     if (v !== undefined && approval) {
       emit({ type: 'approval', approval });
       // The transition happened; a lost publish only delays other replicas (their waiters time out to 202).
-      await cmd.publish(keys.channel, JSON.stringify({ origin, version: Number(v), change: { type: 'approval', approval } } satisfies Message)).catch((err: Error) => {
+      await cmd.publish(keys.channel, `0|${JSON.stringify({ origin, change: { type: 'approval', approval } } satisfies Message)}`).catch((err: Error) => {
         logger.warn({ error: err.message, approval: id }, 'approval change stored but not published');
       });
     }
@@ -105,14 +106,17 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
   /** Reloads everything from Redis: the only way back from a missed message or a lost subscription. */
   async function resync(): Promise<void> {
     resyncing ??= (async () => {
-      const [kills, revocations, pins, attestations, overrides, signalAgents, v] = await Promise.all([
+      // The version first (one connection: Redis runs these in order): a change landing while the
+      // rest is read is then both in the snapshot and newer than the version, and applying it again
+      // when its message comes is harmless; none can be in the version and missing from the snapshot.
+      const [v, kills, revocations, pins, attestations, overrides, signalAgents] = await Promise.all([
+        cmd.get(keys.version),
         cmd.hgetall(keys.kills),
         cmd.hgetall(keys.revocations),
         cmd.hgetall(keys.pins),
         cmd.hgetall(keys.attestations),
         cmd.hgetall(keys.overrides),
         cmd.smembers(keys.signalAgents),
-        cmd.get(keys.version),
       ]);
       const signalLists = await Promise.all(signalAgents.map((a) => cmd.lrange(keys.signals(a), 0, -1)));
       const fresh = new StateSnapshot();
@@ -231,40 +235,43 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
   async function write(change: StateChange, mutate: (m: ReturnType<typeof cmd.multi>) => void, how: { applied?: boolean } = {}): Promise<void> {
     const m = cmd.multi();
     mutate(m);
-    m.incr(keys.version);
+    m.eval(ANNOUNCE, 2, keys.version, keys.channel, JSON.stringify({ origin, change } satisfies Message));
     const res = await m.exec();
     const failed = res?.find(([e]) => e);
     if (!res || failed) throw failed?.[0] ?? new Error('the state store did not answer');
     const v = Number(res.at(-1)![1]);
-    // Stored: apply and announce here first, then tell the others. If the publish is lost, their
-    // heartbeat sees the version move and resynchronises (within max_staleness).
+    // Stored and announced: apply it here too (others apply it from the message).
     if (!how.applied) apply(change);
     if (v === version + 1) version = v;
     if (!how.applied) emit(change);
-    await cmd.publish(keys.channel, JSON.stringify({ origin, version: v, change } satisfies Message)).catch((err: Error) => {
-      logger.warn({ error: err.message, change: change.type }, 'state change stored but not published; other replicas will resynchronise');
-    });
   }
 
   return {
     async start() {
       sub.on('message', (_channel: string, raw: string) => {
+        const bar = raw.indexOf('|');
+        const v = Number(raw.slice(0, bar));
         let msg: Message;
         try {
-          msg = JSON.parse(raw) as Message;
+          msg = JSON.parse(raw.slice(bar + 1)) as Message;
         } catch {
           return;
         }
-        // Approval changes wake held calls whatever the version says: the waiter re-reads Redis.
-        if (msg.change.type === 'approval' && msg.origin !== origin) emit(msg.change);
-        if (msg.version !== version + 1) {
-          // A gap: something was missed (or arrived out of order). Trust Redis, not the message.
+        // Approval changes wake held calls (the waiter re-reads Redis); they are not snapshot state.
+        if (msg.change.type === 'approval') {
+          if (msg.origin !== origin) emit(msg.change);
+          return;
+        }
+        // Known already: this replica's own write, or one a resynchronisation loaded.
+        if (v <= version) return;
+        if (v !== version + 1) {
+          // A gap: something was missed. Trust Redis, not the message.
           void resync().catch(() => undefined);
           return;
         }
-        version = msg.version;
+        version = v;
         confirmedAt = Date.now();
-        if (msg.origin === origin || msg.change.type === 'approval') return; // applied locally / emitted above
+        if (msg.origin === origin) return; // applied locally
         apply(msg.change);
         emit(msg.change);
       });
@@ -315,11 +322,9 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       m.pexpireat(key, approval.expires_at + 86_400_000);
       m.zadd(keys.approvals, approval.expires_at, approval.id);
       m.zremrangebyscore(keys.approvals, 0, Date.now() - 86_400_000);
-      m.incr(keys.version);
       const res = await m.exec();
       if (!res || res.some(([e]) => e)) throw new Error('the state store did not store the approval');
-      const v = Number(res.at(-1)![1]);
-      await cmd.publish(keys.channel, JSON.stringify({ origin, version: v, change: { type: 'approval', approval } } satisfies Message));
+      await cmd.publish(keys.channel, `0|${JSON.stringify({ origin, change: { type: 'approval', approval } } satisfies Message)}`);
       emit({ type: 'approval', approval });
     },
     getApproval: readApproval,
