@@ -16,6 +16,20 @@ const auditConfig = (path: string, sinks: ShippingSink[]) => ({ path, sinks }) a
 
 const until = (cond: () => boolean) => waitUntil(cond, 10_000, 50);
 
+/** An NDJSON collector on loopback that records the seq of every event it accepts. */
+async function startCollector(received: number[], port = 0): Promise<Server> {
+  const collector = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      for (const line of body.trim().split('\n')) received.push(JSON.parse(line).seq);
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => collector.listen(port, '127.0.0.1', r));
+  return collector;
+}
+
 describe('the HTTP sink', () => {
   it('survives a collector outage: every event arrives, in order, none lost', async () => {
     const received: number[] = [];
@@ -62,15 +76,7 @@ describe('the HTTP sink', () => {
 
   it('resumes after a restart from its persisted cursor', async () => {
     const received: number[] = [];
-    const collector = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => (body += c));
-      req.on('end', () => {
-        for (const line of body.trim().split('\n')) received.push(JSON.parse(line).seq);
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+    const collector = await startCollector(received);
     const sink: ShippingSink = { type: 'http', name: 'siem', url: `http://127.0.0.1:${(collector.address() as AddressInfo).port}/`, headers: {}, batchSize: 100, timeoutMs: 2000 };
     const first = await openTestTrail();
     let shippers = startShippers(auditConfig(first.path, [sink]), first.trail, deps());
@@ -190,15 +196,7 @@ describe('sink back-off', () => {
 
     // The collector comes back on the same port: delivery resumes within one back-off step (≤ 30 s cap; here a few s).
     const received: number[] = [];
-    const collector = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => (body += c));
-      req.on('end', () => {
-        for (const line of body.trim().split('\n')) received.push(JSON.parse(line).seq);
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => collector.listen(port, '127.0.0.1', r));
+    const collector = await startCollector(received, port);
     const head = t.trail.head().seq;
     expect(await waitUntil(() => received.length > 0 && received.at(-1)! >= head, 40_000, 50)).toBe(true);
     expect([...new Set(received)]).toEqual(Array.from({ length: head }, (_, i) => i + 1));

@@ -5,13 +5,34 @@ import { describe, expect, it } from 'vitest';
 import { logFiles, readLines } from '../../src/audit/log-files.js';
 import { verifyAudit } from '../../src/audit/verify.js';
 import { freePort, startCli } from '../helpers/cli.js';
-import { createTestIssuer } from '../helpers/issuer.js';
+import { createTestIssuer, type TestIssuer } from '../helpers/issuer.js';
 import { buildPolicyBundle } from '../helpers/policy.js';
 import { startUpstream } from '../helpers/upstream.js';
 import { send } from '../helpers/http.js';
 import { request as httpRequest } from 'node:http';
 
 const ALLOW_ALL = 'package portcullis\n\nimport rego.v1\n\ndecision := {"allow": true, "approval_required": false, "reasons": ["crash test"]}\n';
+
+/** A gateway.yaml in a fresh folder: one agent, a `warehouse` tool with these operations, an allow-all policy. */
+async function crashConfig(issuer: TestIssuer, upstream: string, operations: unknown[], audit: Record<string, unknown> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-crash-'));
+  const bundle = await buildPolicyBundle({ rego: ALLOW_ALL });
+  const port = await freePort();
+  const config = join(dir, 'gateway.yaml');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      listen: { proxy: { port }, admin: { port: await freePort() } },
+      auth: { issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksFile, audiences: ['portcullis'] }] },
+      agents: { 'finance-bot': { owner: 'carol@example.com', roles: ['finance_agent'], max_classification: 'regulated' } },
+      tools: { warehouse: { upstream, classification: 'confidential', operations } },
+      policy: { bundle, watch: false },
+      audit: { sinks: [{ type: 'file', path: './audit/audit.jsonl' }], signing_key: './audit-key.pem', generate_signing_key: true, ...audit },
+      logging: { level: 'warn' },
+    }),
+  );
+  return { dir, port, config };
+}
 
 describe('a gateway killed under load (SIGKILL)', () => {
   it('leaves a log that verifies, with an event for every high-risk call the upstream received', async () => {
@@ -21,31 +42,10 @@ describe('a gateway killed under load (SIGKILL)', () => {
       if (req.url.endsWith('/export')) received.add(String(req.headers['portcullis-request-id']));
       res.end('{"exported":true}');
     });
-    const dir = mkdtempSync(join(tmpdir(), 'portcullis-crash-'));
-    const bundle = await buildPolicyBundle({ rego: ALLOW_ALL });
-    const port = await freePort();
-    const config = join(dir, 'gateway.yaml');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        listen: { proxy: { port }, admin: { port: await freePort() } },
-        auth: { issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksFile, audiences: ['portcullis'] }] },
-        agents: { 'finance-bot': { owner: 'carol@example.com', roles: ['finance_agent'], max_classification: 'regulated' } },
-        tools: {
-          warehouse: {
-            upstream: up.url,
-            classification: 'confidential',
-            operations: [
-              { name: 'export-view', method: 'GET', path: '/views/:view/export', action: 'export', risk: 'high' },
-              { name: 'query-view', method: 'GET', path: '/views/:view', action: 'read' },
-            ],
-          },
-        },
-        policy: { bundle, watch: false },
-        audit: { sinks: [{ type: 'file', path: './audit/audit.jsonl' }], signing_key: './audit-key.pem', generate_signing_key: true, checkpoint: { every: 10, interval: '1h' } },
-        logging: { level: 'warn' },
-      }),
-    );
+    const { dir, port, config } = await crashConfig(issuer, up.url, [
+      { name: 'export-view', method: 'GET', path: '/views/:view/export', action: 'export', risk: 'high' },
+      { name: 'query-view', method: 'GET', path: '/views/:view', action: 'read' },
+    ], { checkpoint: { every: 10, interval: '1h' } });
     const gw = startCli(['start', '--config', config], () => false);
     gw.readyLine.catch(() => undefined); // never "ready" by design: this test kills it
     const proxy = `http://127.0.0.1:${port}`;
@@ -89,23 +89,8 @@ describe('a gateway killed under load (SIGKILL)', () => {
   it('loses no answered call: 20 kills at random moments under load, every request id a client saw an answer for is in the log', async () => {
     const issuer = await createTestIssuer();
     const up = await startUpstream((_req, res) => void res.end('{"ok":true}'));
-    const dir = mkdtempSync(join(tmpdir(), 'portcullis-kills-'));
-    const bundle = await buildPolicyBundle({ rego: ALLOW_ALL });
-    const port = await freePort();
-    const config = join(dir, 'gateway.yaml');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        listen: { proxy: { port }, admin: { port: await freePort() } },
-        auth: { issuers: [{ issuer: issuer.issuer, jwks_file: issuer.jwksFile, audiences: ['portcullis'] }] },
-        agents: { 'finance-bot': { owner: 'carol@example.com', roles: ['finance_agent'], max_classification: 'regulated' } },
-        tools: { warehouse: { upstream: up.url, classification: 'confidential', operations: [{ name: 'query-view', method: 'GET', path: '/views/:view', action: 'read' }] } },
-        policy: { bundle, watch: false },
-        // The default group commit and sync interval: the window in which answered calls used to be lost.
-        audit: { sinks: [{ type: 'file', path: './audit/audit.jsonl' }], signing_key: './audit-key.pem', generate_signing_key: true },
-        logging: { level: 'warn' },
-      }),
-    );
+    // The default group commit and sync interval: the window in which answered calls used to be lost.
+    const { dir, port, config } = await crashConfig(issuer, up.url, [{ name: 'query-view', method: 'GET', path: '/views/:view', action: 'read' }]);
     const proxy = new URL(`http://127.0.0.1:${port}`);
     const token = await issuer.token('finance-bot', 'warehouse:read');
     const answered = new Set<string>();
