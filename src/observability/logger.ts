@@ -57,7 +57,7 @@ export const ACCESS_LOG_MAX_BUFFER = 16 * 2 ** 20;
  * stdout (or `fd`), written in batches: a synchronous write per call cost another ~28% of throughput
  * (bench, 2026-11-23). Lines wait at most 200 ms; the gateway flushes them on close, so a clean stop
  * loses nothing. A crash may lose the last 200 ms of access lines, which is why the audit log
- * (issue #4), not this log, is the record of truth.
+ * (src/audit), not this log, is the record of truth.
  *
  * sonic-boom keeps one write in flight, of at most 16 KB of the lines it was given one by one. Under
  * overload the event-loop turns grow long (hundreds of calls each) and one 16 KB write per turn fell

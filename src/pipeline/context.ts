@@ -10,7 +10,7 @@ import type { McpCall } from '../mcp/protocol.js';
 import type { TrustNow } from '../trust/score.js';
 import type { CallAbort } from './call-abort.js';
 
-/** What the decide stage concluded (the policy engine fills this from issue #3 on). */
+/** What the decide stage concluded: the scope check and the policy engine. */
 export interface Decision {
   readonly allow: boolean;
   readonly approvalRequired: boolean;

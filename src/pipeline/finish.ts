@@ -1,6 +1,7 @@
 /**
  * The end of every call, allowed or refused: one response shape, one log line, one set of metric
- * updates, all sharing the same reason code. The audit event (issue #4) is appended here too.
+ * updates, all sharing the same reason code, and the hash-chained audit event, written before the
+ * answer is released.
  */
 import type { FastifyReply } from 'fastify';
 import { GatewayError } from '../errors.js';
@@ -9,10 +10,11 @@ import type { Metrics } from '../observability/metrics.js';
 import { authFailureFields, callEventFields } from '../audit/events.js';
 import type { AuditPort, CallContext } from './context.js';
 import { discardBody, upstreamFailure, type UpstreamResponse } from './forward.js';
-
-const WRITTEN = { written: true } as const;
 import { inputRequiredResult, rpcRefusal } from '../mcp/rpc-errors.js';
 import type { Trust } from '../trust/engine.js';
+
+/** Every answer waits until its audit event is handed to the OS (audit/log-writer.ts). */
+const WRITTEN = { written: true } as const;
 
 export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLogger: AccessLog; audit: AuditPort; trust: Trust; done: (ctx: CallContext) => void }) {
   const { metrics, logger, accessLogger, audit, trust } = deps;

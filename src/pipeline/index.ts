@@ -18,9 +18,9 @@
  *                    policy and before anything is forwarded, so a refused call forwards nothing.
  *  4. decide       — token scope, then the compiled Rego policy. Needs the principal, the agent's
  *                    registry entry and the operation.
- *  5. hold         — a call the policy marks approval_required waits for a human (issue #5 adds the
- *                    approvals; until then it is answered approval_pending and not forwarded).
- *                    After a decision, before any credential is attached.
+ *  5. hold         — a call the policy marks approval_required waits for a human up to approvals.hold,
+ *                    then is answered approval_pending. After a decision, before any credential is
+ *                    attached.
  *  6. inject       — strip the agent's credentials and forgeable headers, attach the tool's own.
  *                    Last before forwarding, so a refused call never touches a tool credential.
  *  7. record       — a high-risk call's audit event is on disk before anything leaves the gateway.
