@@ -69,7 +69,7 @@ async function adminCall(method, path, body) {
 
 const probePools = proxies.slice(1).map((url) => new Pool(url, { connections: 1, pipelining: 1 }));
 /** Probes every other replica as `token` until `done(status)`; resolves with each replica's ms after `t0()`. */
-async function measure(token, done, act) {
+async function measure(label, token, done, act) {
   let t0 = Infinity;
   let stop = false;
   const probes = probePools.map(async (pool) => {
@@ -85,6 +85,7 @@ async function measure(token, done, act) {
   t0 = performance.now();
   await act();
   adminMs.push(performance.now() - t0);
+  (adminBy[label] ??= []).push(adminMs.at(-1));
   const times = await Promise.race([Promise.all(probes), new Promise((r) => setTimeout(() => r(null), 5000))]);
   stop = true;
   if (!times) throw new Error('a replica never saw the change within 5 s');
@@ -95,6 +96,7 @@ async function measure(token, done, act) {
 }
 
 const adminMs = [];
+const adminBy = {};
 const afterAnswer = [];
 const kill = [];
 const lift = [];
@@ -103,20 +105,20 @@ for (let i = 1; i <= ROUNDS; i++) {
   const agent = `agent-${i}`;
   const token = await issuer.mint(900, agent);
   let id;
-  kill.push(...(await measure(token, (s) => s === 403, async () => {
+  kill.push(...(await measure('kill', token, (s) => s === 403, async () => {
     ({ id } = await adminCall('POST', '/admin/kill', { target: { agent }, reason: 'propagation bench' }));
   })));
-  lift.push(...(await measure(token, (s) => s === 200, () => adminCall('DELETE', `/admin/kill/${id}`))));
+  lift.push(...(await measure('lift', token, (s) => s === 200, () => adminCall('DELETE', `/admin/kill/${id}`))));
   const other = `agent-${ROUNDS + i}`;
   const revoked = await issuer.mint(900, other);
-  revoke.push(...(await measure(revoked, (s) => s === 401, () => adminCall('POST', '/admin/revoke', { agent: other, reason: 'propagation bench' }))));
+  revoke.push(...(await measure('revocation', revoked, (s) => s === 401, () => adminCall('POST', '/admin/revoke', { agent: other, reason: 'propagation bench' }))));
 }
 
 console.log(`propagation across ${REPLICAS} replicas on one Redis, ${LOAD} req/s of background load per replica, ${ROUNDS} rounds (from the admin request to the first call that shows it on each other replica):`);
 console.log(`  kill       ${fmt(kill)}`);
 console.log(`  lift       ${fmt(lift)}`);
 console.log(`  revocation ${fmt(revoke)}`);
-console.log(`  (the admin request itself, answered by replica 0: ${fmt(adminMs)};`);
+console.log(`  (the admin request itself, answered by replica 0: ${fmt(adminMs)} — ${Object.entries(adminBy).map(([k, v]) => `${k} p99 ${pct(v, 99).toFixed(1)} ms`).join(', ')};`);
 console.log(`   after its answer, until the other replicas refuse or serve: ${fmt(afterAnswer)})`);
 
 load.child.kill('SIGTERM');
