@@ -2,7 +2,10 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestIssuer, type TestIssuer } from '../helpers/issuer.js';
@@ -148,5 +151,57 @@ describe('remote bundles are signed, authenticated and bounded', () => {
     [{ bundle: 'https://bundles.example.com/b.tar.gz' }, /policy\.signing.*must be signed/],
   ])('refuses at start the config %j', async (p, message) => {
     expect(() => shippedCatalogue(issuer, up, p)).toThrow(message);
+  });
+});
+
+describe('a bundle server that requires a client certificate (mTLS)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-bundle-mtls-'));
+  const selfSigned = (name: string, cn: string) => {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', `/CN=${cn}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-keyout', join(dir, `${name}-key.pem`), '-out', join(dir, `${name}.pem`),
+    ], { stdio: 'ignore' });
+    return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}-key.pem`) };
+  };
+  const server = selfSigned('server', 'localhost');
+  const client = selfSigned('client', 'portcullis-replica');
+  let tls: HttpsServer;
+  let bundleUrl: string;
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    tls = createHttpsServer(
+      { key: readFileSync(server.key), cert: readFileSync(server.cert), ca: readFileSync(client.cert), requestCert: true, rejectUnauthorized: true },
+      (req, res) => {
+        seen.push(String((req.socket as TLSSocket).getPeerCertificate().subject?.CN));
+        res.writeHead(200, { 'content-type': 'application/gzip' }).end(readFileSync(SHIPPED_BUNDLE));
+      },
+    );
+    await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+    bundleUrl = `https://127.0.0.1:${(tls.address() as AddressInfo).port}/b.tar.gz`;
+  });
+  afterAll(() => {
+    tls.close();
+  });
+
+  const ready = async (download: Record<string, unknown>) => {
+    const gw = await startGateway(shippedCatalogue(issuer, up, { bundle: bundleUrl, watch: false, require_signature: false, download }), { policy: true });
+    try {
+      return (await send(gw.adminUrl, { path: '/readyz' })).status;
+    } finally {
+      await gw.close();
+    }
+  };
+
+  it('fetches the bundle presenting the configured client certificate, verifying the server against ca_file', async () => {
+    expect(await ready({ cert_file: client.cert, key_file: client.key, ca_file: server.cert })).toBe(200);
+    expect(seen).toEqual(['portcullis-replica']);
+  });
+
+  it('gets no bundle without the client certificate, or without trusting the server', async () => {
+    expect(await ready({ ca_file: server.cert })).toBe(503);
+    expect(await ready({ cert_file: client.cert, key_file: client.key })).toBe(503);
+    expect(seen).toHaveLength(1);
   });
 });
