@@ -8,7 +8,7 @@ import { createSinkClient } from '../../src/audit/sinks.js';
 import type { AuditConfig, ShippingSink } from '../../src/config/compile-audit.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { openTestTrail, writeEvents } from '../helpers/audit.js';
+import { openTestTrail, writeBulk, writeEvents } from '../helpers/audit.js';
 import { until as waitUntil } from '../helpers/wait.js';
 
 const deps = () => ({ metrics: createMetrics({ defaultMetrics: false }), logger: createLogger({ level: 'silent' }) });
@@ -184,10 +184,7 @@ describe('sink back-off', () => {
     const gc = runInNewContext('gc') as () => void;
     gc();
     const heapBefore = process.memoryUsage().heapUsed;
-    for (let i = 0; i < 100; i++) {
-      for (let j = 0; j < 999; j++) t.trail.record('tool_call', { request_id: `bulk-${i}-${j}`, agent: { id: 'support-bot' }, outcome: { result: 'ok', status: 200 } });
-      await t.trail.record('tool_call', { request_id: `bulk-${i}-last` }, { durable: true });
-    }
+    await writeBulk(t.trail, 100_000);
     await new Promise((r) => setTimeout(r, 200));
     gc();
     const grown = process.memoryUsage().heapUsed - heapBefore;

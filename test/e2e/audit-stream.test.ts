@@ -13,6 +13,7 @@ import { startUpstream, type RecordingUpstream } from '../helpers/upstream.js';
 import { startGateway, testConfig, type RunningGateway } from '../helpers/gateway.js';
 import { send } from '../helpers/http.js';
 import { crmTools } from './fixtures.js';
+import { writeBulk } from '../helpers/audit.js';
 
 const BREAK_GLASS = 'audit-stream-break-glass';
 const RECORDS = 200_000;
@@ -24,11 +25,7 @@ beforeAll(async () => {
   issuer = await createTestIssuer();
   up = await startUpstream();
   gw = await startGateway(testConfig(issuer, crmTools(up), { admin: { break_glass: { sha256: createHash('sha256').update(BREAK_GLASS).digest('hex') } } }));
-  const trail = gw.gateway.audit()!;
-  for (let i = 0; i < RECORDS / 1000; i++) {
-    for (let j = 0; j < 999; j++) trail.record('tool_call', { request_id: `r-${i}-${j}`, agent: { id: 'support-bot' }, note: 'ünïcödé ☕', outcome: { result: 'ok', status: 200 } });
-    await trail.record('tool_call', { request_id: `r-${i}-last` }, { durable: true });
-  }
+  await writeBulk(gw.gateway.audit()!, RECORDS, 'ünïcödé ☕');
 }, 120_000);
 afterAll(async () => {
   await gw.close();

@@ -29,3 +29,11 @@ export async function writeEvents(trail: AuditTrail, n: number, from = 0): Promi
     if (durable) await written;
   }
 }
+
+/** Writes `n` (a multiple of 1000) small tool_call events fast: queued, with a durable one every 1000 to let the disk keep up. */
+export async function writeBulk(trail: AuditTrail, n: number, note = 'bulk'): Promise<void> {
+  for (let i = 0; i < n / 1000; i++) {
+    for (let j = 0; j < 999; j++) trail.record('tool_call', { request_id: `${note}-${i}-${j}`, agent: { id: 'support-bot' }, note, outcome: { result: 'ok', status: 200 } });
+    await trail.record('tool_call', { request_id: `${note}-${i}-last` }, { durable: true });
+  }
+}
