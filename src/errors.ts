@@ -50,6 +50,12 @@ export const REASONS = {
   token_lifetime_too_long: 'invalid_token',
   token_keys_unavailable: 'invalid_token',
   token_revoked: 'invalid_token',
+  dpop_proof_missing: 'invalid_token',
+  dpop_proof_invalid: 'invalid_token',
+  dpop_key_mismatch: 'invalid_token',
+  dpop_proof_replayed: 'invalid_token',
+  dpop_scheme_mismatch: 'invalid_token',
+  dpop_required: 'invalid_token',
   // resolve
   path_malformed: 'invalid_request',
   path_traversal: 'invalid_request',

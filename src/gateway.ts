@@ -24,6 +24,8 @@ import type { StateStore } from './state/store.js';
 import { createPipeline, newRequestId } from './pipeline/index.js';
 import { createClientErrorHandler } from './pipeline/client-error.js';
 import { createTrust } from './trust/engine.js';
+import { loadSigningKeys } from './identity/signing-keys.js';
+import { registerTokenRoutes } from './identity/token-routes.js';
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -73,7 +75,11 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   let closing = false;
   let listening = false;
 
+  const ts = config.tokenService;
+  // Loaded before anything listens: a missing or unusable key file stops the start, naming the key.
+  const signingKeys = ts ? loadSigningKeys(ts.signingKeys, { generate: ts.generateKey }) : undefined;
   const verify = createJwtVerifier({
+    keySets: ts && signingKeys ? new Map([[ts.issuer, signingKeys.keySet]]) : undefined,
     issuers: config.auth.issuers,
     algorithms: config.auth.algorithms,
     clockToleranceSec: config.auth.clockToleranceSec,
@@ -156,6 +162,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   proxy.removeAllContentTypeParsers();
   proxy.addContentTypeParser('*', (_request, _payload, done) => done(null));
   proxy.route({ method: METHODS, url: '/*', handler: pipeline.handle });
+  if (ts && signingKeys) registerTokenRoutes(proxy, config, ts, { state, audit, metrics, logger, keys: signingKeys });
   proxy.setNotFoundHandler(pipeline.handle);
   proxy.setErrorHandler((err, request, reply) => {
     const status = (err as { statusCode?: number }).statusCode ?? 500;

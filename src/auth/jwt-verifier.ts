@@ -20,6 +20,8 @@ export interface JwtVerifierOptions {
   readonly requiredClaims: readonly string[];
   /** `typ` values accepted besides none, JWT and at+jwt (lower case, without "application/"). */
   readonly types?: readonly string[];
+  /** Key sets held in memory (the token service's own), by issuer, in place of a JWKS file or URL. */
+  readonly keySets?: ReadonlyMap<string, JWTVerifyGetKey>;
 }
 
 export type JwtVerifier = (token: string) => Promise<JWTPayload>;
@@ -33,9 +35,10 @@ const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
 
 export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   const byIssuer = new Map<string, { config: IssuerConfig; keys: JWTVerifyGetKey }>();
-  for (const config of opts.issuers) byIssuer.set(config.issuer, { config, keys: createKeySet(config, opts.jwks) });
+  for (const config of opts.issuers) byIssuer.set(config.issuer, { config, keys: opts.keySets?.get(config.issuer) ?? createKeySet(config, opts.jwks) });
   const algorithms = [...opts.algorithms];
   const requiredClaims = [...opts.requiredClaims];
+  const needsJti = requiredClaims.includes('jti');
   const types = new Set([...BASE_TYPES, ...(opts.types ?? []).map(normaliseType)]);
 
   return async function verifyJwt(token: string): Promise<JWTPayload> {
@@ -76,7 +79,7 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
       throw mapJoseError(err);
     }
     const nowSec = Date.now() / 1000;
-    if (typeof payload.iat !== 'number' || typeof payload.exp !== 'number' || typeof payload.jti !== 'string') {
+    if (typeof payload.iat !== 'number' || typeof payload.exp !== 'number' || (needsJti && typeof payload.jti !== 'string')) {
       throw new GatewayError('token_claim_invalid', 'The token\'s "iat", "exp" or "jti" claim has the wrong type.');
     }
     if (payload.iat > nowSec + opts.clockToleranceSec) throw new GatewayError('token_issued_in_future', 'The token was issued in the future.');

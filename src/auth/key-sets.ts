@@ -15,7 +15,8 @@ export function createKeySet(issuer: IssuerConfig, remote: { cacheMaxAgeMs: numb
       cacheMaxAge: remote.cacheMaxAgeMs,
     });
   }
-  return createFileKeySet(issuer.jwksFile!);
+  if (!issuer.jwksFile) throw new Error(`issuer ${issuer.issuer} has no key source`);
+  return createFileKeySet(issuer.jwksFile);
 }
 
 function createFileKeySet(file: string): JWTVerifyGetKey {

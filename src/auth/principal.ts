@@ -26,6 +26,10 @@ export interface Principal {
   readonly taskId: string | null;
   /** The agent software's version (`agent_version` claim), for the trust score's posture. */
   readonly agentVersion: string | null;
+  /** Ids of the tokens this one was exchanged from, nearest first (`parents`): revoking any refuses it. */
+  readonly parents: readonly string[];
+  /** The DPoP key thumbprint the token is bound to (`cnf.jkt`, RFC 9449 §6.1), or null for a bearer token. */
+  readonly jkt: string | null;
 }
 
 const MAX_CHAIN = 8;
@@ -62,7 +66,25 @@ export function principalFromClaims(claims: JWTPayload): Principal {
     exp: claims.exp as number,
     taskId: typeof claims.task_id === 'string' ? claims.task_id : null,
     agentVersion: typeof claims.agent_version === 'string' ? claims.agent_version.slice(0, 128) : null,
+    parents: parentList(claims.parents),
+    jkt: boundKey(claims.cnf),
   };
+}
+
+function parentList(v: unknown): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.length > MAX_CHAIN || !v.every((j) => isValidId(j))) {
+    throw new GatewayError('token_claim_invalid', `The token's "parents" claim must be a list of at most ${MAX_CHAIN} token ids.`);
+  }
+  return v as string[];
+}
+
+function boundKey(cnf: unknown): string | null {
+  if (cnf === undefined) return null;
+  const jkt = (cnf as { jkt?: unknown } | null)?.jkt;
+  // A confirmation this gateway cannot check (x5t#S256, jwk) must not be ignored: refuse it.
+  if (typeof jkt !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(jkt)) throw new GatewayError('token_claim_invalid', 'The token\'s "cnf" claim must carry a DPoP "jkt" (RFC 9449).');
+  return jkt;
 }
 
 function checkId(v: unknown, claim: string): void {

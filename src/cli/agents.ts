@@ -1,8 +1,13 @@
-/** `portcullis agents list | trust | pin | cap | unpin | attest` — the trust layer's admin API, as a thin client (docs/trust.md). */
+/**
+ * `portcullis agents list | trust | pin | cap | unpin | attest` — the trust layer's admin API, as a
+ * thin client (docs/trust.md); `agents keygen | secret | assert` — credentials for the token service
+ * (docs/identity.md), made locally.
+ */
 import { readFileSync } from 'node:fs';
 import { parse, UsageError, type Command } from './args.js';
 import { ADMIN_OPTIONS, adminCall } from './admin-client.js';
 import { help } from './start.js';
+import { assert, keygen, secret } from './agent-keys.js';
 
 const USAGE = `portcullis agents list [--level LEVEL] [--below-floor]
        portcullis agents trust ID                              the score's breakdown
@@ -10,19 +15,30 @@ const USAGE = `portcullis agents list [--level LEVEL] [--below-floor]
        portcullis agents cap ID --score N --reason TEXT [--ttl 24h]
        portcullis agents unpin ID --reason TEXT                lifts a pin or cap
        portcullis agents attest FILE|-                         post a signed attestation (a JWT)
-       (all: [--url http://127.0.0.1:8081] [--token T | env PORTCULLIS_ADMIN_TOKEN])`;
+       (all above: [--url http://127.0.0.1:8081] [--token T | env PORTCULLIS_ADMIN_TOKEN])
+       portcullis agents keygen --agent ID [--out DIR] [--alg EdDSA|ES256] [--force]
+                                                               a key pair for private_key_jwt; prints the JWKS
+       portcullis agents secret --agent ID                     a client secret (shown once) and its hash
+       portcullis agents assert --agent ID --key FILE --aud URL [--ttl 60s]
+                                                               a client assertion for the token endpoint`;
 
 export const agents: Command = {
-  summary: "agents' live trust scores: list, breakdown, pin or cap, attest",
+  summary: "agents' trust scores (list, pin, attest…) and token-service credentials (keygen, secret, assert)",
   usage: USAGE,
   async run(argv) {
     const { values, positionals } = parse(
       argv,
-      { ...ADMIN_OPTIONS, level: { type: 'string' }, 'below-floor': { type: 'boolean' }, score: { type: 'string' }, reason: { type: 'string' }, ttl: { type: 'string' } },
+      { ...ADMIN_OPTIONS, agent: { type: 'string' }, out: { type: 'string' }, alg: { type: 'string' }, force: { type: 'boolean' }, key: { type: 'string' }, aud: { type: 'string' }, level: { type: 'string' }, 'below-floor': { type: 'boolean' }, score: { type: 'string' }, reason: { type: 'string' }, ttl: { type: 'string' } },
       true,
     );
     if (values.help) return help(USAGE);
     const [sub, id, ...rest] = positionals;
+    if (sub === 'keygen' || sub === 'secret' || sub === 'assert') {
+      if (id !== undefined) throw new UsageError(`agents ${sub} takes --agent ID, not ${JSON.stringify(id)}`);
+      if (sub === 'keygen') return keygen(values.agent!, { out: values.out, alg: values.alg, force: values.force });
+      if (sub === 'secret') return secret(values.agent!);
+      return assert(values.agent!, { key: values.key, aud: values.aud, ttl: values.ttl });
+    }
     if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
     if (sub === 'list') {
       if (id !== undefined) throw new UsageError('list takes no id (use trust ID)');
@@ -36,7 +52,7 @@ export const agents: Command = {
       const jwt = readFileSync(id === '-' ? 0 : id, 'utf8').trim();
       return adminCall(values, 'POST', '/admin/attestations', { attestation: jwt });
     }
-    if (sub !== 'trust' && sub !== 'pin' && sub !== 'cap' && sub !== 'unpin') throw new UsageError('expected `agents list`, `trust`, `pin`, `cap`, `unpin` or `attest`');
+    if (sub !== 'trust' && sub !== 'pin' && sub !== 'cap' && sub !== 'unpin') throw new UsageError('expected `agents list`, `trust`, `pin`, `cap`, `unpin`, `attest`, `keygen`, `secret` or `assert`');
     if (!id) throw new UsageError(`agents ${sub} needs the agent id`);
     const path = `/admin/agents/${encodeURIComponent(id)}/trust`;
     if (sub === 'trust') return adminCall(values, 'GET', path);

@@ -13,6 +13,7 @@ import { compilePolicy, type PolicyConfig } from './compile-policy.js';
 import { compileRate, compileRateLimits, compileTrust, type RateLimitsConfig, type RateRule, type TrustConfig } from './compile-trust.js';
 import type { ActionName, Classification, RawConfig, TrustLevel } from './schema.js';
 import { DATA_METHODS } from '../mcp/protocol.js';
+import { compileAgentIdentity, compileTokenService, type AgentIdentityConfig, type TokenServiceConfig } from './compile-identity.js';
 import { DEV_ADMIN_AUDIENCE, DEV_AUDIENCE, DEV_ISSUER, devJwksFile } from '../auth/dev-issuer.js';
 
 export type AdminRole = 'operator' | 'approver' | 'auditor' | 'admin';
@@ -23,9 +24,11 @@ export interface IssuerConfig {
   readonly jwksUri?: string;
   readonly jwksFile?: string;
   readonly audiences: readonly string[];
+  /** The token service's own keys (src/identity/signing-keys.ts), not a JWKS file or URL. */
+  readonly selfIssued?: boolean;
 }
 
-export interface AgentEntry {
+export interface AgentEntry extends AgentIdentityConfig {
   readonly id: string;
   readonly owner: string;
   readonly purpose?: string;
@@ -94,6 +97,8 @@ export interface RuntimeConfig {
     readonly tokenCache: { readonly enabled: boolean; readonly maxEntries: number };
   };
   readonly agents: ReadonlyMap<string, AgentEntry>;
+  /** Absent unless token_service.enabled. */
+  readonly tokenService?: TokenServiceConfig;
   readonly tools: ReadonlyMap<string, ToolRoute>;
   readonly admin: {
     readonly issuers: readonly IssuerConfig[];
@@ -147,6 +152,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
       id, owner: a.owner, purpose: a.purpose, version: a.version, roles: Object.freeze([...a.roles]),
       maxClassification: a.max_classification, status: a.status, trustLevel: a.trust_level,
       rateLimit: a.rate_limit && compileRate(a.rate_limit, `agents.${id}.rate_limit`),
+      ...compileAgentIdentity(id, a, raw, baseDir),
     }));
   }
 
@@ -166,16 +172,20 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
   const devIssuer = (audience: string): IssuerConfig[] =>
     raw.dev.issuer ? [{ issuer: DEV_ISSUER, jwksFile: devJwksFile(keysDir), audiences: [audience] }] : [];
 
+  const maxTokenTtlSec = duration(raw.auth.max_token_ttl, 'auth.max_token_ttl') / 1000;
+  const tokenService = compileTokenService(raw, baseDir, keysDir, maxTokenTtlSec);
+  const selfIssuer: IssuerConfig[] = tokenService ? [{ issuer: tokenService.issuer, audiences: tokenService.audiences, selfIssued: true }] : [];
+
   const runtime: RuntimeConfig = {
     listen: {
       proxy: compileProxyListen(raw.listen.proxy),
       admin: { host: raw.listen.admin.host, port: raw.listen.admin.port ?? 8081 },
     },
     auth: {
-      issuers: [...raw.auth.issuers.map((iss, i) => compileIssuer(iss, `auth.issuers.${i}`, baseDir)), ...devIssuer(DEV_AUDIENCE)],
+      issuers: [...raw.auth.issuers.map((iss, i) => compileIssuer(iss, `auth.issuers.${i}`, baseDir)), ...devIssuer(DEV_AUDIENCE), ...selfIssuer],
       algorithms: raw.auth.algorithms,
       clockToleranceSec: duration(raw.auth.clock_tolerance, 'auth.clock_tolerance') / 1000,
-      maxTokenTtlSec: duration(raw.auth.max_token_ttl, 'auth.max_token_ttl') / 1000,
+      maxTokenTtlSec,
       maxTokenBytes: size(raw.auth.max_token_bytes, 'auth.max_token_bytes'),
       tokenTypes: raw.auth.token_types,
       jwks: {
@@ -185,6 +195,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
       tokenCache: { enabled: raw.auth.token_cache.enabled, maxEntries: raw.auth.token_cache.max_entries },
     },
     agents,
+    tokenService,
     tools,
     admin: {
       issuers: [
@@ -224,7 +235,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
   if (runtime.auth.issuers.length === 0) throw new ConfigError('auth.issuers', 'needs at least one trusted issuer (or dev.issuer: true)');
   const issuerNames = runtime.auth.issuers.map((i) => i.issuer);
   const dup = issuerNames.find((n, i) => issuerNames.indexOf(n) !== i);
-  if (dup !== undefined) throw new ConfigError('auth.issuers', `issuer ${JSON.stringify(dup)} is listed twice`);
+  if (dup !== undefined) throw new ConfigError('auth.issuers', `issuer ${JSON.stringify(dup)} is listed twice${dup === tokenService?.issuer ? ' (token_service.issuer is trusted without being listed)' : ''}`);
   if (runtime.auth.maxTokenTtlSec <= 0) throw new ConfigError('auth.max_token_ttl', 'must be longer than 0s');
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(runtime.logLevel)) {
     throw new ConfigError('logging.level', `must be one of fatal, error, warn, info, debug, trace, silent (got ${JSON.stringify(runtime.logLevel)})`);

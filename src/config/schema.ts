@@ -4,6 +4,7 @@
  * Keys are a public contract (SPEC.md): add freely, never rename.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { AgentIdentity, TokenService } from './schema-identity.js';
 
 const Strict = { additionalProperties: false } as const;
 const Duration = (dflt: string) => Type.Union([Type.String(), Type.Number()], { default: dflt });
@@ -120,6 +121,7 @@ const Agent = Type.Object(
     trust_level: Type.Union(TRUST_LEVELS.map((l) => Type.Literal(l)), { default: 'standard' }),
     // This agent's own limit, in place of rate_limits.agent.
     rate_limit: Type.Optional(RateLimit),
+    ...AgentIdentity,
   },
   { ...Strict, default: {} },
 );
@@ -150,6 +152,7 @@ export const ConfigSchema = Type.Object(
       },
       { ...Strict, default: {} },
     ),
+    token_service: TokenService,
     agents: Type.Record(Id, Agent, { default: {}, additionalProperties: false }),
     tools: Type.Record(Id, Tool, { default: {}, additionalProperties: false }),
     limits: Type.Object({ max_body: Size('1mb') }, { ...Strict, default: {} }),

@@ -20,6 +20,9 @@ export interface Metrics {
   readonly adminRequests: Counter<'route' | 'status'>;
   readonly breakGlass: Counter<'route' | 'status'>;
   readonly credentialEcho: Counter<'tool'>;
+  readonly tokensIssued: Counter<'grant' | 'auth_method' | 'token_type'>;
+  readonly tokenRefusals: Counter<'error' | 'reason'>;
+  readonly dpopProofs: Counter<'result'>;
   readonly mcpToolsListed: Counter<'tool' | 'result'>;
   readonly mcpPinChanges: Counter<'tool' | 'action'>;
   readonly trustSignals: Counter<'kind' | 'result'>;
@@ -154,6 +157,24 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       name: 'portcullis_credential_echo_total',
       help: "Upstream answers (or stream chunks) that echoed the tool's injected credential, which was replaced before relaying.",
       labelNames: ['tool'],
+      registers,
+    }),
+    tokensIssued: new Counter({
+      name: 'portcullis_tokens_issued_total',
+      help: 'Capability tokens minted by the token service, by grant, client authentication and token type.',
+      labelNames: ['grant', 'auth_method', 'token_type'],
+      registers,
+    }),
+    tokenRefusals: new Counter({
+      name: 'portcullis_token_refusals_total',
+      help: 'Token requests refused, by OAuth error and reason (each is also a token_refused audit event).',
+      labelNames: ['error', 'reason'],
+      registers,
+    }),
+    dpopProofs: new Counter({
+      name: 'portcullis_dpop_proofs_total',
+      help: 'DPoP proofs checked on proxied calls, by result (ok or the reason code).',
+      labelNames: ['result'],
       registers,
     }),
     mcpToolsListed: new Counter({

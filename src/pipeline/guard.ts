@@ -72,6 +72,9 @@ export function createGuard(config: RuntimeConfig, audit: AuditPort, state: Stat
     if (!state.healthy()) throw new GatewayError('state_stale', 'Kills and revocations cannot be confirmed right now, so no call is forwarded.');
     const p = ctx.principal!;
     if (state.isRevoked({ jti: p.jti, agent: p.agentId, iat: p.iat })) throw new GatewayError('token_revoked', 'The token has been revoked.');
+    for (const parent of p.parents) {
+      if (state.isRevoked({ jti: parent, agent: p.agentId, iat: p.iat })) throw new GatewayError('token_revoked', 'A token this one was exchanged from has been revoked.');
+    }
     const id = p.agentId;
     const agent = registered(id, 'Agent');
     ctx.agent = agent;

@@ -87,7 +87,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
   // Aborted once when shutdown begins: calls held for approval are answered at once (hold.ts).
   const draining = new CallAbort();
   const stages: readonly Stage[] = [
-    createAuthenticate(deps.tokens),
+    createAuthenticate(config, deps.tokens, deps),
     createResolve(config),
     createMcpMessage(deps.state, config.listen.proxy.timeouts.bodyMs),
     sessions.check,
@@ -110,7 +110,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
       cut((ctx, p) => p.actors.some((agent, i) => killCovers(target, { agent, user: i === 0 ? p.userId : null, tool: ctx.tool?.name })), () => killedError(change.kill), change.kill.id);
     } else if (change.type === 'revoke') {
       const r = change.revocation;
-      const covers = (p: Principal) => (r.kind === 'jti' ? p.jti === r.jti : p.iat <= (r.before ?? 0) && p.actors.includes(r.agent!));
+      const covers = (p: Principal) => (r.kind === 'jti' ? p.jti === r.jti || p.parents.includes(r.jti!) : p.iat <= (r.before ?? 0) && p.actors.includes(r.agent!));
       cut((_ctx, p) => covers(p), () => new GatewayError('token_revoked', 'The token was revoked while the call was in flight.'));
     }
   });

@@ -33,6 +33,8 @@ function principal(agentId: string, user: { id: string; roles: string[] } | null
     exp: 0,
     taskId: null,
     agentVersion: null,
+    parents: [],
+    jkt: null,
   };
 }
 

@@ -1,0 +1,75 @@
+/**
+ * The identity parts of gateway.yaml: the token service (SPEC Part 2 "Token service") and the
+ * per-agent keys of the registry (how an agent authenticates to it, the most it may ask for).
+ */
+import { Type } from '@sinclair/typebox';
+
+const Strict = { additionalProperties: false } as const;
+const Duration = (dflt: string) => Type.Union([Type.String(), Type.Number()], { default: dflt });
+const Size = (dflt: string) => Type.Union([Type.String(), Type.Number()], { default: dflt });
+const RateLimit = (rate: string, burst: number) =>
+  Type.Object(
+    { rate: Type.Union([Type.String({ pattern: '^\\s*[0-9]+(\\.[0-9]+)?\\s*/\\s*(s|m|h)\\s*$' }), Type.Number({ exclusiveMinimum: 0 })], { default: rate }), burst: Type.Integer({ minimum: 1, default: burst }) },
+    { ...Strict, default: {} },
+  );
+// `<tool>:<action>` or `<tool>:*`: what a token's `scope` lists.
+const Scope = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*:([a-z]+|\\*)$', maxLength: 160 });
+
+/** agents.<id>.credentials: keys (private_key_jwt, RFC 7523) or slow secret hashes, never a secret. */
+export const AgentCredentials = Type.Object(
+  {
+    jwks_file: Type.Optional(Type.String({ minLength: 1 })),
+    jwks_uri: Type.Optional(Type.String({ pattern: '^https?://' })),
+    // PHC strings ($scrypt$ln=…,r=…,p=…$salt$hash); two while a secret is rotated.
+    secret_hashes: Type.Optional(Type.Array(Type.String({ pattern: '^\\$scrypt\\$' }), { minItems: 1, maxItems: 2 })),
+  },
+  Strict,
+);
+
+export const AgentIdentity = {
+  credentials: Type.Optional(AgentCredentials),
+  // The most any token of this agent may carry (the token service's ceiling).
+  scopes: Type.Array(Scope, { default: [] }),
+  // Only sender-constrained (DPoP, RFC 9449) tokens for this agent.
+  require_dpop: Type.Boolean({ default: false }),
+};
+
+const SubjectIssuer = Type.Object(
+  {
+    issuer: Type.String({ minLength: 1 }),
+    jwks_uri: Type.Optional(Type.String({ pattern: '^https?://' })),
+    jwks_file: Type.Optional(Type.String({ minLength: 1 })),
+    audiences: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    roles_claim: Type.String({ minLength: 1, default: 'roles' }),
+    // IdP group → the role name the policy knows; groups not listed give no role.
+    role_map: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1 }))),
+    // The user's id in minted tokens: `sub` by default, or e.g. `email`.
+    subject_claim: Type.String({ minLength: 1, default: 'sub' }),
+  },
+  Strict,
+);
+
+export const TokenService = Type.Object(
+  {
+    enabled: Type.Boolean({ default: false }),
+    issuer: Type.Optional(Type.String({ pattern: '^https?://[^?#]+$' })),
+    // PKCS#8 PEM files, Ed25519 or P-256: the first signs, all are published. Empty with
+    // dev.issuer: a development key generated on first start under dev.keys_dir.
+    signing_keys: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    ttl: Duration('5m'),
+    // The `aud` of minted tokens; a `resource` parameter (RFC 8707) must name one of them.
+    audiences: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, default: ['portcullis'] }),
+    subject_issuers: Type.Array(SubjectIssuer, { default: [] }),
+    // How long a client assertion (private_key_jwt) may live: exp - iat, and exp - now.
+    assertion_max_age: Duration('5m'),
+    max_body: Size('16kb'),
+    rate_limits: Type.Object(
+      { client: RateLimit('20/s', 40), address: RateLimit('50/s', 100) },
+      { ...Strict, default: {} },
+    ),
+    // Verified client secrets remembered (by a SHA-256 of client and secret) so that a correct
+    // secret pays the slow hash once per this long; a wrong one pays it every time, rate limited.
+    secret_cache_ttl: Duration('5m'),
+  },
+  { ...Strict, default: {} },
+);

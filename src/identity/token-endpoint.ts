@@ -1,0 +1,182 @@
+/**
+ * `POST /oauth2/token` (RFC 6749 §3.2): rate limits (per source address, then per client), the form,
+ * client authentication, an optional DPoP proof (RFC 9449 §5), the grant, the signature. Every
+ * answer waits for its audit event (`token_issued` or `token_refused`) to be handed to the OS, like
+ * every proxied call; the event names the client, grant, scopes and the new token's `jti`, never the
+ * token, the assertion or a secret.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RuntimeConfig } from '../config/compile.js';
+import type { TokenServiceConfig } from '../config/compile-identity.js';
+import type { RateRule } from '../config/compile-trust.js';
+import { isValidId } from '../auth/identifiers.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { AuditPort } from '../pipeline/context.js';
+import type { StateStore } from '../state/store.js';
+import { claimOnce, createClientAuthenticator, type AuthenticatedClient } from './client-auth.js';
+import { createSecretVerifier } from './client-secrets.js';
+import { DpopError, replayWindowMs, verifyDpopProof } from './dpop.js';
+import { createGrants, GRANTS, type Minted } from './grants.js';
+import { OAuthError, type TokenReason } from './oauth-errors.js';
+import type { SigningKeys } from './signing-keys.js';
+import { createSubjectVerifier, TOKEN_TYPES } from './subject-token.js';
+import { readTokenForm, required, type TokenForm } from './token-form.js';
+
+export interface TokenEndpointDeps {
+  readonly state: StateStore;
+  readonly audit: AuditPort;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly keys: SigningKeys;
+}
+
+export function createTokenEndpoint(config: RuntimeConfig, ts: TokenServiceConfig, deps: TokenEndpointDeps) {
+  const authenticateClient = createClientAuthenticator(config, ts, { state: deps.state, secrets: createSecretVerifier({ cacheTtlMs: ts.secretCacheTtlMs }) });
+  const verifySubject = createSubjectVerifier(config, ts, deps);
+  const grants = createGrants(config, ts);
+  const dpopCheck = { method: 'POST', url: ts.tokenEndpoint, algorithms: config.auth.algorithms, clockToleranceSec: config.auth.clockToleranceSec, maxBytes: config.auth.maxTokenBytes };
+
+  async function limit(key: string, rule: RateRule, reason: TokenReason): Promise<void> {
+    const r = await deps.state.takeRate([{ key, rule }]);
+    if (r.ok) return;
+    const seconds = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
+    throw new OAuthError(reason, `Too many token requests (${rule.rate}, burst ${rule.burst}); retry in ${seconds}s.`, { 'retry-after': String(seconds) });
+  }
+
+  async function proofKey(request: FastifyRequest, client: AuthenticatedClient): Promise<string | null> {
+    const proofs = request.raw.headersDistinct.dpop;
+    if (proofs === undefined) {
+      if (client.agent.requireDpop) throw new OAuthError('dpop_required', `Agent ${JSON.stringify(client.agent.id)} may only obtain DPoP-bound tokens: send a DPoP proof.`);
+      return null;
+    }
+    if (proofs.length !== 1) throw new OAuthError('dpop_proof_invalid', 'Send exactly one DPoP header.');
+    let proof;
+    try {
+      proof = await verifyDpopProof(proofs[0]!, dpopCheck);
+    } catch (err) {
+      if (err instanceof DpopError) throw new OAuthError('dpop_proof_invalid', err.message);
+      throw err;
+    }
+    if (!(await claimOnce(deps.state, `dpop:${proof.jkt}:${proof.jti}`, replayWindowMs(config.auth.clockToleranceSec)))) {
+      throw new OAuthError('dpop_proof_replayed', 'This DPoP proof was used before; make a new one per request.');
+    }
+    return proof.jkt;
+  }
+
+  async function mint(request: FastifyRequest, form: TokenForm, grant: string, client: AuthenticatedClient): Promise<{ minted: Minted; subjectIssuer: string | null }> {
+    const jkt = await proofKey(request, client);
+    if (grant === GRANTS.clientCredentials) return { minted: grants.clientCredentials(client, form, jkt), subjectIssuer: null };
+    const subject = await verifySubject(required(form, 'subject_token'), required(form, 'subject_token_type'));
+    if (form.has('actor_token')) throw new OAuthError('parameter_invalid', 'actor_token is not supported: the authenticated client is the actor.');
+    return { minted: grants.exchange(client, form, subject, jkt), subjectIssuer: subject.issuer };
+  }
+
+  return async function token(request: FastifyRequest, reply: FastifyReply) {
+    const ip = request.raw.socket.remoteAddress ?? '';
+    let form: TokenForm | undefined;
+    let grant: string | undefined;
+    let client: AuthenticatedClient | undefined;
+    try {
+      if (!deps.audit.healthy()) throw new OAuthError('audit_unavailable', 'The audit log cannot be written, so no token is issued.');
+      await limit(`ts:i:${ip}`, ts.rateLimits.address, 'rate_limited_address');
+      form = await readTokenForm(request.raw, ts.maxBodyBytes);
+      grant = required(form, 'grant_type');
+      if (grant !== GRANTS.clientCredentials && grant !== GRANTS.tokenExchange) {
+        throw new OAuthError('grant_unsupported', `grant_type must be ${GRANTS.clientCredentials} or ${GRANTS.tokenExchange}.`);
+      }
+      const claimed = claimedClient(form, request.headers.authorization);
+      if (claimed !== null) await limit(`ts:c:${claimed}`, ts.rateLimits.client, 'rate_limited_client');
+      client = await authenticateClient(form, request.headers.authorization);
+      const { minted, subjectIssuer } = await mint(request, form, grant, client);
+      const accessToken = await deps.keys.sign(minted.claims, 'at+jwt');
+      const tokenType = minted.claims.cnf ? 'DPoP' : 'Bearer';
+      try {
+        await deps.audit.record('token_issued', issuedFields(request, ip, grant, client, minted, tokenType, subjectIssuer), { written: true });
+      } catch {
+        throw new OAuthError('audit_unavailable', 'The issuance could not be recorded, so the token is withheld.');
+      }
+      deps.metrics.tokensIssued.labels(grant === GRANTS.clientCredentials ? 'client_credentials' : 'token_exchange', client.method, tokenType).inc();
+      const body: Record<string, unknown> = { access_token: accessToken, token_type: tokenType, expires_in: minted.expiresIn, scope: minted.scopes.join(' ') };
+      if (grant === GRANTS.tokenExchange) body.issued_token_type = TOKEN_TYPES.accessToken;
+      return reply.code(200).header('cache-control', 'no-store').header('pragma', 'no-cache').send(body);
+    } catch (err) {
+      const e = err instanceof OAuthError ? err : new OAuthError('internal', 'The token service failed; no token was issued.');
+      if (!(err instanceof OAuthError)) deps.logger.error({ err, request_id: request.id }, 'token endpoint failed');
+      deps.metrics.tokenRefusals.labels(e.code, e.reason).inc();
+      const fields = {
+        request_id: request.id,
+        client: { ip, id: client?.agent.id ?? (form ? claimedClient(form, request.headers.authorization) : null) },
+        grant: grant !== undefined && grant.length <= 128 ? grant : null,
+        auth_method: client?.method ?? null,
+        requested_scope: form?.get('scope')?.slice(0, 2048) ?? null,
+        outcome: { result: 'refused', status: e.status, error: e.code, reason: e.reason },
+      };
+      try {
+        await deps.audit.record('token_refused', fields, { written: true });
+      } catch {
+        // The refusal stands either way; the audit trail's own metric counts the failed write.
+      }
+      for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
+      return reply.code(e.status).header('cache-control', 'no-store').header('pragma', 'no-cache').send(e.body(request.id));
+    }
+  };
+}
+
+/** Who the request says it is, before that is checked: for the per-client limit and the refusal's event. */
+function claimedClient(form: TokenForm, authorization: string | undefined): string | null {
+  let id = form.get('client_id');
+  if (id === undefined && authorization !== undefined && /^basic /i.test(authorization)) {
+    const text = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
+    id = safeDecode(text.slice(0, Math.max(0, text.indexOf(':'))));
+  }
+  if (id === undefined && form.has('client_assertion')) {
+    const payload = form.get('client_assertion')!.split('.')[1];
+    try {
+      id = (JSON.parse(Buffer.from(payload ?? '', 'base64url').toString('utf8')) as { iss?: string }).iss;
+    } catch {
+      id = undefined;
+    }
+  }
+  return isValidId(id) ? id : null;
+}
+
+function safeDecode(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+function issuedFields(request: FastifyRequest, ip: string, grant: string, client: AuthenticatedClient, m: Minted, tokenType: string, subjectIssuer: string | null) {
+  const c = m.claims;
+  const act = c.act as Record<string, unknown> | undefined;
+  const chain: string[] = [];
+  for (let a = act; a; a = a.act as Record<string, unknown> | undefined) chain.push(a.sub as string);
+  return {
+    request_id: request.id,
+    client: { ip, id: client.agent.id },
+    grant,
+    auth_method: client.method,
+    token: {
+      jti: c.jti,
+      sub: c.sub,
+      aud: c.aud,
+      iat: c.iat,
+      exp: c.exp,
+      type: tokenType,
+      dpop_jkt: (c.cnf as { jkt?: string } | undefined)?.jkt ?? null,
+      parent_jti: (c.parents as string[] | undefined)?.[0] ?? null,
+      parents: c.parents ?? [],
+    },
+    agent: { id: client.agent.id, owner: client.agent.owner },
+    user: act ? { id: c.sub, roles: c.roles ?? [] } : null,
+    delegation: act ? [...chain, c.sub] : [c.sub],
+    subject_issuer: subjectIssuer,
+    requested_scope: m.requested,
+    granted_scope: m.scopes,
+    task_id: c.task_id ?? null,
+    outcome: { result: 'issued', status: 200, error: null, reason: null },
+  };
+}
