@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, REASONS } from '../src/errors.js';
+import { TOKEN_REASONS } from '../src/identity/oauth-errors.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const errorsDoc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
@@ -13,7 +14,12 @@ describe('the documented error tables match the registry', () => {
   });
 
   it('docs/errors.md lists every reason code with its error code, and nothing else', () => {
-    const rows = [...errorsDoc.matchAll(/^\| `([a-z_0-9]+)` \| `([a-z_]+)` \|/gm)].map((m) => [m[1], m[2]]);
+    const rows = [...errorsDoc.split('## The token endpoint')[0]!.matchAll(/^\| `([a-z_0-9]+)` \| `([a-z_]+)` \|/gm)].map((m) => [m[1], m[2]]);
     expect(rows.sort()).toEqual(Object.entries(REASONS).sort());
+  });
+
+  it("docs/errors.md's token endpoint table lists every token reason with its OAuth error, and nothing else", () => {
+    const rows = [...errorsDoc.split('## The token endpoint')[1]!.matchAll(/^\| `([a-z_0-9]+)` \| `([a-z_]+)` \|/gm)].map((m) => [m[1], m[2]]);
+    expect(rows.sort()).toEqual(Object.entries(TOKEN_REASONS).sort());
   });
 });

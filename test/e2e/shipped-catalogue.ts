@@ -14,6 +14,7 @@ export function shippedCatalogue(issuer: TestIssuer, up: RecordingUpstream, poli
   raw.auth.issuers = [{ issuer: issuer.issuer, jwks_file: issuer.jwksFile, audiences: ['portcullis'] }];
   raw.agents = { ...raw.agents, ...extra.agents };
   raw.dev = { issuer: false, example_tools: false };
+  raw.token_service = { enabled: false };
   raw.policy = { ...raw.policy, ...policy };
   raw.audit = tempAudit();
   raw.state = tempState();
