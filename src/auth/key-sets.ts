@@ -4,10 +4,31 @@
  * the file changes, checked at most once a second, so a rotated file is picked up the same way.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { IssuerConfig } from '../config/compile.js';
 
 export function createKeySet(issuer: IssuerConfig, remote: { cacheMaxAgeMs: number; cooldownMs: number }): JWTVerifyGetKey {
+  return withEd25519Alias(keySetOf(issuer, remote));
+}
+
+/**
+ * RFC 9864 names EdDSA over Ed25519 `Ed25519`; clients such as oauth4webapi sign with that name while
+ * most published JWKS still say `"alg": "EdDSA"` (jose matches `alg` exactly). The same key serves
+ * both names: on no match, look the key up under the other name.
+ */
+export function withEd25519Alias(getKey: JWTVerifyGetKey): JWTVerifyGetKey {
+  return async function aliasedKey(header, token) {
+    try {
+      return await getKey(header, token);
+    } catch (err) {
+      const other = header.alg === 'Ed25519' ? 'EdDSA' : header.alg === 'EdDSA' ? 'Ed25519' : undefined;
+      if (other === undefined || !(err instanceof errors.JWKSNoMatchingKey)) throw err;
+      return getKey({ ...header, alg: other }, token);
+    }
+  };
+}
+
+function keySetOf(issuer: IssuerConfig, remote: { cacheMaxAgeMs: number; cooldownMs: number }): JWTVerifyGetKey {
   if (issuer.jwksUri) {
     return createRemoteJWKSet(new URL(issuer.jwksUri), {
       timeoutDuration: 5_000,

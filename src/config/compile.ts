@@ -183,7 +183,9 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
     },
     auth: {
       issuers: [...raw.auth.issuers.map((iss, i) => compileIssuer(iss, `auth.issuers.${i}`, baseDir)), ...devIssuer(DEV_AUDIENCE), ...selfIssuer],
-      algorithms: raw.auth.algorithms,
+      // RFC 9864: Ed25519 is the fully-specified name of EdDSA over Ed25519 (what oauth4webapi and
+      // openid-client sign with); accepting one accepts the other, for the same keys.
+      algorithms: withFullySpecified(raw.auth.algorithms),
       clockToleranceSec: duration(raw.auth.clock_tolerance, 'auth.clock_tolerance') / 1000,
       maxTokenTtlSec,
       maxTokenBytes: size(raw.auth.max_token_bytes, 'auth.max_token_bytes'),
@@ -366,6 +368,13 @@ function compileIssuer(iss: RawConfig['auth']['issuers'][number], at: string, ba
   };
 }
 
+
+function withFullySpecified(algs: readonly string[]): string[] {
+  const out = [...algs];
+  if (out.includes('EdDSA') && !out.includes('Ed25519')) out.splice(out.indexOf('EdDSA') + 1, 0, 'Ed25519');
+  if (out.includes('Ed25519') && !out.includes('EdDSA')) out.splice(out.indexOf('Ed25519'), 0, 'EdDSA');
+  return out;
+}
 
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {

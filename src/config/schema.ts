@@ -135,7 +135,7 @@ export const ConfigSchema = Type.Object(
       {
         issuers: Type.Array(Issuer, { default: [] }),
         algorithms: Type.Array(
-          Type.Union(['EdDSA', 'ES256', 'ES384', 'RS256', 'PS256', 'RS384', 'PS384', 'RS512', 'PS512'].map((a) => Type.Literal(a))),
+          Type.Union(['EdDSA', 'Ed25519', 'ES256', 'ES384', 'RS256', 'PS256', 'RS384', 'PS384', 'RS512', 'PS512'].map((a) => Type.Literal(a))),
           { minItems: 1, default: ['EdDSA', 'ES256', 'RS256', 'PS256'] },
         ),
         clock_tolerance: Duration('5s'),
