@@ -2,11 +2,11 @@
  * A gateway with its token service on a known port (the issuer URL must be known before it starts),
  * agents with real key pairs (JWKS files on disk) and, where asked, scrypt secret hashes.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { hashSecret } from '../../src/identity/client-secrets.js';
 import { jwkThumbprint } from '../../src/identity/signing-keys.js';
 import { freePort } from './cli.js';
@@ -78,3 +78,29 @@ export async function oauthError(err: unknown): Promise<{ error: string; status:
   if (e.error !== undefined) return { error: e.error, status: e.status ?? 0, reasons: (e.cause as { reasons: string[] }).reasons };
   throw err;
 }
+
+/** A DPoP proof (RFC 9449 §4.2) built by hand, so a test can break any part of it. */
+export async function dpopProof(
+  key: { privateKey: CryptoKey; publicJwk: JWK },
+  o: { htm: string; htu: string; accessToken?: string; iat?: number; jti?: string; jwk?: JWK; typ?: string; alg?: string },
+): Promise<string> {
+  const claims: Record<string, unknown> = { htm: o.htm, htu: o.htu, iat: o.iat ?? Math.floor(Date.now() / 1000), jti: o.jti ?? randomUUID() };
+  if (o.accessToken !== undefined) claims.ath = createHash('sha256').update(o.accessToken).digest('base64url');
+  const { kid: _kid, alg: _alg, ...jwk } = o.jwk ?? key.publicJwk;
+  return new SignJWT(claims).setProtectedHeader({ alg: o.alg ?? 'EdDSA', typ: o.typ ?? 'dpop+jwt', jwk }).sign(key.privateKey);
+}
+
+/** A client assertion (RFC 7523) built by hand, so a test can break any part of it. */
+export async function clientAssertion(agent: string, key: { privateKey: CryptoKey }, o: { aud: string; exp?: number; iat?: number; jti?: string; iss?: string; sub?: string; alg?: string }): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const claims: Record<string, unknown> = { iss: o.iss ?? agent, sub: o.sub ?? agent, aud: o.aud, iat: o.iat ?? now, exp: o.exp ?? now + 60, jti: o.jti ?? randomUUID() };
+  return new SignJWT(claims).setProtectedHeader({ alg: o.alg ?? 'EdDSA' }).sign(key.privateKey);
+}
+
+/** POSTs a token request form as given (no client library: for the attacks a library would not send). */
+export async function tokenRequest(issuerUrl: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, any>; headers: Headers }> {
+  const res = await fetch(`${issuerUrl}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(form).toString() });
+  return { status: res.status, body: (await res.json()) as Record<string, any>, headers: res.headers };
+}
+
+export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
