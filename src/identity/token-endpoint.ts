@@ -118,6 +118,8 @@ export function createTokenEndpoint(config: RuntimeConfig, ts: TokenServiceConfi
         // The refusal stands either way; the audit trail's own metric counts the failed write.
       }
       for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
+      // A body left unread (too large, or never parsed) must not be taken for the next request.
+      if (!request.raw.complete) reply.header('connection', 'close');
       return reply.code(e.status).header('cache-control', 'no-store').header('pragma', 'no-cache').send(e.body(request.id));
     }
   };
