@@ -54,6 +54,8 @@ describe('portcullis start', () => {
     const ports = { proxy: await freePort(), admin: await freePort() };
     let yaml = readFileSync(new URL('../../gateway.yaml', import.meta.url), 'utf8')
       .replace('port: 8080', `port: ${ports.proxy}`)
+      .replace('issuer: http://127.0.0.1:8080', `issuer: http://127.0.0.1:${ports.proxy}`)
+      .replaceAll('./examples/agents/', fileURLToPath(new URL('../../examples/agents/', import.meta.url)))
       .replace('port: 8081', `port: ${ports.admin}`)
       .replace('./policies/build/bundle.tar.gz', fileURLToPath(new URL('../../policies/build/bundle.tar.gz', import.meta.url)));
     for (const p of ['9101', '9102', '9103', '9104', '9105', '9106']) yaml = yaml.replace(`127.0.0.1:${p}`, `127.0.0.1:${await freePort()}`);
@@ -67,10 +69,25 @@ describe('portcullis start', () => {
       expect(proxy).toBe(`http://127.0.0.1:${ports.proxy}`);
       expect(gw.stderr()).toContain('token mint --agent support-bot');
 
-      const minted = await runCli(['token', 'mint', '--config', config, '--agent', 'support-bot', '--scope', 'ticketing:read ticketing:write', '--task', 'T-1']);
-      expect(minted.code).toBe(0);
-      const token = minted.stdout.trim();
+      // README's first call: a client assertion signed with the bundled example key, then /oauth2/token.
+      const key = fileURLToPath(new URL('../../examples/agents/support-bot.key.pem', import.meta.url));
+      const assertion = await runCli(['agents', 'assert', '--agent', 'support-bot', '--key', key, '--aud', proxy]);
+      expect(assertion.code).toBe(0);
+      const form = new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: assertion.stdout.trim(),
+        scope: 'ticketing:read ticketing:write',
+        task_id: 'T-1',
+      });
+      const issued = await send(proxy, { method: 'POST', path: '/oauth2/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+      expect(issued.status).toBe(200);
+      expect(issued.json()).toMatchObject({ token_type: 'Bearer', expires_in: 300, scope: 'ticketing:read ticketing:write' });
+      const token = issued.json().access_token as string;
       expect(token.split('.')).toHaveLength(3);
+      const minted = await runCli(['token', 'mint', '--config', config, '--agent', 'support-bot', '--scope', 'ticketing:read ticketing:write', '--task', 'T-2']);
+      expect(minted.code).toBe(0);
+      expect((await send(proxy, { path: '/tools/ticketing/tickets', headers: { authorization: `Bearer ${minted.stdout.trim()}` } })).status).toBe(200);
 
       const ok = await send(proxy, { path: '/tools/ticketing/tickets', headers: { authorization: `Bearer ${token}` } });
       expect(ok.status).toBe(200);
@@ -123,5 +140,34 @@ describe('portcullis start', () => {
     }
     expect(await gw.exited).toBe(0);
     expect(gw.lines.at(-1)).toMatchObject({ msg: 'portcullis stopped' });
+  });
+});
+
+describe('portcullis agents keygen | secret | assert', () => {
+  it('keygen writes a key pair and prints the JWKS; assert signs a client assertion with it', async () => {
+    const dir = tempDir();
+    const r = await runCli(['agents', 'keygen', '--agent', 'new-bot', '--out', dir, '--alg', 'ES256']);
+    expect(r.code).toBe(0);
+    const jwks = JSON.parse(r.stdout) as { keys: { kty: string; crv: string; kid: string; d?: string }[] };
+    expect(jwks.keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256' });
+    expect(jwks.keys[0]!.d).toBeUndefined();
+    expect(JSON.parse(readFileSync(join(dir, 'new-bot.jwks.json'), 'utf8'))).toEqual(jwks);
+    expect((await runCli(['agents', 'keygen', '--agent', 'new-bot', '--out', dir])).code).toBe(2);
+    const a = await runCli(['agents', 'assert', '--agent', 'new-bot', '--key', join(dir, 'new-bot.key.pem'), '--aud', 'https://gw.example.com']);
+    expect(a.code).toBe(0);
+    const [header, payload] = a.stdout.trim().split('.').slice(0, 2).map((p) => JSON.parse(Buffer.from(p!, 'base64url').toString('utf8')) as Record<string, unknown>);
+    expect(header).toMatchObject({ alg: 'ES256', kid: jwks.keys[0]!.kid });
+    expect(payload).toMatchObject({ iss: 'new-bot', sub: 'new-bot', aud: 'https://gw.example.com' });
+  });
+
+  it('secret prints a secret once and a hash the config accepts', async () => {
+    const r = await runCli(['agents', 'secret', '--agent', 'new-bot']);
+    expect(r.code).toBe(0);
+    const secret = /client_secret: (\S+)/.exec(r.stdout)![1]!;
+    const hash = /"(\$scrypt\$[^"]+)"/.exec(r.stdout)![1]!;
+    expect(secret.length).toBeGreaterThanOrEqual(43);
+    const { createSecretVerifier } = await import('../../src/identity/client-secrets.js');
+    expect(await createSecretVerifier({ cacheTtlMs: 0 }).verify('new-bot', secret, [hash])).toBe(true);
+    expect((await runCli(['agents', 'secret'])).code).toBe(2);
   });
 });
