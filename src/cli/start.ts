@@ -25,7 +25,7 @@ export const start: Command = {
     }
     log.info({ proxy: urls.proxyUrl, admin: urls.adminUrl, tools: config.tools.size, agents: config.agents.size }, 'portcullis listening');
     if (examples?.started.length) log.info({ tools: examples.started }, 'example tools started');
-    if (config.dev.issuer) printFirstSteps(urls.proxyUrl);
+    if (config.dev.issuer) printFirstSteps(urls.proxyUrl, config.tokenService !== undefined);
 
     // SIGHUP reloads the policy bundle (a bad one keeps the old policy serving).
     const onHup = () => void gateway.policy?.reload('signal');
@@ -46,15 +46,28 @@ export const start: Command = {
   },
 };
 
-function printFirstSteps(proxyUrl: string): void {
+function printFirstSteps(proxyUrl: string, tokenService: boolean): void {
+  const token = tokenService
+    ? [
+        'Portcullis is running with development settings. First call: a token from the token service,',
+        'authenticated by the bundled example key of support-bot (examples/agents/, development only):',
+        `  A=$(npx portcullis agents assert --agent support-bot --key examples/agents/support-bot.key.pem --aud ${proxyUrl})`,
+        `  TOKEN=$(curl -s ${proxyUrl}/oauth2/token -d grant_type=client_credentials -d scope="ticketing:read ticketing:write" \\`,
+        '      -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer -d client_assertion=$A \\',
+        '      | node -pe "JSON.parse(require(\'fs\').readFileSync(0)).access_token")',
+      ]
+    : [
+        'Portcullis is running with the development issuer (dev.issuer: true). First call:',
+        '  TOKEN=$(npx portcullis token mint --agent support-bot --scope "ticketing:read ticketing:write")',
+      ];
   process.stderr.write(
     [
       '',
-      'Portcullis is running with the development issuer (dev.issuer: true). First call:',
-      '  TOKEN=$(npx portcullis token mint --agent support-bot --scope "ticketing:read ticketing:write")',
+      ...token,
       `  curl -s ${proxyUrl}/tools/ticketing/tickets -H "Authorization: Bearer $TOKEN"`,
       'A refusal (the token does not cover payments):',
       `  curl -s ${proxyUrl}/tools/payments/payments -H "Authorization: Bearer $TOKEN"`,
+      '(or mint one directly: npx portcullis token mint --agent support-bot --scope "ticketing:read")',
       '',
     ].join('\n'),
   );
