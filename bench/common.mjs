@@ -7,7 +7,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 
 /**
  * An issuer for one run: its JWKS written to `<dir>/jwks.json` (the gateway's JWKS_FILE) and `mint()`,
- * which signs a fresh token for support-bot (or `agent`; crm:read crm:write) living `ttl` seconds — at most 900,
+ * which signs a fresh token for support-bot (or `agent`; crm:read crm:write, plus `claims`) living `ttl` seconds — at most 900,
  * auth.max_token_ttl, so a long run mints one per configuration start.
  */
 export async function benchIssuer(dir) {
@@ -15,9 +15,9 @@ export async function benchIssuer(dir) {
   const jwksFile = join(dir, 'jwks.json');
   writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'EdDSA' }] }));
   let minted = 0;
-  const mint = (ttl = 900, agent = 'support-bot') => {
+  const mint = (ttl = 900, agent = 'support-bot', claims = {}) => {
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ scope: 'crm:read crm:write', task_id: 'bench-task' })
+    return new SignJWT({ scope: 'crm:read crm:write', task_id: 'bench-task', ...claims })
       .setProtectedHeader({ alg: 'EdDSA', kid: 'bench' })
       .setIssuer('https://idp.bench').setAudience('portcullis').setSubject(agent).setJti(`bench-${++minted}`)
       .setIssuedAt(now).setExpirationTime(now + ttl).sign(privateKey);

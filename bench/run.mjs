@@ -24,12 +24,11 @@
 // another built checkout's server, e.g. an earlier commit's), to compare a
 // change within one run. Results:
 // bench/results/<date>[-<scenario>].{md,json} and SVG charts next to them (bench/charts.mjs).
-import { fork, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { cannon, cpuSeconds, forkServer, freePort, stopServer } from './processes.mjs';
+import { existsSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
-import autocannon from 'autocannon';
 import { benchIssuer, DEFAULT, extraConfigs, LADDER, median, medianCi, SCENARIOS, taskset } from './common.mjs';
 import { policyEvalBench } from './policy-eval.mjs';
 import { renderCharts } from './charts.mjs';
@@ -46,44 +45,11 @@ const here = new URL('.', import.meta.url).pathname;
 const repo = new URL('..', import.meta.url).pathname;
 const ncpu = cpus().length;
 const SERVER_CORE = ncpu - 1;
-const CLK_TCK = 100;
 
 const scenario = SCENARIOS[SCENARIO];
 if (!scenario) throw new Error(`SCENARIO must be one of ${Object.keys(SCENARIOS).join(', ')}`);
 
 // ---- processes --------------------------------------------------------------------------------
-
-function forkServer(script, vars, core) {
-  // NODE_FLAGS (EXTRA only): V8/node flags that NODE_OPTIONS refuses, given to this server alone.
-  const execArgv = (vars.NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  // REPO (EXTRA only): another checkout, built, whose server is started instead — an A/B against an
-  // earlier commit in the same run (`git worktree add /tmp/before <commit>`, node_modules linked, `npm run build`).
-  const servers = vars.REPO ? join(vars.REPO, 'bench', 'servers') : join(here, 'servers');
-  const child = fork(join(servers, script), [], { env: { ...env, ...vars }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('message', (m) => resolve({ child, port: m.ready, pids: [child.pid] }));
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-  }).then((s) => {
-    if (ncpu > 1) taskset(s.child.pid, core);
-    return s;
-  });
-}
-
-async function stopServer(s) {
-  for (const extra of s.extras ?? []) await extra.stop();
-  if (!s.child) return;
-  s.child.kill('SIGTERM');
-  await new Promise((r) => (s.child.exitCode !== null ? r() : s.child.once('exit', r)));
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitForPort(port, ms = 10_000) {
   const deadline = Date.now() + ms;
@@ -150,27 +116,7 @@ async function startOpa() {
 }
 
 /** CPU seconds of these processes so far, from /proc: user + system, and system (the kernel's part). */
-function cpuSeconds(pids) {
-  let ticks = 0;
-  let sys = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
-      sys += Number(f[12]);
-    } catch {
-      // gone
-    }
-  }
-  return { total: ticks / CLK_TCK, sys: sys / CLK_TCK };
-}
-
 // ---- load ---------------------------------------------------------------------------------------
-
-function cannon(opts) {
-  return new Promise((resolve, reject) => autocannon({ pipelining: 1, ...opts }, (err, res) => (err ? reject(err) : resolve(res))));
-}
 
 async function saturate(target, connections, warmup = 2) {
   const url = `http://127.0.0.1:${target.port}${target.path}`;

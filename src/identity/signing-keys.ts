@@ -7,8 +7,9 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createLocalJWKSet, SignJWT, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { ConfigError } from '../config/load.js';
+import { signJws } from './native-jws.js';
 
 export interface SigningKeys {
   readonly alg: 'EdDSA' | 'ES256';
@@ -17,7 +18,8 @@ export interface SigningKeys {
   readonly jwks: JSONWebKeySet;
   /** The published keys as a verifier's key set. */
   readonly keySet: JWTVerifyGetKey;
-  sign(claims: JWTPayload, typ: string): Promise<string>;
+  /** A compact JWS of `claims` (synchronous: node:crypto, see native-jws.ts). */
+  sign(claims: JWTPayload, typ: string): string;
 }
 
 export function loadSigningKeys(files: readonly string[], opts: { generate: boolean }): SigningKeys {
@@ -30,7 +32,7 @@ export function loadSigningKeys(files: readonly string[], opts: { generate: bool
     kid: first.jwk.kid!,
     jwks,
     keySet: createLocalJWKSet(jwks),
-    sign: (claims, typ) => new SignJWT(claims).setProtectedHeader({ alg: first.alg, kid: first.jwk.kid!, typ }).sign(first.key),
+    sign: (claims, typ) => signJws({ alg: first.alg, kid: first.jwk.kid!, typ }, claims, first.key),
   };
 }
 

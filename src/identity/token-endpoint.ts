@@ -16,7 +16,7 @@ import type { AuditPort } from '../pipeline/context.js';
 import type { StateStore } from '../state/store.js';
 import { claimOnce, createClientAuthenticator, type AuthenticatedClient } from './client-auth.js';
 import { createSecretVerifier } from './client-secrets.js';
-import { DpopError, replayWindowMs, verifyDpopProof } from './dpop.js';
+import { createDpopVerifier, DpopError, replayWindowMs } from './dpop.js';
 import { createGrants, GRANTS, type Minted } from './grants.js';
 import { OAuthError, type TokenReason } from './oauth-errors.js';
 import type { SigningKeys } from './signing-keys.js';
@@ -35,7 +35,8 @@ export function createTokenEndpoint(config: RuntimeConfig, ts: TokenServiceConfi
   const authenticateClient = createClientAuthenticator(config, ts, { state: deps.state, secrets: createSecretVerifier({ cacheTtlMs: ts.secretCacheTtlMs }) });
   const verifySubject = createSubjectVerifier(config, ts, deps);
   const grants = createGrants(config, ts);
-  const dpopCheck = { method: 'POST', url: ts.tokenEndpoint, algorithms: config.auth.algorithms, clockToleranceSec: config.auth.clockToleranceSec, maxBytes: config.auth.maxTokenBytes };
+  const verifyProof = createDpopVerifier({ algorithms: config.auth.algorithms, clockToleranceSec: config.auth.clockToleranceSec, maxBytes: config.auth.maxTokenBytes });
+  const endpoint = { method: 'POST', url: ts.tokenEndpoint };
 
   async function limit(key: string, rule: RateRule, reason: TokenReason): Promise<void> {
     const r = await deps.state.takeRate([{ key, rule }]);
@@ -53,7 +54,7 @@ export function createTokenEndpoint(config: RuntimeConfig, ts: TokenServiceConfi
     if (proofs.length !== 1) throw new OAuthError('dpop_proof_invalid', 'Send exactly one DPoP header.');
     let proof;
     try {
-      proof = await verifyDpopProof(proofs[0]!, dpopCheck);
+      proof = verifyProof(proofs[0]!, endpoint);
     } catch (err) {
       if (err instanceof DpopError) throw new OAuthError('dpop_proof_invalid', err.message);
       throw err;
@@ -89,7 +90,7 @@ export function createTokenEndpoint(config: RuntimeConfig, ts: TokenServiceConfi
       if (claimed !== null) await limit(`ts:c:${claimed}`, ts.rateLimits.client, 'rate_limited_client');
       client = await authenticateClient(form, request.headers.authorization);
       const { minted, subjectIssuer } = await mint(request, form, grant, client);
-      const accessToken = await deps.keys.sign(minted.claims, 'at+jwt');
+      const accessToken = deps.keys.sign(minted.claims, 'at+jwt');
       const tokenType = minted.claims.cnf ? 'DPoP' : 'Bearer';
       try {
         await deps.audit.record('token_issued', issuedFields(request, ip, grant, client, minted, tokenType, subjectIssuer), { written: true });

@@ -9,14 +9,14 @@
 import type { RuntimeConfig } from '../config/compile.js';
 import type { TokenAuthenticator } from '../auth/token-authenticator.js';
 import { GatewayError, type Reason } from '../errors.js';
-import { DpopError, replayWindowMs, verifyDpopProof } from '../identity/dpop.js';
+import { createDpopVerifier, DpopError, replayWindowMs } from '../identity/dpop.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { StateStore } from '../state/store.js';
 import type { CallContext } from './context.js';
 import { queryNames } from './request-path.js';
 
 export function createAuthenticate(config: RuntimeConfig, tokens: TokenAuthenticator, deps: { state: StateStore; metrics: Metrics }) {
-  const check = { algorithms: config.auth.algorithms, clockToleranceSec: config.auth.clockToleranceSec, maxBytes: config.auth.maxTokenBytes };
+  const verifyProof = createDpopVerifier({ algorithms: config.auth.algorithms, clockToleranceSec: config.auth.clockToleranceSec, maxBytes: config.auth.maxTokenBytes });
   const replayMs = replayWindowMs(config.auth.clockToleranceSec);
   const publicUrl = config.listen.proxy.publicUrl;
   const challenge = `DPoP realm="portcullis", algs="${config.auth.algorithms.join(' ')}"`;
@@ -36,7 +36,7 @@ export function createAuthenticate(config: RuntimeConfig, tokens: TokenAuthentic
     const url = `${publicUrl?.proto ?? 'http'}://${host}${q < 0 ? ctx.url : ctx.url.slice(0, q)}`;
     let proof;
     try {
-      proof = await verifyDpopProof(proofs[0]!, { ...check, method: ctx.method, url, accessToken: token });
+      proof = verifyProof(proofs[0]!, { method: ctx.method, url, accessToken: token });
     } catch (err) {
       if (err instanceof DpopError) throw refuse('dpop_proof_invalid', err.message);
       throw err;

@@ -20,6 +20,7 @@ export function createMemoryStore(file: string, opts: MemoryStoreOptions = {}): 
   const snap = new StateSnapshot(opts.signalRetentionMs);
   const limiter = new LocalRateLimiter();
   const claims = new Map<string, number>();
+  let sweptAt = 0;
   // Bounded: an owner forgotten early only makes its client open a new session (MCP 404).
   const owners = new LRUCache<string, string>({ max: 100_000, ttl: 1, updateAgeOnGet: true });
   const listeners = new Set<(c: StateChange) => void>();
@@ -155,8 +156,14 @@ export function createMemoryStore(file: string, opts: MemoryStoreOptions = {}): 
     takeRate: (checks) => limiter.take(checks),
     async claimOnce(key, ttlMs) {
       const now = Date.now();
-      for (const [k, until] of claims) if (until <= now) claims.delete(k);
-      if (claims.has(key)) return false;
+      // Expired keys are swept at most once a second: DPoP claims a key per call, and a sweep per
+      // call would cost O(keys in the window) each time.
+      if (now - sweptAt >= 1000) {
+        sweptAt = now;
+        for (const [k, until] of claims) if (until <= now) claims.delete(k);
+      }
+      const held = claims.get(key);
+      if (held !== undefined && held > now) return false;
       claims.set(key, now + ttlMs);
       return true;
     },
