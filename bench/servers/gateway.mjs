@@ -14,6 +14,7 @@
 //   REDIS_URL=…       state in that Redis (several replicas share it), REDIS_PREFIX its key prefix
 //   BREAK_GLASS_SHA256=hex  an admin break-glass token (bench/propagation.mjs drives the admin API)
 //   SINK_URL=…        also ship the audit log to this HTTP collector (bench/soak.mjs FAULTS=1: a dead one)
+//   CLOCK_TOLERANCE=30s  auth.clock_tolerance (bench/identity.mjs: DPoP proofs made before the run)
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +50,7 @@ const raw = validate({
   auth: {
     issuers: [{ issuer: 'https://idp.bench', jwks_file: env.JWKS_FILE, audiences: ['portcullis'] }],
     token_cache: { enabled: env.TOKEN_CACHE !== 'off' },
+    ...(env.CLOCK_TOLERANCE ? { clock_tolerance: env.CLOCK_TOLERANCE } : {}),
   },
   agents,
   tools,
