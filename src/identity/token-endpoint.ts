@@ -66,11 +66,21 @@ export function createTokenEndpoint(config: RuntimeConfig, ts: TokenServiceConfi
   }
 
   async function mint(request: FastifyRequest, form: TokenForm, grant: string, client: AuthenticatedClient): Promise<{ minted: Minted; subjectIssuer: string | null }> {
+    // A stopped agent gets nothing new to hold (its calls would be refused anyway).
+    if (deps.state.killFor({ agent: client.agent.id, user: null, tool: undefined })) throw new OAuthError('client_killed', `The kill switch stops agent ${JSON.stringify(client.agent.id)}.`);
     const jkt = await proofKey(request, client);
     if (grant === GRANTS.clientCredentials) return { minted: grants.clientCredentials(client, form, jkt), subjectIssuer: null };
     const subject = await verifySubject(required(form, 'subject_token'), required(form, 'subject_token_type'));
     if (form.has('actor_token')) throw new OAuthError('parameter_invalid', 'actor_token is not supported: the authenticated client is the actor.');
-    return { minted: grants.exchange(client, form, subject, jkt), subjectIssuer: subject.issuer };
+    const minted = grants.exchange(client, form, subject, jkt);
+    const act = [...actorsOf(minted.claims.act)];
+    for (const agent of act.slice(1)) {
+      if (deps.state.killFor({ agent, user: null, tool: undefined })) throw new OAuthError('subject_killed', `The kill switch stops agent ${JSON.stringify(agent)} of the delegation chain.`);
+    }
+    if (act.length > 0 && deps.state.killFor({ agent: client.agent.id, user: minted.claims.sub as string, tool: undefined })) {
+      throw new OAuthError('subject_killed', 'The kill switch stops calls for this user.');
+    }
+    return { minted, subjectIssuer: subject.issuer };
   }
 
   return async function token(request: FastifyRequest, reply: FastifyReply) {
@@ -152,11 +162,14 @@ function safeDecode(s: string): string | undefined {
   }
 }
 
+function* actorsOf(act: unknown): Generator<string> {
+  for (let a = act as Record<string, unknown> | undefined; a; a = a.act as Record<string, unknown> | undefined) yield a.sub as string;
+}
+
 function issuedFields(request: FastifyRequest, ip: string, grant: string, client: AuthenticatedClient, m: Minted, tokenType: string, subjectIssuer: string | null) {
   const c = m.claims;
   const act = c.act as Record<string, unknown> | undefined;
-  const chain: string[] = [];
-  for (let a = act; a; a = a.act as Record<string, unknown> | undefined) chain.push(a.sub as string);
+  const chain = [...actorsOf(act)];
   return {
     request_id: request.id,
     client: { ip, id: client.agent.id },

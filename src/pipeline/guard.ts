@@ -85,6 +85,9 @@ export function createGuard(config: RuntimeConfig, audit: AuditPort, state: Stat
     ctx.trust = t;
     trusted(agent, t, 'Agent');
     for (let i = 1; i < p.actors.length; i++) checkActor(p.actors[i]!, p);
+    // A service-account token re-delegated to a sub-agent has the orchestrator as its subject: that
+    // agent is held to the same rules as any other link of the chain.
+    if (p.userId !== null && agents.has(p.userId)) checkActor(p.userId, p);
 
     const checks: RateCheck[] = [];
     const agentRule = agent.rateLimit ?? limits.agent;

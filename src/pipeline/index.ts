@@ -107,10 +107,14 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
   deps.state.onChange((change) => {
     if (change.type === 'kill') {
       const target = change.kill.target;
-      cut((ctx, p) => p.actors.some((agent, i) => killCovers(target, { agent, user: i === 0 ? p.userId : null, tool: ctx.tool?.name })), () => killedError(change.kill), change.kill.id);
+      const covers = (ctx: CallContext, p: Principal) =>
+        p.actors.some((agent, i) => killCovers(target, { agent, user: i === 0 ? p.userId : null, tool: ctx.tool?.name })) ||
+        (p.userId !== null && config.agents.has(p.userId) && killCovers(target, { agent: p.userId, user: null, tool: ctx.tool?.name }));
+      cut(covers, () => killedError(change.kill), change.kill.id);
     } else if (change.type === 'revoke') {
       const r = change.revocation;
-      const covers = (p: Principal) => (r.kind === 'jti' ? p.jti === r.jti || p.parents.includes(r.jti!) : p.iat <= (r.before ?? 0) && p.actors.includes(r.agent!));
+      const covers = (p: Principal) =>
+        r.kind === 'jti' ? p.jti === r.jti || p.parents.includes(r.jti!) : p.iat <= (r.before ?? 0) && (p.actors.includes(r.agent!) || p.userId === r.agent);
       cut((_ctx, p) => covers(p), () => new GatewayError('token_revoked', 'The token was revoked while the call was in flight.'));
     }
   });

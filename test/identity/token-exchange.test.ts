@@ -152,3 +152,43 @@ describe('re-delegation to a sub-agent, and cascade revocation', () => {
     expect(await refusal(exchange('sub-bot', external, JWT))).toMatchObject({ reasons: ['subject_issuer_untrusted'] });
   });
 });
+
+describe('the kill switch at the token endpoint', () => {
+  const adminCall = (method: string, path: string, body?: unknown) =>
+    send(gw.adminUrl, { method, path, headers: { authorization: `Bearer ${BREAK_GLASS}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+
+  it('mints nothing for a killed agent, nor an exchange through a killed orchestrator or for a killed user', async () => {
+    const { idToken } = await idp.signIn('alice@example.com');
+    const parent = (await exchange('support-bot', idToken, ID_TOKEN, { scope: 'crm:read' })).access_token;
+    const killAgent = (await adminCall('POST', '/admin/kill', { target: { agent: 'support-bot' }, reason: 'test' })).json().id as string;
+    try {
+      expect(await refusal(oidc.clientCredentialsGrant(clients['support-bot']!))).toMatchObject({ error: 'invalid_client', reasons: ['client_killed'] });
+      expect(await refusal(exchange('sub-bot', parent, JWT))).toMatchObject({ error: 'invalid_request', reasons: ['subject_killed'] });
+    } finally {
+      await adminCall('DELETE', `/admin/kill/${killAgent}`);
+    }
+    const killUser = (await adminCall('POST', '/admin/kill', { target: { user: 'alice@example.com' }, reason: 'test' })).json().id as string;
+    try {
+      expect(await refusal(exchange('support-bot', idToken, ID_TOKEN))).toMatchObject({ reasons: ['subject_killed'] });
+    } finally {
+      await adminCall('DELETE', `/admin/kill/${killUser}`);
+    }
+    expect(decodeJwt((await exchange('sub-bot', parent, JWT)).access_token).sub).toBe('alice@example.com');
+  });
+
+  it("holds the orchestrator of a re-delegated service-account token to the kill switch and revocation", async () => {
+    const own = (await oidc.clientCredentialsGrant(clients['support-bot']!, { scope: 'crm:read' })).access_token;
+    const child = (await exchange('sub-bot', own, JWT)).access_token;
+    expect(decodeJwt(child)).toMatchObject({ sub: 'support-bot', act: { sub: 'sub-bot' } });
+    expect((await call(child)).status).toBe(200);
+    const kill = (await adminCall('POST', '/admin/kill', { target: { agent: 'support-bot' }, reason: 'test' })).json().id as string;
+    try {
+      const res = await call(child);
+      expect(res.status).toBe(403);
+      expect(res.json().reasons).toEqual(['killed_agent']);
+    } finally {
+      await adminCall('DELETE', `/admin/kill/${kill}`);
+    }
+    expect((await call(child)).status).toBe(200);
+  });
+});
