@@ -90,6 +90,8 @@ export function createTokenEndpoint(config: RuntimeConfig, ts: TokenServiceConfi
     let client: AuthenticatedClient | undefined;
     try {
       if (!deps.audit.healthy()) throw new OAuthError('audit_unavailable', 'The audit log cannot be written, so no token is issued.');
+      // Kills and revocations decide what may be minted: a snapshot that cannot be vouched for mints nothing.
+      if (!deps.state.healthy()) throw new OAuthError('state_unavailable', 'Kills and revocations cannot be confirmed right now; retry shortly.');
       await limit(`ts:i:${ip}`, ts.rateLimits.address, 'rate_limited_address');
       form = await readTokenForm(request.raw, ts.maxBodyBytes);
       grant = required(form, 'grant_type');

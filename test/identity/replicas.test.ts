@@ -102,4 +102,16 @@ describe('the token service across replicas (Redis)', () => {
     for (let i = 0; i < 100 && (await call(a)).status !== 401; i++) await new Promise((r) => setTimeout(r, 10));
     for (const g of [a, b]) expect((await call(g)).json().reasons).toEqual(['token_revoked']);
   });
+
+  it('with Redis gone past max_staleness, mints nothing (503 temporarily_unavailable), audited', async () => {
+    await redis.stop();
+    let res: Awaited<ReturnType<typeof tokenRequest>> | undefined;
+    for (let i = 0; i < 60; i++) {
+      res = await tokenRequest(a.proxyUrl, { grant_type: 'client_credentials', client_assertion_type: JWT_BEARER, client_assertion: await assertion() });
+      if (res.status === 503) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(res).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable', reasons: ['state_unavailable'] } });
+    await redis.start();
+  });
 });
