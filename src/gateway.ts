@@ -162,6 +162,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   proxy.removeAllContentTypeParsers();
   proxy.addContentTypeParser('*', (_request, _payload, done) => done(null));
   proxy.route({ method: METHODS, url: '/*', handler: pipeline.handle });
+  proxy.get('/approvals/:id', pipeline.approvalStatus);
   if (ts && signingKeys) registerTokenRoutes(proxy, config, ts, { state, audit, metrics, logger, keys: signingKeys });
   proxy.setNotFoundHandler(pipeline.handle);
   proxy.setErrorHandler((err, request, reply) => {

@@ -13,6 +13,7 @@ import { compilePolicy, type PolicyConfig } from './compile-policy.js';
 import { compileRate, compileRateLimits, compileTrust, type RateLimitsConfig, type RateRule, type TrustConfig } from './compile-trust.js';
 import type { ActionName, Classification, RawConfig, TrustLevel } from './schema.js';
 import { DATA_METHODS } from '../mcp/protocol.js';
+import { compileCapture, type CaptureRules } from './compile-capture.js';
 import { compileAgentIdentity, compileTokenService, type AgentIdentityConfig, type TokenServiceConfig } from './compile-identity.js';
 import { DEV_ADMIN_AUDIENCE, DEV_AUDIENCE, DEV_ISSUER, devJwksFile } from '../auth/dev-issuer.js';
 
@@ -67,6 +68,8 @@ export interface ToolRoute {
   readonly operations: readonly OperationRoute[];
   /** Opt-in capture of the JSON request body into the audit event, with these dotted paths redacted. */
   readonly captureBody?: { readonly redact: readonly string[] };
+  /** What an approval records of the call's content (src/pipeline/approval-capture.ts). */
+  readonly capture: CaptureRules;
   /** Per agent × this tool (in place of rate_limits.agent_tool). */
   readonly rateLimit?: RateRule;
   /** protocol: mcp only. */
@@ -308,6 +311,7 @@ function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody
     tls: t.tls ? { caFile: t.tls.ca_file ? resolve(baseDir, t.tls.ca_file) : undefined, servername: t.tls.servername } : undefined,
     operations,
     captureBody: t.audit?.capture_body ? { redact: t.audit.redact } : undefined,
+    capture: compileCapture(t.capture, `${at}.capture`),
     rateLimit: t.rate_limit && compileRate(t.rate_limit, `${at}.rate_limit`),
     mcp: t.protocol === 'mcp' ? compileMcp(at, t, operations) : undefined,
   };

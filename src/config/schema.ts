@@ -94,6 +94,19 @@ const Tool = Type.Object(
     ),
     // Per agent × this tool, in place of rate_limits.agent_tool (docs/trust.md).
     rate_limit: Type.Optional(RateLimit),
+    // What an approver sees of a held call's content (docs/configuration.md "capture").
+    capture: Type.Optional(
+      Type.Object(
+        {
+          // JSON pointers (RFC 6901) to show; absent: the whole body or MCP arguments.
+          fields: Type.Optional(Type.Array(Type.String({ pattern: '^(/.*)?$' }), { maxItems: 64 })),
+          // JSON pointers whose values are masked, besides every key that names a secret.
+          mask: Type.Array(Type.String({ pattern: '^/.*$' }), { default: [], maxItems: 64 }),
+          max_bytes: Size('16kb'),
+        },
+        Strict,
+      ),
+    ),
     audit: Type.Optional(
       Type.Object(
         {

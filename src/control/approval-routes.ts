@@ -4,6 +4,7 @@
  * in the token (`amr`, `auth_time`). Decisions are atomic in the store: of two approvers racing, or an
  * approve racing a deny, exactly one wins and the other gets 409.
  */
+import { presented } from '../pipeline/approval-capture.js';
 import type { FastifyInstance } from 'fastify';
 import type { RuntimeConfig } from '../config/compile.js';
 import { GatewayError } from '../errors.js';
@@ -41,13 +42,13 @@ export function registerApprovalRoutes(app: FastifyInstance, config: RuntimeConf
         checkApprover(who, current, config);
         const t = await stored(state.decideApproval(current.id, verb === 'approve' ? 'approved' : 'denied', who.subject, comment), 'Nothing was decided');
         if (!t.ok) {
-          if (t.why === 'expired') audit.record('approval', { action: 'expired', approval: { ...t.approval! } });
+          if (t.why === 'expired') audit.record('approval', { action: 'expired', approval: presented(t.approval!) });
           throw new GatewayError('approval_decided', `The approval is ${t.approval?.status ?? 'gone'}; it can no longer be ${verb === 'approve' ? 'approved' : 'denied'}.`);
         }
-        audit.record('approval', { action: t.approval.status, approval: { ...t.approval }, by: who.subject });
+        audit.record('approval', { action: t.approval.status, approval: presented(t.approval), by: who.subject });
         // A human refusing what the agent asked for is evidence about the agent (docs/trust.md).
         if (verb === 'deny') trust.signal(t.approval.fingerprint.agent, 'approval_denied', t.approval.id);
-        return t.approval;
+        return presented(t.approval);
       },
     );
   }
@@ -72,5 +73,5 @@ function checkApprover(who: AdminPrincipal, approval: Approval, config: RuntimeC
 }
 
 function withExpiry(a: Approval): Approval {
-  return a.status === 'pending' && a.expires_at <= Date.now() ? { ...a, status: 'expired' } : a;
+  return presented(a.status === 'pending' && a.expires_at <= Date.now() ? { ...a, status: 'expired' } : a);
 }

@@ -3,6 +3,7 @@
  * the state store; calls in flight for its target are cut; lifting one needs the admin role.
  * Every kill, revive and revocation is an audit event naming who did it and why.
  */
+import { presented } from '../pipeline/approval-capture.js';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { RuntimeConfig } from '../config/compile.js';
@@ -24,7 +25,7 @@ export function registerStateRoutes(app: FastifyInstance, config: RuntimeConfig,
     for (const a of await stored(state.listApprovals(), KILLED_BUT)) {
       if (a.status !== 'pending' || !killCovers(target, a.fingerprint)) continue;
       const t = await stored(state.decideApproval(a.id, 'denied', 'kill-switch', `denied by ${kill.id}`), KILLED_BUT);
-      if (t.ok) audit.record('approval', { action: 'denied', approval: { ...t.approval }, by: 'kill-switch' });
+      if (t.ok) audit.record('approval', { action: 'denied', approval: presented(t.approval), by: 'kill-switch' });
     }
     request.log.warn({ kill: kill.id, target, by: kill.by }, 'kill switch engaged');
     return reply.code(201).send(kill);

@@ -2,15 +2,17 @@
  * Webhooks: tells a channel (Slack workflow, a ticketing hook, an on-call bot) that an approval is
  * waiting or that an agent's trust level changed. Best effort: a failure is logged, never blocks a call.
  */
+import { presented } from './approval-capture.js';
 import { request } from 'undici';
 import type { Logger } from '../observability/logger.js';
 import type { Approval } from '../state/store.js';
 
-export function notifyApprovers(webhook: string | null, approval: Approval, logger: Logger): void {
+export function notifyApprovers(webhook: string | null, held: Approval, logger: Logger): void {
   if (!webhook) return;
+  const approval = presented(held);
   const body = JSON.stringify({
     event: 'approval.requested',
-    approval: { id: approval.id, fingerprint: approval.fingerprint, reasons: approval.reasons, request_id: approval.request_id, expires_at: new Date(approval.expires_at).toISOString() },
+    approval: { id: approval.id, fingerprint: approval.fingerprint, reasons: approval.reasons, request_id: approval.request_id, expires_at: new Date(approval.expires_at).toISOString(), call: approval.call ?? null },
     approve: `POST /admin/approvals/${approval.id}/approve`,
     deny: `POST /admin/approvals/${approval.id}/deny`,
   });

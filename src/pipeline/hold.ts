@@ -13,6 +13,7 @@ import { sameFingerprint, stored, type Approval, type Fingerprint, type StateSto
 import type { CallAbort } from './call-abort.js';
 import type { AuditPort, CallContext } from './context.js';
 import { notifyApprovers } from './approval-notify.js';
+import { captureCall, presented as forAudit } from './approval-capture.js';
 
 const NOT_FORWARDED = 'The approval step could not be recorded, so the call was not forwarded';
 
@@ -57,9 +58,10 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
       owner: ctx.agent?.owner ?? null,
       created_at: new Date(now).toISOString(),
       expires_at: now + a.ttlMs,
+      call: { ...captureCall(ctx) },
     };
     await stored(state.createApproval(approval), NOT_FORWARDED);
-    audit.record('approval', { action: 'requested', approval: { ...approval } });
+    audit.record('approval', { action: 'requested', approval: forAudit(approval) });
     notifyApprovers(a.webhook, approval, deps.logger);
 
     const decided = await waitForDecision(state, approval.id, waitMs, ctx.abort.signal, deps.draining);
@@ -71,10 +73,10 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
   function release(ctx: CallContext, id: string, t: Transition): void {
     if (t.ok) {
       ctx.approval = { id, approver: t.approval.decided_by ?? '' };
-      audit.record('approval', { action: 'used', approval: { ...t.approval }, request_id: ctx.requestId });
+      audit.record('approval', { action: 'used', approval: forAudit(t.approval), request_id: ctx.requestId });
       return;
     }
-    if (t.why === 'expired') audit.record('approval', { action: 'expired', approval: { ...t.approval! } });
+    if (t.why === 'expired') audit.record('approval', { action: 'expired', approval: forAudit(t.approval!) });
     if (t.why === 'not_approved' && t.approval?.status === 'pending') throw pending(id, t.approval.reasons, ctx.decision!.revision);
     const reason: Reason =
       t.why === 'unknown' ? 'approval_unknown'
@@ -90,7 +92,8 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
       reasons,
       policyRevision: revision,
       approvalId: id,
-      headers: { location: `/admin/approvals/${id}`, 'retry-after': String(a.retryAfterSec) },
+      // The agent polls its approval on the proxy listener (src/pipeline/approval-status.ts).
+      headers: { location: `/approvals/${id}`, 'retry-after': String(a.retryAfterSec) },
     });
   }
 }

@@ -38,6 +38,7 @@ import { GatewayError } from '../errors.js';
 import type { AccessLog, Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { createAuthenticate } from './authenticate.js';
+import { createApprovalStatus } from './approval-status.js';
 import type { AuditPort, CallContext } from './context.js';
 import { createRecordIntent } from './record-intent.js';
 import { createDecide, type Decider } from './decide.js';
@@ -78,6 +79,8 @@ export interface Pipeline {
   /** Answers a request that failed before the pipeline ran (framework errors) in the same format. */
   refuse(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply | Promise<FastifyReply>;
   readonly upstreams: Upstreams;
+  /** `GET /approvals/:id`: an agent polls its own approval (approval-status.ts). */
+  approvalStatus(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply>;
   /** Shutdown began: calls held for approval are answered approval_pending now. */
   drain(): void;
 }
@@ -86,8 +89,9 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
   const sessions = createMcpSessions(deps.state);
   // Aborted once when shutdown begins: calls held for approval are answered at once (hold.ts).
   const draining = new CallAbort();
+  const authenticate = createAuthenticate(config, deps.tokens, deps);
   const stages: readonly Stage[] = [
-    createAuthenticate(config, deps.tokens, deps),
+    authenticate,
     createResolve(config),
     createMcpMessage(deps.state, config.listen.proxy.timeouts.bodyMs),
     sessions.check,
@@ -163,7 +167,8 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
     return finish.refuse(newContext(request), reply, err);
   }
 
-  return { handle, refuse, upstreams, drain: () => draining.abort() };
+  const approvalStatus = createApprovalStatus({ authenticate, state: deps.state, newContext, refuse: (ctx, reply, err) => finish.refuse(ctx, reply, err) });
+  return { handle, refuse, upstreams, approvalStatus: approvalStatus as Pipeline['approvalStatus'], drain: () => draining.abort() };
 }
 
 function newContext(request: FastifyRequest): CallContext {

@@ -59,6 +59,8 @@ export interface Approval {
   readonly decided_by?: string;
   readonly decided_at?: string;
   readonly comment?: string;
+  /** The call as the approver sees it (src/pipeline/approval-capture.ts); absent on approvals from before. */
+  readonly call?: Readonly<Record<string, unknown>>;
 }
 
 /** One piece of evidence about an agent's behaviour (src/trust/signals.ts). */

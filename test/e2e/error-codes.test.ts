@@ -159,7 +159,7 @@ describe('every error code the gateway can raise, through the whole gateway', ()
     expect(res.status).toBe(202);
     expect(res.json()).toMatchObject({ error: 'approval_pending', reasons: ['approval_required', 'high risk'], policy_revision: 'test', approval_id: expect.stringMatching(/^apr-/) });
     expect(res.headers['retry-after']).toBe('5');
-    expect(res.headers.location).toBe(`/admin/approvals/${res.json().approval_id}`);
+    expect(res.headers.location).toBe(`/approvals/${res.json().approval_id}`);
     expect(up.received.length).toBe(before);
   });
 

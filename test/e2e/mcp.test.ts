@@ -93,6 +93,8 @@ describe.each(REVISIONS)('MCP %s through the gateway', (revision: Revision) => {
       (a) => a !== undefined,
     );
     expect(pending.fingerprint).toMatchObject({ agent: 'itops-bot', tool: 'tracker', operation: 'delete_issue', method: 'tools/call' });
+    // The approver sees the tool call's arguments, not only their digest.
+    expect(pending.call).toMatchObject({ tool: 'tracker', operation: 'delete_issue', mcp: { method: 'tools/call', tool: 'delete_issue' }, content: { id: 'ISS-3' }, content_note: 'complete' });
     expect(up.calls().filter((n) => n === 'delete_issue').length).toBe(before);
     // Decide after approvals.input_required_wait (1 s): a 2026-07-28 client has then been answered
     // input_required at least once and is retrying; a 2025-11-25 client is still held (hold: 10 s).

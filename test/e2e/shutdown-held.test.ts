@@ -36,7 +36,7 @@ it('answers a held call approval_pending when shutdown begins, well within the g
   expect(res.status).toBe(202);
   const [approval] = await gw.gateway.state.listApprovals();
   expect(res.json()).toMatchObject({ error: 'approval_pending', reasons: ['approval_required', 'high risk'], approval_id: approval!.id });
-  expect(res.headers.location).toBe(`/admin/approvals/${approval!.id}`);
+  expect(res.headers.location).toBe(`/approvals/${approval!.id}`);
   await closing;
   expect(up.received).toHaveLength(0);
 });
