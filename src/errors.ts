@@ -95,6 +95,9 @@ export const REASONS = {
   rate_limited_operation: 'rate_limited',
   rate_limited_user: 'rate_limited',
   // admin API
+  session_invalid: 'invalid_token',
+  csrf_invalid: 'forbidden',
+  mfa_required: 'forbidden',
   body_invalid: 'invalid_request',
   admin_role_missing: 'forbidden',
   not_found: 'unknown_route',

@@ -14,6 +14,7 @@ import { compileRate, compileRateLimits, compileTrust, type RateLimitsConfig, ty
 import type { ActionName, Classification, RawConfig, TrustLevel } from './schema.js';
 import { DATA_METHODS } from '../mcp/protocol.js';
 import { compileCapture, type CaptureRules } from './compile-capture.js';
+import { compileSso, type SsoConfig } from './compile-sso.js';
 import { compileAgentIdentity, compileTokenService, type AgentIdentityConfig, type TokenServiceConfig } from './compile-identity.js';
 import { DEV_ADMIN_AUDIENCE, DEV_AUDIENCE, DEV_ISSUER, devJwksFile } from '../auth/dev-issuer.js';
 
@@ -109,6 +110,8 @@ export interface RuntimeConfig {
     readonly maxTokenTtlSec: number;
     readonly roleMap: ReadonlyMap<string, AdminRole>;
     readonly breakGlassSha256?: string;
+    /** People sign in with the company IdP (src/console/sso.ts). */
+    readonly sso?: SsoConfig;
   };
   readonly policy: PolicyConfig;
   readonly audit: AuditConfig;
@@ -211,6 +214,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
       maxTokenTtlSec: duration(raw.admin.auth.max_token_ttl, 'admin.auth.max_token_ttl') / 1000,
       roleMap,
       breakGlassSha256: raw.admin.break_glass?.sha256.toLowerCase(),
+      sso: compileSso(raw),
     },
     policy: compilePolicy(raw, baseDir),
     audit: compileAudit(raw, baseDir),

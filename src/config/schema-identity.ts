@@ -73,3 +73,24 @@ export const TokenService = Type.Object(
   },
   { ...Strict, default: {} },
 );
+
+/** admin.sso: people sign in to the console (and the admin API) with the company IdP. */
+export const AdminSso = Type.Optional(
+  Type.Object(
+    {
+      issuer: Type.String({ pattern: '^https?://' }),
+      client_id: Type.String({ minLength: 1 }),
+      client_secret: Type.Optional(Type.String({ minLength: 1 })),
+      // Defaults to admin.auth.roles_claim; mapped through admin.auth.role_map.
+      roles_claim: Type.Optional(Type.String({ minLength: 1 })),
+      // These roles act only with a recent MFA sign-in (`amr`, `auth_time`); otherwise step-up.
+      mfa_for: Type.Array(Type.Union([Type.Literal('operator'), Type.Literal('approver'), Type.Literal('auditor'), Type.Literal('admin')]), { default: [] }),
+      mfa_max_age: Duration('15m'),
+      session_ttl: Duration('8h'),
+      // `<admin listener base URL>/console/callback` unless set (behind a proxy).
+      redirect_uri: Type.Optional(Type.String({ pattern: '^https?://' })),
+      scopes: Type.String({ default: 'openid email profile groups' }),
+    },
+    Strict,
+  ),
+);

@@ -4,7 +4,7 @@
  * Keys are a public contract (SPEC.md): add freely, never rename.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { AgentIdentity, TokenService } from './schema-identity.js';
+import { AdminSso, AgentIdentity, TokenService } from './schema-identity.js';
 
 const Strict = { additionalProperties: false } as const;
 const Duration = (dflt: string) => Type.Union([Type.String(), Type.Number()], { default: dflt });
@@ -266,6 +266,7 @@ export const ConfigSchema = Type.Object(
           { ...Strict, default: {} },
         ),
         break_glass: Type.Optional(Type.Object({ sha256: Type.String({ pattern: '^[0-9a-fA-F]{64}$' }) }, Strict)),
+        sso: AdminSso,
       },
       { ...Strict, default: {} },
     ),

@@ -20,6 +20,8 @@ import { registerStateRoutes } from './state-routes.js';
 import { registerApprovalRoutes } from './approval-routes.js';
 import { registerMcpRoutes } from './mcp-routes.js';
 import { registerTrustRoutes } from './trust-routes.js';
+import { createSso } from '../console/sso.js';
+import { registerConsoleRoutes } from '../console/routes.js';
 import type { Trust } from '../trust/engine.js';
 
 export interface Readiness {
@@ -44,7 +46,9 @@ export interface AdminAppDeps {
 
 export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app: FastifyInstance; authenticate: AdminAuthenticator } {
   const app = Fastify({ ...fastifyLogging(deps.logger, 'admin'), genReqId: newRequestId });
-  const authenticate = createAdminAuthenticator(config);
+  const sso = config.admin.sso ? createSso(config, config.admin.sso, { audit: deps.auditPort, logger: deps.logger }) : undefined;
+  const authenticate = createAdminAuthenticator(config, sso);
+  if (sso) registerConsoleRoutes(app, sso, authenticate);
 
   app.setErrorHandler((err, request, reply) => {
     const gErr = err instanceof GatewayError ? err : fromFramework(err);

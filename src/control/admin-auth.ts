@@ -9,19 +9,24 @@ import type { AdminRole, RuntimeConfig } from '../config/compile.js';
 import { createJwtVerifier, type JwtVerifier } from '../auth/jwt-verifier.js';
 import { bearerToken } from '../pipeline/authenticate.js';
 import { GatewayError } from '../errors.js';
+import { cookieValue, SESSION_COOKIE, sameSecret } from '../console/sessions.js';
+import type { Sso } from '../console/sso.js';
+import type { Session } from '../console/sessions.js';
 
 export interface AdminPrincipal {
   readonly subject: string;
   readonly roles: ReadonlySet<AdminRole>;
   readonly breakGlass: boolean;
   readonly claims: Readonly<Record<string, unknown>>;
+  /** Set when the person is signed in through admin.sso (not a bearer token). */
+  readonly session?: Session;
 }
 
-export type AdminAuthenticator = (authorization: string | undefined) => Promise<AdminPrincipal>;
+export type AdminAuthenticator = (request: Pick<FastifyRequest, 'headers' | 'method'>) => Promise<AdminPrincipal>;
 
 const ALL_ROLES: ReadonlySet<AdminRole> = new Set(['operator', 'approver', 'auditor', 'admin']);
 
-export function createAdminAuthenticator(config: RuntimeConfig): AdminAuthenticator {
+export function createAdminAuthenticator(config: RuntimeConfig, sso?: Sso): AdminAuthenticator {
   const admin = config.admin;
   const verify: JwtVerifier | undefined = admin.issuers.length
     ? createJwtVerifier({
@@ -37,7 +42,12 @@ export function createAdminAuthenticator(config: RuntimeConfig): AdminAuthentica
     : undefined;
   const breakGlass = admin.breakGlassSha256 ? Buffer.from(admin.breakGlassSha256, 'hex') : undefined;
 
-  return async function authenticateAdmin(authorization) {
+  return async function authenticateAdmin(request) {
+    const authorization = request.headers.authorization;
+    if (authorization === undefined && sso) {
+      const sid = cookieValue(request.headers.cookie, SESSION_COOKIE);
+      if (sid !== undefined) return fromSession(sso, request, sid);
+    }
     const token = bearerToken(authorization);
     if (breakGlass) {
       const digest = createHash('sha256').update(token).digest();
@@ -57,6 +67,26 @@ export function createAdminAuthenticator(config: RuntimeConfig): AdminAuthentica
   };
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * A signed-in person (admin.sso). State-changing requests need the session's CSRF token in
+ * `X-CSRF-Token` (a cross-site form cannot set a header, and SameSite=Strict keeps the cookie home
+ * anyway); the roles in `mfa_for` act only within `mfa_max_age` of an MFA sign-in.
+ */
+function fromSession(sso: Sso, request: Pick<FastifyRequest, 'headers' | 'method'>, sid: string): AdminPrincipal {
+  const session = sso.sessions.get(sid);
+  if (!session) throw new GatewayError('session_invalid', 'The session has ended or is unknown: sign in again at /console/login.');
+  if (!SAFE_METHODS.has(request.method)) {
+    const csrf = request.headers['x-csrf-token'];
+    if (typeof csrf !== 'string' || !sameSecret(csrf, session.csrf)) throw new GatewayError('csrf_invalid', 'A state-changing request needs the session\'s CSRF token in X-CSRF-Token.');
+    if ([...session.roles].some((r) => sso.mfaFor.has(r)) && !sso.mfaFresh(session)) {
+      throw new GatewayError('mfa_required', 'This action needs a recent sign-in with MFA: sign in again at /console/login?step_up=1.');
+    }
+  }
+  return { subject: session.subject, roles: session.roles, breakGlass: false, claims: session.claims, session };
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     admin?: AdminPrincipal;
@@ -66,7 +96,7 @@ declare module 'fastify' {
 /** A preHandler that lets only principals holding one of `roles` through. */
 export function requireRole(authenticate: AdminAuthenticator, ...roles: AdminRole[]) {
   return async function adminGuard(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const principal = await authenticate(request.headers.authorization);
+    const principal = await authenticate(request);
     if (!roles.some((r) => principal.roles.has(r))) {
       throw new GatewayError('admin_role_missing', `This endpoint needs the ${roles.join(' or ')} role.`);
     }
