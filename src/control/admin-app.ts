@@ -22,6 +22,7 @@ import { registerMcpRoutes } from './mcp-routes.js';
 import { registerTrustRoutes } from './trust-routes.js';
 import { createSso } from '../console/sso.js';
 import { registerConsoleRoutes } from '../console/routes.js';
+import { registerConsolePages } from '../console/pages.js';
 import type { Trust } from '../trust/engine.js';
 
 export interface Readiness {
@@ -48,7 +49,10 @@ export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app
   const app = Fastify({ ...fastifyLogging(deps.logger, 'admin'), genReqId: newRequestId });
   const sso = config.admin.sso ? createSso(config, config.admin.sso, { audit: deps.auditPort, logger: deps.logger }) : undefined;
   const authenticate = createAdminAuthenticator(config, sso);
-  if (sso) registerConsoleRoutes(app, sso, authenticate);
+  if (sso) {
+    registerConsoleRoutes(app, sso, authenticate);
+    registerConsolePages(app, sso, deps.audit);
+  }
 
   app.setErrorHandler((err, request, reply) => {
     const gErr = err instanceof GatewayError ? err : fromFramework(err);

@@ -125,7 +125,8 @@ async function interact(p: ProviderApi, req: IncomingMessage, res: ServerRespons
   const details = await p.interactionDetails(req, res);
   if (req.method === 'GET') {
     res.setHeader('content-type', 'text/html');
-    return void res.end(`<form method="post"><input type="hidden" name="prompt" value="${details.prompt.name}"></form>`);
+    const login = details.prompt.name === 'login' ? '<input name="login" placeholder="email"> <label><input type="checkbox" name="mfa" value="1"> MFA</label> ' : '';
+    return void res.end(`<!doctype html><title>Company IdP</title><form method="post"><input type="hidden" name="prompt" value="${details.prompt.name}">${login}<button>Continue</button></form>`);
   }
   let body = '';
   for await (const chunk of req) body += chunk;

@@ -1,0 +1,140 @@
+/**
+ * The operator console at /console/ on the admin listener: approvals (with the captured call), the
+ * kill switch, the audit trail, the agents and their trust. Every page reads, and every form acts,
+ * through the admin API itself (an in-process request carrying the person's session and CSRF
+ * token), so roles, separation of duties, MFA freshness and the audit events are exactly the API's.
+ * A page without a session sends the browser to sign in; a form without the session's CSRF token is
+ * refused before anything is asked of the API.
+ */
+import { open } from 'node:fs/promises';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuditTrail } from '../audit/trail.js';
+import { GatewayError } from '../errors.js';
+import { CSP, esc, form, json, page, STYLE, table, type PageContext } from './html.js';
+import { cookieValue, sameSecret, SESSION_COOKIE } from './sessions.js';
+import type { Sso } from './sso.js';
+
+type Req = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string>; Body: Record<string, string> }>;
+
+export function registerConsolePages(app: FastifyInstance, sso: Sso, audit: () => AuditTrail | undefined): void {
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16_384 }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+  app.get('/console/style.css', (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=300').send(STYLE));
+
+  function who(request: FastifyRequest): PageContext & { sid: string } | undefined {
+    const sid = cookieValue(request.headers.cookie, SESSION_COOKIE);
+    const s = sso.sessions.get(sid);
+    return s && sid ? { sid, subject: s.subject, roles: [...s.roles].sort(), csrf: s.csrf, mfaFresh: sso.mfaFresh(s) } : undefined;
+  }
+
+  /** The admin API, as this person. */
+  async function api(p: { sid: string; csrf: string }, method: string, url: string, body?: unknown) {
+    const res = await app.inject({ method: method as 'GET', url, headers: { cookie: `${SESSION_COOKIE}=${p.sid}`, 'x-csrf-token': p.csrf, ...(body ? { 'content-type': 'application/json' } : {}) }, payload: body ? JSON.stringify(body) : undefined });
+    return { status: res.statusCode, body: res.json() as Record<string, any> };
+  }
+
+  const html = (reply: FastifyReply, body: string) =>
+    reply.type('text/html; charset=utf-8').header('content-security-policy', CSP).header('x-frame-options', 'DENY').header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send(body);
+
+  function view(path: string, render: (p: PageContext & { sid: string }, request: Req) => Promise<{ title: string; body: string; refreshSec?: number }>) {
+    app.get(path, async (request: Req, reply) => {
+      const p = who(request);
+      if (!p) return reply.redirect(`/console/login?next=${encodeURIComponent(request.url.split('?')[0]!)}`, 302);
+      const { title, body, refreshSec } = await render(p, request);
+      return html(reply, page(title, p, body, { refreshSec, notice: request.query.notice }));
+    });
+  }
+
+  /** A form's action: CSRF first, then the API; back to `back` with the API's answer as the notice. */
+  function action(path: string, call: (p: PageContext & { sid: string }, request: Req) => Promise<{ status: number; body: Record<string, any> }>, back: (request: Req) => string) {
+    app.post(path, async (request: Req, reply) => {
+      const p = who(request);
+      if (!p) throw new GatewayError('session_invalid', 'The session has ended: sign in again at /console/login.');
+      if (typeof request.body?.csrf !== 'string' || !sameSecret(request.body.csrf, p.csrf)) throw new GatewayError('csrf_invalid', 'The form is not from this session.');
+      const r = await call(p, request);
+      const notice = r.status < 300 ? 'Done.' : `Refused: ${String(r.body.message ?? r.body.error)}`;
+      return reply.redirect(`${back(request)}?notice=${encodeURIComponent(notice)}`, 303);
+    });
+  }
+
+  view('/console/', async (p) => {
+    const r = await api(p, 'GET', '/admin/approvals?status=pending');
+    if (r.status !== 200) return { title: 'Approvals', body: `<p>${esc(r.body.message)}</p>` };
+    const rows = (r.body.approvals as any[]).map((a) => [
+      `<a href="/console/approvals/${esc(encodeURIComponent(a.id))}">${esc(a.id)}</a>`,
+      esc(a.fingerprint.agent), esc(a.fingerprint.user ?? '—'), esc(`${a.fingerprint.tool} ${a.fingerprint.operation}`),
+      esc(`${Math.max(0, Math.round((a.expires_at - Date.now()) / 1000))}s`), esc((a.reasons as string[]).join('; ')),
+    ]);
+    return { title: 'Approvals waiting', body: table(['approval', 'agent', 'for user', 'call', 'time left', 'why'], rows), refreshSec: 10 };
+  });
+
+  view('/console/approvals/:id', async (p, request) => {
+    const r = await api(p, 'GET', `/admin/approvals/${encodeURIComponent(request.params.id!)}`);
+    if (r.status !== 200) return { title: 'Approval', body: `<p>${esc(r.body.message)}</p>` };
+    const a = r.body;
+    const c = a.call ?? {};
+    const base = `/console/approvals/${encodeURIComponent(a.id)}`;
+    const decide = a.status === 'pending'
+      ? form(`${base}/approve`, p.csrf, '<textarea name="comment" placeholder="comment"></textarea> <button class="approve">Approve</button>') + form(`${base}/deny`, p.csrf, '<textarea name="comment" placeholder="comment"></textarea> <button class="deny">Deny</button>')
+      : `<p>Status: <strong>${esc(a.status)}</strong>${a.decided_by ? ` by ${esc(a.decided_by)}` : ''}${a.comment ? ` — ${esc(a.comment)}` : ''}</p>`;
+    const facts = table(['', ''], [
+      ['agent', esc(c.agent ?? a.fingerprint.agent)], ['for user', esc(c.user ?? '—')], ['delegation', esc((c.delegation ?? []).join(' → '))],
+      ['call', esc(`${c.method ?? a.fingerprint.method} ${c.path ?? a.fingerprint.path}`)], ['tool · operation', esc(`${c.tool} · ${c.operation} (${c.action}, risk ${c.risk}, ${c.classification})`)],
+      ['trust', esc(c.trust ? `${c.trust.score} (${c.trust.level})` : '—')], ['why', esc((a.reasons ?? []).join('; '))], ['task', esc(c.task_id ?? '—')],
+    ]);
+    return { title: `Approval ${a.id}`, body: `${facts}<h2>Query</h2>${json(c.query ?? {})}<h2>Content (${esc(c.content_note ?? 'not recorded')})</h2>${json(c.content ?? null)}${decide}` };
+  });
+  for (const verb of ['approve', 'deny'] as const) {
+    action(`/console/approvals/:id/${verb}`, (p, request) => api(p, 'POST', `/admin/approvals/${encodeURIComponent(request.params.id!)}/${verb}`, { comment: request.body.comment ?? '' }), (request) => `/console/approvals/${encodeURIComponent(request.params.id!)}`);
+  }
+
+  view('/console/kills', async (p) => {
+    const r = await api(p, 'GET', '/admin/kill');
+    if (r.status !== 200) return { title: 'Kill switch', body: `<p>${esc(r.body.message)}</p>` };
+    const rows = (r.body.kills as any[]).map((k) => [esc(k.id), esc(JSON.stringify(k.target)), esc(k.reason), esc(k.by), esc(k.at), form(`/console/kills/${encodeURIComponent(k.id)}/lift`, p.csrf, '<button>Lift</button>')]);
+    const kill = form('/console/kills', p.csrf, '<select name="kind"><option>agent</option><option>user</option><option>tool</option></select> <input name="target" placeholder="id" required> <input name="reason" placeholder="reason" required> <button class="deny">Kill</button>');
+    return { title: 'Kill switch', body: `${table(['kill', 'target', 'reason', 'by', 'at', ''], rows)}<h2>Stop an agent, a user or a tool</h2>${kill}` };
+  });
+  action('/console/kills', (p, request) => api(p, 'POST', '/admin/kill', { target: { [request.body.kind === 'user' || request.body.kind === 'tool' ? request.body.kind : 'agent']: request.body.target }, reason: request.body.reason ?? '' }), () => '/console/kills');
+  action('/console/kills/:id/lift', (p, request) => api(p, 'DELETE', `/admin/kill/${encodeURIComponent(request.params.id!)}`), () => '/console/kills');
+
+  view('/console/audit', async (p, request) => {
+    const head = await api(p, 'GET', '/admin/audit/head');
+    if (head.status !== 200) return { title: 'Audit', body: `<p>${esc(head.body.message)}</p>` };
+    const f = request.query;
+    const events = (await recentEvents(audit(), 500)).filter((e) => (!f.agent || e.agent?.id === f.agent) && (!f.tool || e.tool === f.tool) && (!f.outcome || e.outcome?.result === f.outcome)).slice(-100).reverse();
+    const filters = `<form method="get" action="/console/audit"><input name="agent" placeholder="agent" value="${esc(f.agent)}"> <input name="tool" placeholder="tool" value="${esc(f.tool)}"> <input name="outcome" placeholder="outcome (ok, refused…)" value="${esc(f.outcome)}"> <button>Filter</button></form>`;
+    const rows = events.map((e) => [esc(e.seq), esc(e.ts), esc(e.type), esc(e.agent?.id ?? e.client?.id ?? ''), esc(e.tool ?? ''), esc(e.outcome?.result ?? e.action ?? ''), esc(e.outcome?.reason ?? ''), `<details><summary>record</summary>${json(e)}</details>`]);
+    return { title: 'Audit trail', body: `<p>Chain ${esc(head.body.chain)} at seq ${esc(head.body.seq)}, head ${esc(String(head.body.hash).slice(0, 16))}…</p>${filters}${table(['seq', 'time', 'type', 'agent', 'tool', 'outcome', 'reason', ''], rows)}`, refreshSec: 5 };
+  });
+
+  view('/console/agents', async (p) => {
+    const r = await api(p, 'GET', '/admin/agents');
+    if (r.status !== 200) return { title: 'Agents', body: `<p>${esc(r.body.message)}</p>` };
+    const rows = (r.body.agents as any[]).map((a) => [esc(a.id), esc(a.owner), esc(a.status), esc(`${a.trust?.score ?? '—'} (${a.trust?.level ?? '—'})`), `<details><summary>breakdown</summary>${json(a.trust ?? a)}</details>`]);
+    return { title: 'Agents', body: table(['agent', 'owner', 'status', 'trust', ''], rows), refreshSec: 15 };
+  });
+}
+
+/** The last events of the local log (its tail, up to `max`). */
+async function recentEvents(trail: AuditTrail | undefined, max: number): Promise<Record<string, any>[]> {
+  if (!trail) return [];
+  const fh = await open(trail.path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const length = Math.min(size, 512 * 1024);
+    const buf = Buffer.alloc(length);
+    await fh.read(buf, 0, length, size - length);
+    const lines = buf.toString('utf8').split('\n').slice(size > length ? 1 : 0).filter(Boolean);
+    return lines.slice(-max).flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, any>];
+      } catch {
+        return [];
+      }
+    });
+  } finally {
+    await fh.close();
+  }
+}
