@@ -2,6 +2,9 @@
 import { ensureDevKeys } from '../auth/dev-issuer.js';
 import { startExampleTools } from '../examples/index.js';
 import { buildGateway } from '../gateway.js';
+import type { RuntimeConfig } from '../config/compile.js';
+import { DEV_SSO_CLIENT } from '../config/compile-sso.js';
+import { DEMO_PEOPLE, startDevIdp } from '../console/dev-idp.js';
 import { parse, type Command } from './args.js';
 import { loadRuntimeConfig } from './config-file.js';
 
@@ -14,6 +17,7 @@ export const start: Command = {
     const config = loadRuntimeConfig(values.config);
     if (config.dev.issuer) await ensureDevKeys(config.dev.keysDir);
     const examples = config.dev.exampleTools ? await startExampleTools(config) : undefined;
+    const devIdp = config.dev.sso ? await startDevSso(config) : undefined;
     const gateway = buildGateway(config);
     const log = gateway.logger;
     let urls: { proxyUrl: string; adminUrl: string };
@@ -21,10 +25,12 @@ export const start: Command = {
       urls = await gateway.listen();
     } catch (err) {
       await examples?.close();
+      await devIdp?.close();
       throw err;
     }
     log.info({ proxy: urls.proxyUrl, admin: urls.adminUrl, tools: config.tools.size, agents: config.agents.size }, 'portcullis listening');
     if (examples?.started.length) log.info({ tools: examples.started }, 'example tools started');
+    if (devIdp) log.info({ issuer: devIdp.issuer, console: `${urls.adminUrl}/console/`, people: Object.keys(DEMO_PEOPLE) }, 'development IdP started (dev.sso): sign in to the console as a demo person');
     if (config.dev.issuer) printFirstSteps(urls.proxyUrl, config.tokenService !== undefined);
 
     // SIGHUP reloads the policy bundle (a bad one keeps the old policy serving).
@@ -41,6 +47,7 @@ export const start: Command = {
     process.off('SIGHUP', onHup);
     await gateway.close();
     await examples?.close();
+    await devIdp?.close();
     log.info('portcullis stopped');
     return 0;
   },
@@ -71,6 +78,13 @@ function printFirstSteps(proxyUrl: string, tokenService: boolean): void {
       '',
     ].join('\n'),
   );
+}
+
+/** dev.sso: the development IdP, with the console's callback on the admin listener registered. */
+function startDevSso(config: RuntimeConfig) {
+  const { host, port } = config.listen.admin;
+  const callbacks = [`http://${host}:${port}/console/callback`, `http://localhost:${port}/console/callback`];
+  return startDevIdp({ port: config.dev.ssoPort, people: DEMO_PEOPLE, clients: [{ client_id: DEV_SSO_CLIENT.id, client_secret: DEV_SSO_CLIENT.secret, redirect_uris: callbacks }] });
 }
 
 export function help(usage: string): number {

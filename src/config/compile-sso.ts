@@ -17,8 +17,23 @@ export interface SsoConfig {
   readonly scopes: string;
 }
 
+/** The development IdP's client (dev.sso); its secret guards nothing real. */
+export const DEV_SSO_CLIENT = { id: 'portcullis-console', secret: 'dev-console-secret' } as const;
+
 export function compileSso(raw: RawConfig): SsoConfig | undefined {
   const s = raw.admin.sso;
+  if (!s && raw.dev.sso) {
+    return {
+      issuer: `http://127.0.0.1:${raw.dev.sso_port}`,
+      clientId: DEV_SSO_CLIENT.id,
+      clientSecret: DEV_SSO_CLIENT.secret,
+      rolesClaim: raw.admin.auth.roles_claim,
+      mfaFor: new Set(['approver', 'operator', 'admin']),
+      mfaMaxAgeSec: 900,
+      sessionTtlMs: 8 * 3_600_000,
+      scopes: 'openid email profile groups',
+    };
+  }
   if (!s) return undefined;
   requireSecureUrl(s.issuer, 'admin.sso.issuer');
   if (s.redirect_uri) requireSecureUrl(s.redirect_uri, 'admin.sso.redirect_uri');

@@ -134,7 +134,7 @@ export interface RuntimeConfig {
   readonly rateLimits: RateLimitsConfig;
   readonly logLevel: string;
   readonly shutdownGraceMs: number;
-  readonly dev: { readonly issuer: boolean; readonly exampleTools: boolean; readonly keysDir: string };
+  readonly dev: { readonly issuer: boolean; readonly exampleTools: boolean; readonly keysDir: string; readonly sso: boolean; readonly ssoPort: number };
   /** The validated source, kept for later stages (policy, audit, state) that compile their own parts. */
   readonly raw: RawConfig;
   readonly baseDir: string;
@@ -237,7 +237,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
     rateLimits: compileRateLimits(raw),
     logLevel: raw.logging.level,
     shutdownGraceMs: duration(raw.shutdown.grace, 'shutdown.grace'),
-    dev: { issuer: raw.dev.issuer, exampleTools: raw.dev.example_tools, keysDir },
+    dev: { issuer: raw.dev.issuer, exampleTools: raw.dev.example_tools, keysDir, sso: raw.dev.sso && !raw.admin.sso, ssoPort: raw.dev.sso_port },
     raw,
     baseDir,
   };

@@ -365,6 +365,9 @@ export const ConfigSchema = Type.Object(
         issuer: Type.Boolean({ default: false }),
         example_tools: Type.Boolean({ default: false }),
         keys_dir: Type.String({ default: './.portcullis/dev' }),
+        // A development OpenID Provider with demo people for the console (src/console/dev-idp.ts).
+        sso: Type.Boolean({ default: false }),
+        sso_port: Type.Integer({ minimum: 1, maximum: 65535, default: 8083 }),
       },
       { ...Strict, default: {} },
     ),

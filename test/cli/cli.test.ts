@@ -51,10 +51,11 @@ describe('portcullis start', () => {
 
   it('runs the repo gateway.yaml (the embedded default): mint a token, call an example tool, see a refusal, stop on SIGTERM', async () => {
     const dir = tempDir();
-    const ports = { proxy: await freePort(), admin: await freePort() };
+    const ports = { proxy: await freePort(), admin: await freePort(), sso: await freePort() };
     let yaml = readFileSync(new URL('../../gateway.yaml', import.meta.url), 'utf8')
       .replace('port: 8080', `port: ${ports.proxy}`)
       .replace('issuer: http://127.0.0.1:8080', `issuer: http://127.0.0.1:${ports.proxy}`)
+      .replace('sso_port: 8083', `sso_port: ${ports.sso}`)
       .replaceAll('./examples/agents/', fileURLToPath(new URL('../../examples/agents/', import.meta.url)))
       .replace('port: 8081', `port: ${ports.admin}`)
       .replace('./policies/build/bundle.tar.gz', fileURLToPath(new URL('../../policies/build/bundle.tar.gz', import.meta.url)));
@@ -68,6 +69,10 @@ describe('portcullis start', () => {
       const proxy = ready.proxy as string;
       expect(proxy).toBe(`http://127.0.0.1:${ports.proxy}`);
       expect(gw.stderr()).toContain('token mint --agent support-bot');
+      // dev.sso: the console's sign-in goes to the development IdP.
+      const login = await fetch(`http://127.0.0.1:${ports.admin}/console/login`, { redirect: 'manual' });
+      expect(login.status).toBe(302);
+      expect(login.headers.get('location')).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${ports.sso}/auth\\?`));
 
       // README's first call: a client assertion signed with the bundled example key, then /oauth2/token.
       const key = fileURLToPath(new URL('../../examples/agents/support-bot.key.pem', import.meta.url));

@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Decider } from '../../src/pipeline/decide.js';
@@ -12,6 +15,8 @@ import { startIdp, type TestIdp } from '../helpers/oidc-idp.js';
 // A real browser (Debian's Chromium, driven by playwright-core) uses the console: sign in at a real
 // OpenID Provider, approve a held payment that then reaches the upstream, kill an agent and see its
 // call cut, read the audit trail. Screenshots of each page go to docs/console/.
+// UPDATE_SCREENSHOTS=1 refreshes docs/console/*.png; otherwise they go to a temporary folder.
+const SHOTS = process.env.UPDATE_SCREENSHOTS ? 'docs/console' : mkdtempSync(join(tmpdir(), 'portcullis-console-'));
 const CHROMIUM = process.env.CHROMIUM_BIN || spawnSync('bash', ['scripts/chromium.sh'], { encoding: 'utf8' }).stdout.trim();
 if (!CHROMIUM) console.log('SKIP test/console/browser.test.ts: Chromium is not installed (apt-get install chromium, or run .ci/run as root)');
 
@@ -77,7 +82,7 @@ describe.skipIf(!CHROMIUM)('the console in a real browser', () => {
     await page.click('button'); // consent
     await page.waitForURL(`${admin}/console/`);
     expect(await page.textContent('header')).toContain('ann@example.com');
-    await page.screenshot({ path: 'docs/console/approvals.png' });
+    await page.screenshot({ path: join(SHOTS, 'approvals.png') });
   });
 
   it('shows a held payment with its content, inert markup included, and approving it releases the call', async () => {
@@ -99,7 +104,7 @@ describe.skipIf(!CHROMIUM)('the console in a real browser', () => {
     expect(content).toContain('<img src=x onerror=alert(1)>ACME');
     expect(content).toContain('"password": "[masked]"');
     expect(await page.locator('img').count()).toBe(0);
-    await page.screenshot({ path: 'docs/console/approval.png', fullPage: true });
+    await page.screenshot({ path: join(SHOTS, 'approval.png'), fullPage: true });
     await page.fill('form:has(button.approve) textarea', 'Invoice 2026-03 checked');
     await page.click('button.approve');
     expect(await page.textContent('.notice')).toContain('Done.');
@@ -119,7 +124,7 @@ describe.skipIf(!CHROMIUM)('the console in a real browser', () => {
     await page.click('button.deny');
     expect(await page.textContent('.notice')).toContain('Done.');
     expect(await page.textContent('tbody')).toContain('finance-bot');
-    await page.screenshot({ path: 'docs/console/kills.png' });
+    await page.screenshot({ path: join(SHOTS, 'kills.png') });
     const cut = await inflight;
     expect(cut.status).toBe(403);
     expect(cut.json().reasons).toEqual(['killed_agent']);
@@ -131,7 +136,7 @@ describe.skipIf(!CHROMIUM)('the console in a real browser', () => {
     expect(text).toContain('tool_call');
     await page.goto(`${admin}/console/audit`);
     expect(await page.textContent('tbody')).toContain('kill');
-    await page.screenshot({ path: 'docs/console/audit.png' });
+    await page.screenshot({ path: join(SHOTS, 'audit.png') });
     const headers = (await page.goto(`${admin}/console/audit`))!.headers();
     expect(headers['content-security-policy']).toContain("frame-ancestors 'none'");
     expect(headers['content-security-policy']).toContain("default-src 'none'");
