@@ -112,9 +112,16 @@ export function registerConsolePages(app: FastifyInstance, sso: Sso, audit: () =
   view('/console/agents', async (p) => {
     const r = await api(p, 'GET', '/admin/agents');
     if (r.status !== 200) return { title: 'Agents', body: `<p>${esc(r.body.message)}</p>` };
-    const rows = (r.body.agents as any[]).map((a) => [esc(a.id), esc(a.owner), esc(a.status), esc(`${a.trust?.score ?? '—'} (${a.trust?.level ?? '—'})`), `<details><summary>breakdown</summary>${json(a.trust ?? a)}</details>`]);
-    return { title: 'Agents', body: table(['agent', 'owner', 'status', 'trust', ''], rows), refreshSec: 15 };
+    const override = (id: string) =>
+      form(`/console/agents/${encodeURIComponent(id)}/trust`, p.csrf, '<select name="kind"><option>cap</option><option>pin</option><option value="lift">lift</option></select> <input name="score" size="3" placeholder="0-100"> <input name="reason" placeholder="reason" required> <button>Set</button>');
+    const rows = (r.body.agents as any[]).map((a) => [esc(a.id), esc(a.owner), esc(a.status), esc(`${a.trust?.score ?? '—'} (${a.trust?.level ?? '—'})`), `<details><summary>breakdown</summary>${json(a.trust ?? a)}</details>`, override(a.id)]);
+    return { title: 'Agents', body: table(['agent', 'owner', 'status', 'trust', '', 'pin or cap the score'], rows) };
   });
+  action('/console/agents/:id/trust', (p, request) => {
+    const b = request.body;
+    const body = b.kind === 'lift' ? { pin: null, cap: null, reason: b.reason } : { [b.kind === 'pin' ? 'pin' : 'cap']: Number(b.score), reason: b.reason };
+    return api(p, 'PUT', `/admin/agents/${encodeURIComponent(request.params.id!)}/trust`, body);
+  }, () => '/console/agents');
 }
 
 /** The last events of the local log (its tail, up to `max`). */

@@ -141,4 +141,16 @@ describe.skipIf(!CHROMIUM)('the console in a real browser', () => {
     expect(headers['content-security-policy']).toContain("frame-ancestors 'none'");
     expect(headers['content-security-policy']).toContain("default-src 'none'");
   });
+
+  it('caps an agent\'s trust score from the agents page', async () => {
+    await page.goto(`${admin}/console/agents`);
+    const row = page.locator('tr', { hasText: 'finance-bot' });
+    await row.locator('select[name=kind]').selectOption('cap');
+    await row.locator('input[name=score]').fill('10');
+    await row.locator('input[name=reason]').fill('under investigation');
+    await row.locator('button', { hasText: 'Set' }).click();
+    expect(await page.textContent('.notice')).toContain('Done.');
+    expect(await page.locator('tr', { hasText: 'finance-bot' }).textContent()).toContain('10 (untrusted)');
+    await page.screenshot({ path: join(SHOTS, 'agents.png') });
+  });
 });

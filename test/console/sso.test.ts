@@ -172,4 +172,31 @@ describe('console sign-in (OIDC code flow with PKCE)', () => {
     expect(page).toContain('url=/console/"');
     expect(page).not.toContain('evil.example');
   });
+
+  it('ends a session at session_ttl, whatever its use', async () => {
+    const port = await freePort();
+    const short = `http://127.0.0.1:${port}`;
+    const idp2 = await startIdp({ 'otto@example.com': { groups: ['sec-ops'] } }, { redirectUris: [`${short}/console/callback`] });
+    const gw2 = await startGateway(
+      testConfig(agents, crmTools(up), {
+        listen: { proxy: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port } },
+        admin: { auth: { role_map: { 'sec-ops': 'operator' } }, sso: { issuer: idp2.issuer, client_id: idp2.clientId, client_secret: 'console-secret', session_ttl: '1s' } },
+      }),
+    );
+    try {
+      const start = await fetch(`${short}/console/login`, { redirect: 'manual' });
+      const login = start.headers.getSetCookie()[0]!.split(';')[0]!;
+      const back = await idp2.follow(start.headers.get('location')!, 'otto@example.com', true, (u) => u.href.startsWith(`${short}/console/callback`));
+      const cb = await fetch(`${short}${back.pathname}${back.search}`, { headers: { cookie: login } });
+      const session = cb.headers.getSetCookie().find((c) => c.startsWith('portcullis_session='))!.split(';')[0]!;
+      expect((await fetch(`${short}/admin/kill`, { headers: { cookie: session } })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 1200));
+      const late = await fetch(`${short}/admin/kill`, { headers: { cookie: session } });
+      expect(late.status).toBe(401);
+      expect(((await late.json()) as { reasons: string[] }).reasons).toEqual(['session_invalid']);
+    } finally {
+      await gw2.close();
+      await idp2.close();
+    }
+  });
 });
