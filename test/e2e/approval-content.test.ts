@@ -1,11 +1,10 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decider } from '../../src/pipeline/decide.js';
 import { createTestIssuer, type TestIssuer } from '../helpers/issuer.js';
 import { startUpstream, type RecordingUpstream } from '../helpers/upstream.js';
 import { auditEvents, startGateway, testConfig, type RunningGateway } from '../helpers/gateway.js';
 import { send } from '../helpers/http.js';
+import { startWebhook, type WebhookReceiver } from '../helpers/webhook.js';
 
 // What an approver sees of a held call, and how the agent polls it (SPEC Part 2, "What an approval shows").
 const highRiskNeedsApproval: Decider = {
@@ -15,22 +14,13 @@ let agents: TestIssuer;
 let idp: TestIssuer;
 let up: RecordingUpstream;
 let gw: RunningGateway;
-let webhook: Server;
-const notified: Record<string, any>[] = [];
+let webhook: WebhookReceiver;
 
 beforeAll(async () => {
   agents = await createTestIssuer();
   idp = await createTestIssuer('https://sso.example.com', 'portcullis-admin');
   up = await startUpstream();
-  webhook = createServer((req, res) => {
-    let b = '';
-    req.on('data', (c) => (b += c));
-    req.on('end', () => {
-      notified.push(JSON.parse(b));
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => webhook.listen(0, '127.0.0.1', r));
+  webhook = await startWebhook();
   const payments = {
     upstream: up.url,
     classification: 'regulated',
@@ -41,7 +31,7 @@ beforeAll(async () => {
   const narrow = { ...payments, capture: { fields: ['/amount', '/currency', '/beneficiary/name'], mask: [] } };
   gw = await startGateway(
     testConfig(agents, { payments, narrow }, {
-      approvals: { hold: '200ms', ttl: '1m', notify: { webhook: `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/hook` } },
+      approvals: { hold: '200ms', ttl: '1m', notify: { webhook: webhook.url } },
       agents: {
         'finance-bot': { owner: 'carol@example.com', roles: ['finance_agent'], max_classification: 'regulated' },
         'other-bot': { owner: 'dan@example.com', roles: ['finance_agent'], max_classification: 'regulated' },
@@ -54,7 +44,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw.close();
   await up.close();
-  webhook.close();
+  await webhook.close();
 });
 
 const approver = () => idp.sign({ sub: 'ann@example.com', groups: ['approvers'] });
@@ -84,8 +74,8 @@ describe('an approval shows the call it holds', () => {
     expect(a.call.body_sha256).toMatch(/^[0-9a-f]{64}$/);
     const text = JSON.stringify(a);
     for (const secret of ['hunter2', 'sk_live_1', '4417', 'tok_live', 'payments-secret-credential']) expect(text).not.toContain(secret);
-    for (let i = 0; i < 50 && !notified.some((n) => n.approval.id === id); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(notified.find((n) => n.approval.id === id)!.approval.call).toEqual(a.call);
+    for (let i = 0; i < 50 && !webhook.received.some((n) => n.approval.id === id); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(webhook.received.find((n) => n.approval.id === id)!.approval.call).toEqual(a.call);
     const requested = (await auditEvents(gw)).find((e) => e.type === 'approval' && e.action === 'requested' && e.approval.id === id)!;
     expect(requested.approval.call.content.password).toBe('[masked]');
   });

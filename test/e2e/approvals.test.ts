@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Decider } from '../../src/pipeline/decide.js';
@@ -7,6 +5,7 @@ import { createTestIssuer, type TestIssuer } from '../helpers/issuer.js';
 import { startUpstream, type RecordingUpstream } from '../helpers/upstream.js';
 import { startGateway, testConfig, type RunningGateway } from '../helpers/gateway.js';
 import { send } from '../helpers/http.js';
+import { startWebhook, type WebhookReceiver } from '../helpers/webhook.js';
 import { crmTools } from './fixtures.js';
 
 // About approvals, not policy: a decider that asks for a human on every high-risk operation.
@@ -17,8 +16,7 @@ const highRiskNeedsApproval: Decider = {
 let agents: TestIssuer;
 let idp: TestIssuer;
 let up: RecordingUpstream;
-let webhook: Server;
-const notified: Record<string, unknown>[] = [];
+let webhook: WebhookReceiver;
 
 function gatewayConfig(approvals: Record<string, unknown>, webhookUrl?: string) {
   return testConfig(agents, crmTools(up, {
@@ -37,21 +35,13 @@ beforeAll(async () => {
   agents = await createTestIssuer();
   idp = await createTestIssuer('https://sso.example.com', 'portcullis-admin');
   up = await startUpstream();
-  webhook = createServer((req, res) => {
-    let b = '';
-    req.on('data', (c) => (b += c));
-    req.on('end', () => {
-      notified.push(JSON.parse(b));
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => webhook.listen(0, '127.0.0.1', r));
-  gw = await startGateway(gatewayConfig({ hold: '3s' }, `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/hook`), { decider: highRiskNeedsApproval });
+  webhook = await startWebhook();
+  gw = await startGateway(gatewayConfig({ hold: '3s' }, webhook.url), { decider: highRiskNeedsApproval });
 });
 afterAll(async () => {
   await gw.close();
   await up.close();
-  webhook.close();
+  await webhook.close();
 });
 beforeEach(() => {
   up.received.length = 0;
@@ -75,8 +65,8 @@ describe('a held call', () => {
   it('proceeds when a human approves it in time, and is recorded as approved', async () => {
     const call = exportCall(gw);
     const { id } = await pendingApproval(gw);
-    for (let i = 0; i < 100 && !notified.some((n) => (n.approval as { id: string }).id === id); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(notified.find((n) => (n.approval as { id: string }).id === id)).toMatchObject({ event: 'approval.requested', approval: { id, fingerprint: { agent: 'support-bot', tool: 'crm', operation: 'export' } } });
+    for (let i = 0; i < 100 && !webhook.received.some((n) => (n.approval as { id: string }).id === id); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(webhook.received.find((n) => (n.approval as { id: string }).id === id)).toMatchObject({ event: 'approval.requested', approval: { id, fingerprint: { agent: 'support-bot', tool: 'crm', operation: 'export' } } });
     expect((await decide(gw, id, 'approve')).json()).toMatchObject({ status: 'approved', decided_by: 'ann@example.com' });
     const res = await call;
     expect(res.status).toBe(200);
