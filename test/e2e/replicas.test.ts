@@ -36,6 +36,9 @@ beforeAll(async () => {
           state: tempState({ store: 'redis', redis: { url: redis.url, prefix }, max_staleness: '600ms' }),
           admin: { break_glass: { sha256: createHash('sha256').update(BREAK_GLASS).digest('hex') } },
           approvals: { hold: '3s', ttl: '1m' },
+          // About replicas, not trust: the refusals these tests provoke on purpose (kills, used
+          // approvals) lower support-bot's live score, by how many depends on timing.
+          trust: { floor: 'untrusted' },
         }),
         { decider: highRiskNeedsApproval },
       ),
