@@ -10,7 +10,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import * as oidc from 'openid-client';
-import type { AdminRole, RuntimeConfig } from '../config/compile.js';
+import type { RuntimeConfig } from '../config/compile.js';
+import { recentMfa, rolesFromGroups } from '../control/admin-auth.js';
 import type { SsoConfig } from '../config/compile-sso.js';
 import type { Logger } from '../observability/logger.js';
 import type { AuditPort } from '../pipeline/context.js';
@@ -18,7 +19,6 @@ import { cookieValue, createSessions, SESSION_COOKIE, type Session } from './ses
 
 const LOGIN_COOKIE = 'portcullis_login';
 const LOGIN_TTL_MS = 10 * 60_000;
-const MFA_METHODS = new Set(['mfa', 'otp', 'hwk', 'swk', 'sms', 'fido', 'face', 'fpt']);
 
 interface PendingLogin {
   readonly verifier: string;
@@ -81,7 +81,7 @@ export function createSso(config: RuntimeConfig, sso: SsoConfig, deps: { audit: 
       deps.logger.warn({ err: (err as Error).message, request_id: request.id }, 'console sign-in refused');
       return refuse('sso_response_invalid', 'the identity provider\'s answer did not verify.');
     }
-    const roles = rolesOf(claims[sso.rolesClaim], config);
+    const roles = rolesFromGroups(claims[sso.rolesClaim], config.admin.roleMap);
     const session = sessions.create({ subject: String(claims.sub), roles, claims: { amr: claims.amr, auth_time: claims.auth_time, email: claims.email, name: claims.name } });
     deps.audit.record('console_sign_in', { request_id: request.id, client: { ip: request.ip }, outcome: { result: 'signed_in', reason: null }, subject: session.subject, roles: [...roles], mfa: mfaFresh(session, sso), step_up: p.stepUp });
     reply.header('set-cookie', [
@@ -105,19 +105,8 @@ export function createSso(config: RuntimeConfig, sso: SsoConfig, deps: { audit: 
 
 export type Sso = ReturnType<typeof createSso>;
 
-function rolesOf(groups: unknown, config: RuntimeConfig): Set<AdminRole> {
-  const roles = new Set<AdminRole>();
-  for (const g of typeof groups === 'string' ? groups.split(' ') : Array.isArray(groups) ? groups : []) {
-    const role = typeof g === 'string' ? config.admin.roleMap.get(g) : undefined;
-    if (role) roles.add(role);
-  }
-  return roles.has('admin') ? new Set(['operator', 'approver', 'auditor', 'admin']) : roles;
-}
-
 export function mfaFresh(s: Session, sso: SsoConfig): boolean {
-  const amr = s.claims.amr;
-  const at = s.claims.auth_time;
-  return Array.isArray(amr) && amr.some((m) => typeof m === 'string' && MFA_METHODS.has(m)) && typeof at === 'number' && Date.now() / 1000 - at <= sso.mfaMaxAgeSec;
+  return recentMfa(s.claims, sso.mfaMaxAgeSec);
 }
 
 /** Only a path of the console: never an absolute URL (an open redirect). */

@@ -55,16 +55,27 @@ export function createAdminAuthenticator(config: RuntimeConfig, sso?: Sso): Admi
     }
     if (!verify) throw new GatewayError('token_issuer_unknown', 'No admin issuer is configured and the token is not the break-glass token.');
     const claims = await verify(token);
-    const roles = new Set<AdminRole>();
-    const groups = claims[admin.rolesClaim];
-    for (const g of typeof groups === 'string' ? groups.split(' ') : Array.isArray(groups) ? groups : []) {
-      const role = typeof g === 'string' ? admin.roleMap.get(g) : undefined;
-      if (role) roles.add(role);
-    }
-    // The admin role holds every other role.
-    const effective = roles.has('admin') ? ALL_ROLES : roles;
-    return { subject: String(claims.sub), roles: effective, breakGlass: false, claims };
+    return { subject: String(claims.sub), roles: rolesFromGroups(claims[admin.rolesClaim], admin.roleMap), breakGlass: false, claims };
   };
+}
+
+/** IdP groups (a list, or a space-separated string) → gateway roles through role_map; admin holds every role. */
+export function rolesFromGroups(groups: unknown, roleMap: ReadonlyMap<string, AdminRole>): ReadonlySet<AdminRole> {
+  const roles = new Set<AdminRole>();
+  for (const g of typeof groups === 'string' ? groups.split(' ') : Array.isArray(groups) ? groups : []) {
+    const role = typeof g === 'string' ? roleMap.get(g) : undefined;
+    if (role) roles.add(role);
+  }
+  return roles.has('admin') ? ALL_ROLES : roles;
+}
+
+const MFA_METHODS = new Set(['mfa', 'otp', 'hwk', 'swk', 'sms', 'fido', 'face', 'fpt']);
+
+/** Whether the sign-in behind these claims used MFA (`amr`, RFC 8176) within `maxAgeSec` (`auth_time`). */
+export function recentMfa(claims: Readonly<Record<string, unknown>>, maxAgeSec: number): boolean {
+  const amr = claims.amr;
+  const authTime = claims.auth_time;
+  return Array.isArray(amr) && amr.some((m) => typeof m === 'string' && MFA_METHODS.has(m)) && typeof authTime === 'number' && Date.now() / 1000 - authTime <= maxAgeSec;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);

@@ -10,10 +10,8 @@ import type { RuntimeConfig } from '../config/compile.js';
 import { GatewayError } from '../errors.js';
 import type { AuditPort } from '../pipeline/context.js';
 import { stored, type Approval, type StateStore } from '../state/store.js';
-import { requireRole, type AdminAuthenticator, type AdminPrincipal } from './admin-auth.js';
+import { recentMfa, requireRole, type AdminAuthenticator, type AdminPrincipal } from './admin-auth.js';
 import type { Trust } from '../trust/engine.js';
-
-const MFA_METHODS = new Set(['mfa', 'otp', 'hwk', 'swk', 'sms', 'fido', 'face', 'fpt']);
 
 export function registerApprovalRoutes(app: FastifyInstance, config: RuntimeConfig, authenticate: AdminAuthenticator, state: StateStore, audit: AuditPort, trust: Trust): void {
   const readers = requireRole(authenticate, 'approver', 'auditor', 'operator', 'admin');
@@ -62,11 +60,7 @@ function checkApprover(who: AdminPrincipal, approval: Approval, config: RuntimeC
     throw new GatewayError('approver_conflict', "The agent's owner cannot approve the agent's call.");
   }
   if (config.approvals.requireMfa) {
-    const amr = who.claims.amr;
-    const authTime = who.claims.auth_time;
-    const mfa = Array.isArray(amr) && amr.some((m) => typeof m === 'string' && MFA_METHODS.has(m));
-    const recent = typeof authTime === 'number' && Date.now() / 1000 - authTime <= config.approvals.mfaMaxAgeSec;
-    if (who.breakGlass || !mfa || !recent) {
+    if (who.breakGlass || !recentMfa(who.claims, config.approvals.mfaMaxAgeSec)) {
       throw new GatewayError('approver_mfa_required', `Approvals need a sign-in with MFA within the last ${config.approvals.mfaMaxAgeSec}s (amr and auth_time in the token).`);
     }
   }
