@@ -6,7 +6,9 @@
  * A page without a session sends the browser to sign in; a form without the session's CSRF token is
  * refused before anything is asked of the API.
  */
+import { execFile } from 'node:child_process';
 import { open } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditTrail } from '../audit/trail.js';
 import { GatewayError } from '../errors.js';
@@ -106,7 +108,9 @@ export function registerConsolePages(app: FastifyInstance, sso: Sso, audit: () =
     const events = (await recentEvents(audit(), 500)).filter((e) => (!f.agent || e.agent?.id === f.agent) && (!f.tool || e.tool === f.tool) && (!f.outcome || e.outcome?.result === f.outcome)).slice(-100).reverse();
     const filters = `<form method="get" action="/console/audit"><input name="agent" placeholder="agent" value="${esc(f.agent)}"> <input name="tool" placeholder="tool" value="${esc(f.tool)}"> <input name="outcome" placeholder="outcome (ok, refused…)" value="${esc(f.outcome)}"> <button>Filter</button></form>`;
     const rows = events.map((e) => [esc(e.seq), esc(e.ts), esc(e.type), esc(e.agent?.id ?? e.client?.id ?? ''), esc(e.tool ?? ''), esc(e.outcome?.result ?? e.action ?? ''), esc(e.outcome?.reason ?? ''), `<details><summary>record</summary>${json(e)}</details>`]);
-    return { title: 'Audit trail', body: `<p>Chain ${esc(head.body.chain)} at seq ${esc(head.body.seq)}, head ${esc(String(head.body.hash).slice(0, 16))}…</p>${filters}${table(['seq', 'time', 'type', 'agent', 'tool', 'outcome', 'reason', ''], rows)}`, refreshSec: 5 };
+    const verified = f.verify === '1' ? await verifyLog(audit()) : undefined;
+    const check = verified ?? '<p><a href="/console/audit?verify=1">Verify the chain now</a> (the local log, in a separate process)</p>';
+    return { title: 'Audit trail', body: `<p>Chain ${esc(head.body.chain)} at seq ${esc(head.body.seq)}, head ${esc(String(head.body.hash).slice(0, 16))}…</p>${check}${filters}${table(['seq', 'time', 'type', 'agent', 'tool', 'outcome', 'reason', ''], rows)}`, refreshSec: verified ? undefined : 5 };
   });
 
   view('/console/agents', async (p) => {
@@ -122,6 +126,29 @@ export function registerConsolePages(app: FastifyInstance, sso: Sso, audit: () =
     const body = b.kind === 'lift' ? { pin: null, cap: null, reason: b.reason } : { [b.kind === 'pin' ? 'pin' : 'cap']: Number(b.score), reason: b.reason };
     return api(p, 'PUT', `/admin/agents/${encodeURIComponent(request.params.id!)}/trust`, body);
   }, () => '/console/agents');
+}
+
+/**
+ * `portcullis audit verify --json` on the local log, in a child process: a long log must not stall
+ * the event loop the proxy shares. Rendered as one line: intact (with the record count) or the first
+ * bad record.
+ */
+async function verifyLog(trail: AuditTrail | undefined): Promise<string> {
+  if (!trail) return '<p>The audit trail is not open.</p>';
+  const bin = fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url));
+  const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+    execFile(process.execPath, [bin, 'audit', 'verify', trail.path, '--json'], { timeout: 60_000, maxBuffer: 8 * 1024 * 1024 }, (err, stdout) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout }),
+    );
+  });
+  let report: { ok?: boolean; chains?: { records: number; last: number }[]; error?: { line: number; seq: number | null; problem: string } } = {};
+  try {
+    report = JSON.parse(out.stdout) as typeof report;
+  } catch {
+    return `<p class="notice">The verification did not finish (exit ${esc(out.code)}).</p>`;
+  }
+  if (report.ok) return `<p>Verified: the chain is intact (${esc(report.chains?.reduce((n, c) => n + c.records, 0))} records, up to seq ${esc(report.chains?.at(-1)?.last)}).</p>`;
+  return `<p class="notice">Verification FAILED at line ${esc(report.error?.line)} (seq ${esc(report.error?.seq)}): ${esc(report.error?.problem)}</p>`;
 }
 
 /** The last events of the local log (its tail, up to `max`). */

@@ -136,6 +136,8 @@ describe.skipIf(!CHROMIUM)('the console in a real browser', () => {
     expect(text).toContain('tool_call');
     await page.goto(`${admin}/console/audit`);
     expect(await page.textContent('tbody')).toContain('kill');
+    await page.click('text=Verify the chain now');
+    expect(await page.textContent('main')).toContain('Verified: the chain is intact');
     await page.screenshot({ path: join(SHOTS, 'audit.png') });
     const headers = (await page.goto(`${admin}/console/audit`))!.headers();
     expect(headers['content-security-policy']).toContain("frame-ancestors 'none'");

@@ -199,4 +199,26 @@ describe('console sign-in (OIDC code flow with PKCE)', () => {
       await idp2.close();
     }
   });
+
+  it('refuses a code issued to another client, or by another IdP, injected into a sign-in this browser started', async () => {
+    const idp2 = await startIdp({ 'otto@example.com': { groups: ['sec-ops'] } }, { redirectUris: [`${admin}/console/callback`] });
+    try {
+      for (const [issuer, client, provider] of [[idp.issuer, 'other-app', idp], [idp2.issuer, 'portcullis-console', idp2]] as const) {
+        const b = new Browser();
+        const start = new URL((await b.get('/console/login')).headers.get('location')!);
+        const state = start.searchParams.get('state')!;
+        // The attacker's code: the same redirect URI and state, but another client or another IdP.
+        const evil = new URL(`${issuer}/auth`);
+        for (const [k, v] of Object.entries({ client_id: client, response_type: 'code', redirect_uri: `${admin}/console/callback`, scope: 'openid', state, nonce: 'n', code_challenge: start.searchParams.get('code_challenge')!, code_challenge_method: 'S256' })) evil.searchParams.set(k, v);
+        const back = await provider.follow(evil.href, 'otto@example.com', true, (u) => u.href.startsWith(`${admin}/console/callback`));
+        const res = await b.get(back.pathname + back.search);
+        expect(res.status).toBe(400);
+        expect(b.jar.has('portcullis_session')).toBe(false);
+      }
+      const refused = (await auditEvents(gw)).filter((e) => e.type === 'console_sign_in' && e.outcome.reason === 'sso_response_invalid');
+      expect(refused.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await idp2.close();
+    }
+  });
 });

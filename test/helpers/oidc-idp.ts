@@ -28,7 +28,11 @@ export async function startIdp(users: Record<string, TestUser>, opts: { redirect
   const idp = await startDevIdp({
     port: await freePort(),
     people,
-    clients: [{ client_id: 'portcullis-console', client_secret: 'console-secret', redirect_uris: [REDIRECT, ...(opts.redirectUris ?? [])] }],
+    clients: [
+      { client_id: 'portcullis-console', client_secret: 'console-secret', redirect_uris: [REDIRECT, ...(opts.redirectUris ?? [])] },
+      // Another application at the same IdP, with the same redirect URIs (mix-up and code-injection tests).
+      { client_id: 'other-app', client_secret: 'other-secret', redirect_uris: [REDIRECT, ...(opts.redirectUris ?? [])] },
+    ],
     resource: { indicator: RESOURCE, audience: 'portcullis' },
   });
   const issuer = idp.issuer;
