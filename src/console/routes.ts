@@ -27,8 +27,10 @@ export function registerConsoleRoutes(app: FastifyInstance, sso: Sso, authentica
   app.post('/console/logout', async (request, reply) => {
     const session = sso.sessions.get(cookieValue(request.headers.cookie, SESSION_COOKIE));
     if (!session) throw new GatewayError('session_invalid', 'No console session to end.');
-    const csrf = request.headers['x-csrf-token'];
-    if (typeof csrf !== 'string' || !sameSecret(csrf, session.csrf)) throw new GatewayError('csrf_invalid', 'Signing out needs the session\'s CSRF token in X-CSRF-Token.');
-    return sso.logout(request, session, reply);
+    // From the API: the X-CSRF-Token header; from the console's button: the form's field.
+    const form = request.headers['content-type']?.startsWith('application/x-www-form-urlencoded') === true;
+    const csrf = form ? (request.body as { csrf?: unknown } | undefined)?.csrf : request.headers['x-csrf-token'];
+    if (typeof csrf !== 'string' || !sameSecret(csrf, session.csrf)) throw new GatewayError('csrf_invalid', 'Signing out needs the session\'s CSRF token.');
+    return sso.logout(request, session, reply, form);
   });
 }

@@ -93,10 +93,11 @@ export function createSso(config: RuntimeConfig, sso: SsoConfig, deps: { audit: 
     return reply.code(200).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(`<!doctype html><meta http-equiv="refresh" content="0;url=${p.next}"><title>Signed in</title><p><a href="${p.next}">Continue</a></p>\n`);
   }
 
-  function logout(request: FastifyRequest, session: Session, reply: FastifyReply) {
+  function logout(request: FastifyRequest, session: Session, reply: FastifyReply, page: boolean) {
     sessions.end(session.id);
     deps.audit.record('console_sign_out', { request_id: request.id, client: { ip: request.ip }, subject: session.subject });
-    reply.header('set-cookie', `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`);
+    reply.header('set-cookie', `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`).header('cache-control', 'no-store');
+    if (page) return reply.code(200).type('text/html; charset=utf-8').send('<!doctype html><title>Signed out</title><p>Signed out. <a href="/console/">Sign in again</a></p>\n');
     return reply.code(200).send({ signed_out: true });
   }
 

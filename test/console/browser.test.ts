@@ -7,7 +7,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Decider } from '../../src/pipeline/decide.js';
 import { createTestIssuer, type TestIssuer } from '../helpers/issuer.js';
 import { startUpstream, type RecordingUpstream } from '../helpers/upstream.js';
-import { startGateway, testConfig, type RunningGateway } from '../helpers/gateway.js';
+import { auditEvents, startGateway, testConfig, type RunningGateway } from '../helpers/gateway.js';
 import { send } from '../helpers/http.js';
 import { freePort } from '../helpers/cli.js';
 import { startIdp, type TestIdp } from '../helpers/oidc-idp.js';
@@ -154,5 +154,19 @@ describe.skipIf(!CHROMIUM)('the console in a real browser', () => {
     expect(await page.textContent('.notice')).toContain('Done.');
     expect(await page.locator('tr', { hasText: 'finance-bot' }).textContent()).toContain('10 (untrusted)');
     await page.screenshot({ path: join(SHOTS, 'agents.png') });
+  });
+
+  it('signs out from the header: the session is gone and the console asks to sign in again', async () => {
+    await page.goto(`${admin}/console/`);
+    await page.click('header button');
+    expect(await page.textContent('body')).toContain('Signed out.');
+    // The console's session is gone: the next page goes through the IdP again (whose own session
+    // may sign the person straight back in), and that is a new, audited sign-in.
+    await page.goto(`${admin}/console/`);
+    await page.waitForURL(`${admin}/console/`);
+    const events = await auditEvents(gw);
+    const out = events.findLastIndex((e) => e.type === 'console_sign_out' && e.subject === 'ann@example.com');
+    expect(out).toBeGreaterThan(-1);
+    expect(events.slice(out).some((e) => e.type === 'console_sign_in' && e.outcome.result === 'signed_in')).toBe(true);
   });
 });
