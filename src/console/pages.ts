@@ -24,9 +24,9 @@ export function registerConsolePages(app: FastifyInstance, sso: Sso, audit: () =
   });
   app.get('/console/style.css', (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=300').send(STYLE));
 
-  function who(request: FastifyRequest): PageContext & { sid: string } | undefined {
+  async function who(request: FastifyRequest): Promise<(PageContext & { sid: string }) | undefined> {
     const sid = cookieValue(request.headers.cookie, SESSION_COOKIE);
-    const s = sso.sessions.get(sid);
+    const s = await sso.sessions.get(sid);
     return s && sid ? { sid, subject: s.subject, roles: [...s.roles].sort(), csrf: s.csrf, mfaFresh: sso.mfaFresh(s) } : undefined;
   }
 
@@ -41,7 +41,7 @@ export function registerConsolePages(app: FastifyInstance, sso: Sso, audit: () =
 
   function view(path: string, render: (p: PageContext & { sid: string }, request: Req) => Promise<{ title: string; body: string; refreshSec?: number }>) {
     app.get(path, async (request: Req, reply) => {
-      const p = who(request);
+      const p = await who(request);
       if (!p) return reply.redirect(`/console/login?next=${encodeURIComponent(request.url.split('?')[0]!)}`, 302);
       const { title, body, refreshSec } = await render(p, request);
       return html(reply, page(title, p, body, { refreshSec, notice: request.query.notice }));
@@ -51,7 +51,7 @@ export function registerConsolePages(app: FastifyInstance, sso: Sso, audit: () =
   /** A form's action: CSRF first, then the API; back to `back` with the API's answer as the notice. */
   function action(path: string, call: (p: PageContext & { sid: string }, request: Req) => Promise<{ status: number; body: Record<string, any> }>, back: (request: Req) => string) {
     app.post(path, async (request: Req, reply) => {
-      const p = who(request);
+      const p = await who(request);
       if (!p) throw new GatewayError('session_invalid', 'The session has ended: sign in again at /console/login.');
       if (typeof request.body?.csrf !== 'string' || !sameSecret(request.body.csrf, p.csrf)) throw new GatewayError('csrf_invalid', 'The form is not from this session.');
       const r = await call(p, request);

@@ -25,7 +25,7 @@ export function registerConsoleRoutes(app: FastifyInstance, sso: Sso, authentica
   });
   // Signing out needs the session and its CSRF token, never a fresh MFA.
   app.post('/console/logout', async (request, reply) => {
-    const session = sso.sessions.get(cookieValue(request.headers.cookie, SESSION_COOKIE));
+    const session = await sso.sessions.get(cookieValue(request.headers.cookie, SESSION_COOKIE));
     if (!session) throw new GatewayError('session_invalid', 'No console session to end.');
     // From the API: the X-CSRF-Token header; from the console's button: the form's field.
     const form = request.headers['content-type']?.startsWith('application/x-www-form-urlencoded') === true;

@@ -1,13 +1,13 @@
 /**
- * Server-side sessions for people signed in through admin.sso. The cookie carries only a random id
- * (256 bits); what the person may do lives here, ends at `session_ttl` or sign-out, and is never
- * renewed by use. Each session has its own CSRF token, required on every state-changing request.
- * Sessions are per replica (memory): behind several replicas, route a person to one (sticky), or use
- * bearer tokens.
+ * Server-side sessions for people signed in through admin.sso, kept in the state store (memory, or
+ * Redis shared by every replica, so a person may land on any of them). The cookie carries only a
+ * random id (256 bits); what the person may do lives in the store, ends at `session_ttl` or
+ * sign-out, and is never extended by use. Each session has its own CSRF token, required on every
+ * state-changing request. A store that cannot be reached refuses (503), never lets in.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import type { AdminRole } from '../config/compile.js';
+import { stored, type StateStore } from '../state/store.js';
 
 export const SESSION_COOKIE = 'portcullis_session';
 
@@ -22,28 +22,32 @@ export interface Session {
 }
 
 export interface Sessions {
-  create(s: Omit<Session, 'id' | 'csrf' | 'expiresAt'>): Session;
-  get(id: string | undefined): Session | undefined;
-  end(id: string): Session | undefined;
+  create(s: Omit<Session, 'id' | 'csrf' | 'expiresAt'>): Promise<Session>;
+  get(id: string | undefined): Promise<Session | undefined>;
+  end(id: string): Promise<void>;
 }
 
-export function createSessions(ttlMs: number, max = 10_000): Sessions {
-  const store = new LRUCache<string, Session>({ max, ttl: ttlMs, updateAgeOnGet: false });
+const key = (id: string) => `console-session:${id}`;
+
+export function createSessions(ttlMs: number, state: StateStore): Sessions {
   return {
-    create(s) {
-      const session = { ...s, id: randomBytes(32).toString('base64url'), csrf: randomBytes(32).toString('base64url'), expiresAt: Date.now() + ttlMs };
-      store.set(session.id, session);
+    async create(s) {
+      const session: Session = { ...s, id: randomBytes(32).toString('base64url'), csrf: randomBytes(32).toString('base64url'), expiresAt: Date.now() + ttlMs };
+      const record = JSON.stringify({ ...session, roles: [...session.roles] });
+      await stored(state.bindOwner(key(session.id), record, ttlMs), 'The session could not be stored');
       return session;
     },
-    get(id) {
+    async get(id) {
       if (id === undefined || !/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
-      const s = store.get(id);
-      return s && s.expiresAt > Date.now() ? s : undefined;
+      // The record's expiresAt decides (absolute, never extended); the store's own lifetime, renewed
+      // by the read, only bounds how long a forgotten record is kept.
+      const record = await stored(state.ownerOf(key(id), ttlMs), 'The session could not be read');
+      if (record === null) return undefined;
+      const s = JSON.parse(record) as Omit<Session, 'roles'> & { roles: AdminRole[] };
+      return s.expiresAt > Date.now() ? { ...s, roles: new Set(s.roles) } : undefined;
     },
-    end(id) {
-      const s = store.get(id);
-      store.delete(id);
-      return s;
+    async end(id) {
+      await stored(state.unbindOwner(key(id)), 'The session could not be ended');
     },
   };
 }

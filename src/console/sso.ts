@@ -15,6 +15,7 @@ import { recentMfa, rolesFromGroups } from '../control/admin-auth.js';
 import type { SsoConfig } from '../config/compile-sso.js';
 import type { Logger } from '../observability/logger.js';
 import type { AuditPort } from '../pipeline/context.js';
+import type { StateStore } from '../state/store.js';
 import { cookieValue, createSessions, SESSION_COOKIE, type Session } from './sessions.js';
 
 const LOGIN_COOKIE = 'portcullis_login';
@@ -28,8 +29,8 @@ interface PendingLogin {
   readonly stepUp: boolean;
 }
 
-export function createSso(config: RuntimeConfig, sso: SsoConfig, deps: { audit: AuditPort; logger: Logger }) {
-  const sessions = createSessions(sso.sessionTtlMs);
+export function createSso(config: RuntimeConfig, sso: SsoConfig, deps: { audit: AuditPort; logger: Logger; state: StateStore }) {
+  const sessions = createSessions(sso.sessionTtlMs, deps.state);
   const pending = new LRUCache<string, PendingLogin>({ max: 10_000, ttl: LOGIN_TTL_MS });
   let discovered: Promise<oidc.Configuration> | undefined;
 
@@ -82,7 +83,7 @@ export function createSso(config: RuntimeConfig, sso: SsoConfig, deps: { audit: 
       return refuse('sso_response_invalid', 'the identity provider\'s answer did not verify.');
     }
     const roles = rolesFromGroups(claims[sso.rolesClaim], config.admin.roleMap);
-    const session = sessions.create({ subject: String(claims.sub), roles, claims: { amr: claims.amr, auth_time: claims.auth_time, email: claims.email, name: claims.name } });
+    const session = await sessions.create({ subject: String(claims.sub), roles, claims: { amr: claims.amr, auth_time: claims.auth_time, email: claims.email, name: claims.name } });
     deps.audit.record('console_sign_in', { request_id: request.id, client: { ip: request.ip }, outcome: { result: 'signed_in', reason: null }, subject: session.subject, roles: [...roles], mfa: mfaFresh(session, sso), step_up: p.stepUp });
     reply.header('set-cookie', [
       `${SESSION_COOKIE}=${session.id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${Math.floor(sso.sessionTtlMs / 1000)}${secure(request) ? '; Secure' : ''}`,
@@ -93,8 +94,8 @@ export function createSso(config: RuntimeConfig, sso: SsoConfig, deps: { audit: 
     return reply.code(200).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(`<!doctype html><meta http-equiv="refresh" content="0;url=${p.next}"><title>Signed in</title><p><a href="${p.next}">Continue</a></p>\n`);
   }
 
-  function logout(request: FastifyRequest, session: Session, reply: FastifyReply, page: boolean) {
-    sessions.end(session.id);
+  async function logout(request: FastifyRequest, session: Session, reply: FastifyReply, page: boolean) {
+    await sessions.end(session.id);
     deps.audit.record('console_sign_out', { request_id: request.id, client: { ip: request.ip }, subject: session.subject });
     reply.header('set-cookie', `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`).header('cache-control', 'no-store');
     if (page) return reply.code(200).type('text/html; charset=utf-8').send('<!doctype html><title>Signed out</title><p>Signed out. <a href="/console/">Sign in again</a></p>\n');

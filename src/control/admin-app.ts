@@ -47,7 +47,7 @@ export interface AdminAppDeps {
 
 export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app: FastifyInstance; authenticate: AdminAuthenticator } {
   const app = Fastify({ ...fastifyLogging(deps.logger, 'admin'), genReqId: newRequestId });
-  const sso = config.admin.sso ? createSso(config, config.admin.sso, { audit: deps.auditPort, logger: deps.logger }) : undefined;
+  const sso = config.admin.sso ? createSso(config, config.admin.sso, { audit: deps.auditPort, logger: deps.logger, state: deps.state }) : undefined;
   const authenticate = createAdminAuthenticator(config, sso);
   if (sso) {
     registerConsoleRoutes(app, sso, authenticate);

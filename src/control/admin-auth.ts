@@ -85,8 +85,8 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * `X-CSRF-Token` (a cross-site form cannot set a header, and SameSite=Strict keeps the cookie home
  * anyway); the roles in `mfa_for` act only within `mfa_max_age` of an MFA sign-in.
  */
-function fromSession(sso: Sso, request: Pick<FastifyRequest, 'headers' | 'method'>, sid: string): AdminPrincipal {
-  const session = sso.sessions.get(sid);
+async function fromSession(sso: Sso, request: Pick<FastifyRequest, 'headers' | 'method'>, sid: string): Promise<AdminPrincipal> {
+  const session = await sso.sessions.get(sid);
   if (!session) throw new GatewayError('session_invalid', 'The session has ended or is unknown: sign in again at /console/login.');
   if (!SAFE_METHODS.has(request.method)) {
     const csrf = request.headers['x-csrf-token'];
