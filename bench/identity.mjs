@@ -10,7 +10,7 @@
 // load generator as it goes: client-side work, on the generator's core, not the server's.
 // The proxy's proofs are made before each run (PROOFS of them), not during it.
 //   PARTS=tokens,dpop  ROUNDS=5  DURATION=5 (s)  CONNECTIONS=16  PROOFS=84000
-import { createHash, createPrivateKey, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { benchIssuer, median, medianCi, taskset } from './common.mjs';
 import { cannon, cpuSeconds, forkServer, freePort, stopServer } from './processes.mjs';
 import { hashSecret } from '../dist/identity/client-secrets.js';
 import { jwkThumbprint } from '../dist/identity/signing-keys.js';
+import { signJws } from '../dist/identity/native-jws.js';
 
 const env = process.env;
 const PARTS = (env.PARTS ?? 'tokens,dpop').split(',');
@@ -31,14 +32,9 @@ const ncpu = cpus().length;
 const SERVER_CORE = ncpu - 1;
 const here = new URL('.', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-identity-'));
-const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
 
-/** A compact JWS signed synchronously with node:crypto (Ed25519, or RS256 for an RSA key). */
-function jws(header, claims, key) {
-  const input = `${b64(header)}.${b64(claims)}`;
-  const sig = header.alg === 'RS256' ? sign('sha256', Buffer.from(input), key) : sign(null, Buffer.from(input), key);
-  return `${input}.${sig.toString('base64url')}`;
-}
+/** A compact JWS signed synchronously: the gateway's own node:crypto adapter (Ed25519, or RS256 for an RSA key). */
+const jws = (header, claims, key) => signJws(header, claims, key);
 
 // ---- servers ------------------------------------------------------------------------------------
 

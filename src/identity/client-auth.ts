@@ -100,7 +100,7 @@ export function createClientAuthenticator(config: RuntimeConfig, ts: TokenServic
     if (used > 1) throw new OAuthError('client_auth_multiple', 'Use exactly one client authentication method (RFC 6749 §2.3).');
     if (form.has('client_assertion')) return byAssertion(form);
     if (basic) {
-      const [id, secret] = decodeBasic(authorization!.slice(6).trim());
+      const [id, secret] = decodeBasic(authorization!);
       if (form.has('client_id') && form.get('client_id') !== id) throw new OAuthError('parameter_invalid', 'client_id does not match the Basic credentials.');
       return bySecret(id, secret, 'client_secret_basic');
     }
@@ -115,16 +115,22 @@ export function createClientAuthenticator(config: RuntimeConfig, ts: TokenServic
 
 const BASIC = { 'www-authenticate': 'Basic realm="portcullis"' };
 
-/** RFC 6749 §2.3.1: client id and secret are form-urlencoded before Basic encoding. */
-function decodeBasic(b64: string): [string, string] {
-  const text = Buffer.from(b64, 'base64').toString('utf8');
+/** RFC 6749 §2.3.1: client id and secret are form-urlencoded before Basic encoding; undefined when malformed. */
+export function basicCredentials(authorization: string): [string, string] | undefined {
+  const text = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
   const colon = text.indexOf(':');
-  if (colon < 0) throw new OAuthError('client_secret_invalid', 'The Basic credentials are malformed.', BASIC);
+  if (colon < 0) return undefined;
   try {
     return [decodeURIComponent(text.slice(0, colon).replace(/\+/g, ' ')), decodeURIComponent(text.slice(colon + 1).replace(/\+/g, ' '))];
   } catch {
-    throw new OAuthError('client_secret_invalid', 'The Basic credentials are not form-urlencoded.', BASIC);
+    return undefined;
   }
+}
+
+function decodeBasic(authorization: string): [string, string] {
+  const creds = basicCredentials(authorization);
+  if (!creds) throw new OAuthError('client_secret_invalid', 'The Basic credentials are malformed (id:secret, each form-urlencoded).', BASIC);
+  return creds;
 }
 
 async function claim(state: StateStore, key: string, ttlMs: number): Promise<boolean> {

@@ -14,7 +14,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AuditPort } from '../pipeline/context.js';
 import type { StateStore } from '../state/store.js';
-import { claimOnce, createClientAuthenticator, type AuthenticatedClient } from './client-auth.js';
+import { basicCredentials, claimOnce, createClientAuthenticator, type AuthenticatedClient } from './client-auth.js';
 import { createSecretVerifier } from './client-secrets.js';
 import { createDpopVerifier, DpopError, replayWindowMs } from './dpop.js';
 import { createGrants, GRANTS, type Minted } from './grants.js';
@@ -141,10 +141,7 @@ export function createTokenEndpoint(config: RuntimeConfig, ts: TokenServiceConfi
 /** Who the request says it is, before that is checked: for the per-client limit and the refusal's event. */
 function claimedClient(form: TokenForm, authorization: string | undefined): string | null {
   let id = form.get('client_id');
-  if (id === undefined && authorization !== undefined && /^basic /i.test(authorization)) {
-    const text = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
-    id = safeDecode(text.slice(0, Math.max(0, text.indexOf(':'))));
-  }
+  if (id === undefined && authorization !== undefined && /^basic /i.test(authorization)) id = basicCredentials(authorization)?.[0];
   if (id === undefined && form.has('client_assertion')) {
     const payload = form.get('client_assertion')!.split('.')[1];
     try {
@@ -156,13 +153,6 @@ function claimedClient(form: TokenForm, authorization: string | undefined): stri
   return isValidId(id) ? id : null;
 }
 
-function safeDecode(s: string): string | undefined {
-  try {
-    return decodeURIComponent(s.replace(/\+/g, ' '));
-  } catch {
-    return undefined;
-  }
-}
 
 function* actorsOf(act: unknown): Generator<string> {
   for (let a = act as Record<string, unknown> | undefined; a; a = a.act as Record<string, unknown> | undefined) yield a.sub as string;

@@ -9,6 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors.js';
 import { stored, type StateStore } from '../state/store.js';
 import type { CallContext } from './context.js';
+import { tokenRevocation } from './guard.js';
 
 export interface ApprovalStatusDeps {
   readonly authenticate: (ctx: CallContext) => void | Promise<void>;
@@ -23,9 +24,8 @@ export function createApprovalStatus(deps: ApprovalStatusDeps) {
     try {
       await deps.authenticate(ctx);
       const p = ctx.principal!;
-      if (deps.state.isRevoked({ jti: p.jti, agent: p.agentId, iat: p.iat }) || p.parents.some((j) => deps.state.isRevoked({ jti: j, agent: p.agentId, iat: p.iat }))) {
-        throw new GatewayError('token_revoked', 'The token has been revoked.');
-      }
+      const revoked = tokenRevocation(deps.state, p);
+      if (revoked) throw revoked;
       const id = request.params.id;
       const a = await stored(deps.state.getApproval(id), 'Nothing was read');
       if (!a || a.fingerprint.agent !== p.agentId || a.fingerprint.user !== p.userId) {

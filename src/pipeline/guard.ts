@@ -71,10 +71,8 @@ export function createGuard(config: RuntimeConfig, audit: AuditPort, state: Stat
     if (!audit.healthy()) throw new GatewayError('audit_log_unwritable', 'The audit log cannot be written, so no call is forwarded.');
     if (!state.healthy()) throw new GatewayError('state_stale', 'Kills and revocations cannot be confirmed right now, so no call is forwarded.');
     const p = ctx.principal!;
-    if (state.isRevoked({ jti: p.jti, agent: p.agentId, iat: p.iat })) throw new GatewayError('token_revoked', 'The token has been revoked.');
-    for (const parent of p.parents) {
-      if (state.isRevoked({ jti: parent, agent: p.agentId, iat: p.iat })) throw new GatewayError('token_revoked', 'A token this one was exchanged from has been revoked.');
-    }
+    const revoked = tokenRevocation(state, p);
+    if (revoked) throw revoked;
     const id = p.agentId;
     const agent = registered(id, 'Agent');
     ctx.agent = agent;
@@ -103,6 +101,15 @@ export function createGuard(config: RuntimeConfig, audit: AuditPort, state: Stat
     limited(ctx, checks, r);
     return undefined;
   };
+}
+
+/** The refusal when the token, or one it was exchanged from (`parents`), has been revoked. */
+export function tokenRevocation(state: StateStore, p: Principal): GatewayError | undefined {
+  if (state.isRevoked({ jti: p.jti, agent: p.agentId, iat: p.iat })) return new GatewayError('token_revoked', 'The token has been revoked.');
+  for (const parent of p.parents) {
+    if (state.isRevoked({ jti: parent, agent: p.agentId, iat: p.iat })) return new GatewayError('token_revoked', 'A token this one was exchanged from has been revoked.');
+  }
+  return undefined;
 }
 
 export function killedError(kill: Kill): GatewayError {
