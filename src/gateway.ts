@@ -26,6 +26,9 @@ import { createClientErrorHandler } from './pipeline/client-error.js';
 import { createTrust } from './trust/engine.js';
 import { loadSigningKeys } from './identity/signing-keys.js';
 import { registerTokenRoutes } from './identity/token-routes.js';
+import { createRegistry, type Registry } from './directory/registry.js';
+import { createDirectoryWriter, type DirectoryWriter } from './directory/writer.js';
+import { seedRegistry } from './directory/seed.js';
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -51,6 +54,9 @@ export interface Gateway {
   /** The policy engine, unless a decider was injected. */
   readonly policy?: PolicyEngine;
   readonly state: StateStore;
+  /** The live agent registry, seeded from gateway.yaml in listen(). */
+  readonly registry: Registry;
+  readonly directory: DirectoryWriter;
   /** The audit trail, once listen() opened it. */
   readonly audit: () => AuditTrail | undefined;
   /** Starts both listeners; returns their base URLs (port 0 in config picks a free port). */
@@ -74,6 +80,9 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   const accessLogger = deps.accessLogger ?? createAccessLogger({ level: config.logLevel, destination: deps.logDestination, onDrop: accessLogDropped });
   let closing = false;
   let listening = false;
+  // Whether gateway.yaml's agents are in the registry (readiness: until then no agent is known).
+  let seeded = false;
+  let seeding: NodeJS.Timeout | undefined;
 
   const ts = config.tokenService;
   // Loaded before anything listens: a missing or unusable key file stops the start, naming the key.
@@ -118,12 +127,15 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
           logger,
         )
       : createMemoryStore(config.state.file, { signalRetentionMs: config.trust.windowMs }));
-  const trust = createTrust(config, { state, audit, metrics, logger });
+  const registry = createRegistry(config, state);
+  const directory = createDirectoryWriter({ state, audit, logger, metrics, maxTokenTtlSec: config.auth.maxTokenTtlSec });
+  const trust = createTrust(config, { state, audit, metrics, logger, registry });
   const policy = deps.decider
     ? undefined
     : createPolicyEngine(config, {
         metrics,
         logger,
+        registry,
         onLoad: (r, trigger) => audit.record('policy_reload', { trigger, ok: r.ok, revision: r.revision, previous_revision: r.previous, changed: r.changed, error: r.error ?? null }),
       });
   const pipeline = createPipeline(config, {
@@ -135,6 +147,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     audit,
     state,
     trust,
+    registry,
     isClosing: () => closing,
   });
 
@@ -163,7 +176,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   proxy.addContentTypeParser('*', (_request, _payload, done) => done(null));
   proxy.route({ method: METHODS, url: '/*', handler: pipeline.handle });
   proxy.get('/approvals/:id', pipeline.approvalStatus);
-  if (ts && signingKeys) registerTokenRoutes(proxy, config, ts, { state, audit, metrics, logger, keys: signingKeys });
+  if (ts && signingKeys) registerTokenRoutes(proxy, config, ts, { state, audit, metrics, logger, keys: signingKeys, registry });
   proxy.setNotFoundHandler(pipeline.handle);
   proxy.setErrorHandler((err, request, reply) => {
     const status = (err as { statusCode?: number }).statusCode ?? 500;
@@ -180,6 +193,8 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     auditPort: audit,
     state,
     trust,
+    registry,
+    directory,
     readiness: {
       checks: () => ({
         listening,
@@ -187,6 +202,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
         policy_loaded: policy ? policy.status().active : true,
         audit_writable: audit.healthy(),
         state_fresh: state.healthy(),
+        registry_seeded: seeded,
       }),
       problems: () => {
         const p = state.problem();
@@ -210,6 +226,10 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     // gateway up but not ready, refusing calls with policy_unavailable).
     await policy?.start();
     audit.record('startup', { pid: process.pid, tools: config.tools.size, agents: config.agents.size, policy_revision: policy?.status().revision ?? null });
+    // The registry before anything listens: no call meets an agent gateway.yaml names but the registry lacks.
+    // Seeding is audited: with the store or the audit log unavailable it waits for both (calls are refused meanwhile).
+    if (state.healthy() && audit.healthy()) await seed().catch(() => seedWhenReady());
+    else seedWhenReady();
     const proxyUrl = await proxy.listen({ host: config.listen.proxy.host, port: config.listen.proxy.port });
     const adminUrl = await admin.listen({ host: config.listen.admin.host, port: config.listen.admin.port });
     listening = true;
@@ -219,6 +239,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   async function close() {
     if (closing) return;
     closing = true;
+    clearInterval(seeding);
     pipeline.drain();
     policy?.close();
     const grace = setTimeout(() => {
@@ -243,5 +264,31 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     await state.close();
   }
 
-  return { config, proxy, admin, metrics, logger, policy, state, audit: () => trail, listen, close };
+    async function seed(): Promise<void> {
+    try {
+      await seedRegistry(config, state, directory, logger);
+      seeded = true;
+    } catch (err) {
+      logger.error({ error: (err as Error).message }, 'registry seed failed; retrying');
+      throw err;
+    }
+  }
+
+  /** A replica that started without its shared store, or whose store lost its data, seeds once the store answers. */
+  function seedWhenReady(): void {
+    seeded = false;
+    seeding ??= setInterval(() => {
+      if (closing || !state.healthy() || !audit.healthy()) return;
+      clearInterval(seeding);
+      seeding = undefined;
+      seed().catch(() => seedWhenReady());
+    }, 100);
+    seeding.unref();
+  }
+  // A shared store that comes back empty (Redis restarted without persistence) is seeded again.
+  state.onChange((c) => {
+    if (c.type === 'directory_reset' && seeded && registry.size === 0 && config.agents.size > 0) seedWhenReady();
+  });
+
+  return { config, proxy, admin, metrics, logger, policy, state, registry, directory, audit: () => trail, listen, close };
 }

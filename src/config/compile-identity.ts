@@ -13,6 +13,8 @@ import { parseSecretHash } from '../identity/client-secrets.js';
 export interface AgentCredentials {
   readonly jwksFile?: string;
   readonly jwksUri?: string;
+  /** Registered through the registry (SCIM `credentials`): the public keys themselves. */
+  readonly jwks?: { readonly keys: readonly Record<string, unknown>[] };
   readonly secretHashes: readonly string[];
 }
 
@@ -20,6 +22,10 @@ export interface AgentIdentityConfig {
   readonly credentials?: AgentCredentials;
   readonly scopes: readonly string[];
   readonly requireDpop: boolean;
+  /** The longest token the token service mints for this agent (below token_service.ttl). */
+  readonly maxTokenTtlSec?: number;
+  /** Free text the policy reads as `agent.risk_profile` (e.g. low, high, pci). */
+  readonly riskProfile: string | null;
 }
 
 export interface SubjectIssuerConfig {
@@ -80,7 +86,9 @@ export function compileAgentIdentity(id: string, a: RawConfig['agents'][string],
     }
     credentials = { jwksFile: c.jwks_file ? resolve(baseDir, c.jwks_file) : undefined, jwksUri: c.jwks_uri, secretHashes: c.secret_hashes ?? [] };
   }
-  return { credentials, scopes: a.scopes, requireDpop: a.require_dpop };
+  const maxTokenTtlSec = a.max_token_ttl === undefined ? undefined : requireDuration(a.max_token_ttl, `${at}.max_token_ttl`) / 1000;
+  if (maxTokenTtlSec !== undefined && maxTokenTtlSec < 1) throw new ConfigError(`${at}.max_token_ttl`, 'must be at least 1s');
+  return { credentials, scopes: a.scopes, requireDpop: a.require_dpop, maxTokenTtlSec, riskProfile: a.risk_profile ?? null };
 }
 
 export function compileTokenService(raw: RawConfig, baseDir: string, keysDir: string, maxTokenTtlSec: number): TokenServiceConfig | undefined {

@@ -32,6 +32,10 @@ export const AgentIdentity = {
   scopes: Type.Array(Scope, { default: [] }),
   // Only sender-constrained (DPoP, RFC 9449) tokens for this agent.
   require_dpop: Type.Boolean({ default: false }),
+  // The longest token the token service mints for this agent (SCIM `maxTokenTtl`).
+  max_token_ttl: Type.Optional(Type.Union([Type.String(), Type.Number()])),
+  // Read by the policy as agent.risk_profile (SCIM `riskProfile`).
+  risk_profile: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
 };
 
 const SubjectIssuer = Type.Object(

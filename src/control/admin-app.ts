@@ -3,6 +3,8 @@
  * bind the listener to a private address), and `/admin/*` behind the admin auth guard. Later
  * issues register kill, revoke, approvals, audit and reload routes through `registerAdminRoutes`.
  */
+import type { Registry } from '../directory/registry.js';
+import type { DirectoryWriter } from '../directory/writer.js';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { RuntimeConfig } from '../config/compile.js';
 import { ERROR_CODES, GatewayError } from '../errors.js';
@@ -43,6 +45,8 @@ export interface AdminAppDeps {
   readonly auditPort: AuditPort;
   readonly state: StateStore;
   readonly trust: Trust;
+  readonly registry: Registry;
+  readonly directory: DirectoryWriter;
 }
 
 export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app: FastifyInstance; authenticate: AdminAuthenticator } {
@@ -96,7 +100,7 @@ export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app
   registerAuditRoutes(app, authenticate, deps.audit);
   registerStateRoutes(app, config, authenticate, deps.state, deps.auditPort);
   registerApprovalRoutes(app, config, authenticate, deps.state, deps.auditPort, deps.trust);
-  registerTrustRoutes(app, config, authenticate, { state: deps.state, audit: deps.auditPort, metrics: deps.metrics, trust: deps.trust });
+  registerTrustRoutes(app, config, authenticate, { state: deps.state, audit: deps.auditPort, metrics: deps.metrics, trust: deps.trust, registry: deps.registry });
   registerMcpRoutes(app, config, authenticate, { state: deps.state, audit: deps.auditPort, metrics: deps.metrics });
   return { app, authenticate };
 }

@@ -3,6 +3,7 @@
  * activity, one agent's breakdown, attestations from trust roots, and an operator's pin or cap.
  * Every change is an audit event naming who made it and the score before and after.
  */
+import type { AgentLookup } from '../directory/registry.js';
 import type { FastifyInstance } from 'fastify';
 import type { AgentEntry, RuntimeConfig } from '../config/compile.js';
 import { parseDuration } from '../config/units.js';
@@ -18,14 +19,14 @@ import { requireRole, type AdminAuthenticator } from './admin-auth.js';
 
 const NOTHING_CHANGED = 'Nothing was changed';
 
-export function registerTrustRoutes(app: FastifyInstance, config: RuntimeConfig, authenticate: AdminAuthenticator, deps: { state: StateStore; audit: AuditPort; metrics: Metrics; trust: Trust }): void {
+export function registerTrustRoutes(app: FastifyInstance, config: RuntimeConfig, authenticate: AdminAuthenticator, deps: { state: StateStore; audit: AuditPort; metrics: Metrics; trust: Trust; registry: AgentLookup }): void {
   const { state, audit, trust } = deps;
   const readers = requireRole(authenticate, 'operator', 'auditor', 'admin');
   const writers = requireRole(authenticate, 'operator', 'admin');
-  const verifyAttestation = createAttestationVerifier(config);
+  const verifyAttestation = createAttestationVerifier(config, deps.registry);
 
   function agentOr404(id: string): AgentEntry {
-    const agent = config.agents.get(id);
+    const agent = deps.registry.get(id);
     if (!agent) throw new GatewayError('not_found', `No agent ${JSON.stringify(id)} in the registry.`);
     return agent;
   }
@@ -41,7 +42,7 @@ export function registerTrustRoutes(app: FastifyInstance, config: RuntimeConfig,
       throw new GatewayError('body_invalid', `level must be one of ${TRUST_LEVELS.join(', ')}.`);
     }
     const agents = [];
-    for (const agent of config.agents.values()) {
+    for (const agent of deps.registry.values()) {
       const t = standing(agent);
       if (level !== undefined && t.level !== level) continue;
       if (below_floor === 'true' && !t.below_floor) continue;
@@ -112,7 +113,7 @@ export function registerTrustRoutes(app: FastifyInstance, config: RuntimeConfig,
       }
       throw err;
     }
-    const agent = config.agents.get(attestation.agent)!;
+    const agent = agentOr404(attestation.agent);
     const before = standing(agent);
     await stored(state.setAttestation(attestation), NOTHING_CHANGED);
     const after = standing(agent);

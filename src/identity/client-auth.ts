@@ -4,7 +4,8 @@
  * secret (`client_secret_basic`, `client_secret_post`) checked against slow hashes. Exactly one
  * method per request; an agent without secret hashes cannot use a secret, whatever it sends.
  */
-import { decodeJwt, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { AgentLookup } from '../directory/registry.js';
+import { createLocalJWKSet, decodeJwt, errors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { AgentEntry, RuntimeConfig } from '../config/compile.js';
 import type { TokenServiceConfig } from '../config/compile-identity.js';
 import { createKeySet } from '../auth/key-sets.js';
@@ -22,13 +23,14 @@ export interface AuthenticatedClient {
   readonly method: ClientAuthMethod;
 }
 
-export function createClientAuthenticator(config: RuntimeConfig, ts: TokenServiceConfig, deps: { state: StateStore; secrets: SecretVerifier }) {
-  const keySets = new Map<string, JWTVerifyGetKey>();
+export function createClientAuthenticator(config: RuntimeConfig, ts: TokenServiceConfig, deps: { state: StateStore; secrets: SecretVerifier; registry: AgentLookup }) {
+  // By entry: a registry change (new keys) makes a new entry, and with it a new key set.
+  const keySets = new WeakMap<AgentEntry, JWTVerifyGetKey>();
   const audiences = [ts.issuer, ts.tokenEndpoint];
   const tolerance = config.auth.clockToleranceSec;
 
   function agentFor(id: string | undefined): AgentEntry {
-    const agent = id === undefined ? undefined : config.agents.get(id);
+    const agent = id === undefined ? undefined : deps.registry.get(id);
     if (!agent) throw new OAuthError('client_unknown', 'The client is not a registered agent.', BASIC);
     if (agent.status !== 'active') throw new OAuthError('client_inactive', `Agent ${JSON.stringify(agent.id)} is ${agent.status}.`, BASIC);
     return agent;
@@ -36,11 +38,11 @@ export function createClientAuthenticator(config: RuntimeConfig, ts: TokenServic
 
   function keysOf(agent: AgentEntry): JWTVerifyGetKey {
     const c = agent.credentials;
-    if (!c?.jwksFile && !c?.jwksUri) throw new OAuthError('client_method_not_allowed', `Agent ${JSON.stringify(agent.id)} has no registered keys; it cannot use private_key_jwt.`);
-    let set = keySets.get(agent.id);
+    if (!c?.jwksFile && !c?.jwksUri && !c?.jwks) throw new OAuthError('client_method_not_allowed', `Agent ${JSON.stringify(agent.id)} has no registered keys; it cannot use private_key_jwt.`);
+    let set = keySets.get(agent);
     if (!set) {
-      set = createKeySet({ issuer: agent.id, jwksFile: c.jwksFile, jwksUri: c.jwksUri, audiences: [] }, config.auth.jwks);
-      keySets.set(agent.id, set);
+      set = c.jwks ? createLocalJWKSet(c.jwks as JSONWebKeySet) : createKeySet({ issuer: agent.id, jwksFile: c.jwksFile, jwksUri: c.jwksUri, audiences: [] }, config.auth.jwks);
+      keySets.set(agent, set);
     }
     return set;
   }

@@ -5,6 +5,7 @@
  * the new token may carry is read from it: the user, their mapped roles, the chain of actors so far,
  * its scope, its expiry, `may_act`, and the ids of every token it descends from (cascade revocation).
  */
+import type { AgentLookup } from '../directory/registry.js';
 import { decodeJwt, type JWTPayload } from 'jose';
 import type { RuntimeConfig } from '../config/compile.js';
 import type { SubjectIssuerConfig, TokenServiceConfig } from '../config/compile-identity.js';
@@ -45,7 +46,7 @@ export interface Subject {
 
 export const MAX_LINEAGE = 8;
 
-export function createSubjectVerifier(config: RuntimeConfig, ts: TokenServiceConfig, deps: { keys: SigningKeys; state: StateStore }) {
+export function createSubjectVerifier(config: RuntimeConfig, ts: TokenServiceConfig, deps: { keys: SigningKeys; state: StateStore; registry: AgentLookup }) {
   const common = {
     algorithms: config.auth.algorithms,
     clockToleranceSec: config.auth.clockToleranceSec,
@@ -99,7 +100,7 @@ export function createSubjectVerifier(config: RuntimeConfig, ts: TokenServiceCon
       if (deps.state.isRevoked({ jti, agent: p.agentId, iat: p.iat })) throw new OAuthError('subject_token_revoked', 'The subject token (or one it was exchanged from) has been revoked.');
     }
     for (const actor of p.actors) {
-      const agent = config.agents.get(actor);
+      const agent = deps.registry.get(actor);
       if (!agent || agent.status !== 'active' || deps.state.isRevoked({ jti: p.jti, agent: actor, iat: p.iat })) {
         throw new OAuthError('subject_token_revoked', `Agent ${JSON.stringify(actor)} in the subject token's chain is not active or its tokens were revoked.`);
       }

@@ -5,6 +5,7 @@
  * every proxied call; the event names the client, grant, scopes and the new token's `jti`, never the
  * token, the assertion or a secret.
  */
+import type { AgentLookup } from '../directory/registry.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RuntimeConfig } from '../config/compile.js';
 import type { TokenServiceConfig } from '../config/compile-identity.js';
@@ -29,10 +30,11 @@ export interface TokenEndpointDeps {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly keys: SigningKeys;
+  readonly registry: AgentLookup;
 }
 
 export function createTokenEndpoint(config: RuntimeConfig, ts: TokenServiceConfig, deps: TokenEndpointDeps) {
-  const authenticateClient = createClientAuthenticator(config, ts, { state: deps.state, secrets: createSecretVerifier({ cacheTtlMs: ts.secretCacheTtlMs }) });
+  const authenticateClient = createClientAuthenticator(config, ts, { state: deps.state, registry: deps.registry, secrets: createSecretVerifier({ cacheTtlMs: ts.secretCacheTtlMs }) });
   const verifySubject = createSubjectVerifier(config, ts, deps);
   const grants = createGrants(config, ts);
   const verifyProof = createDpopVerifier({ algorithms: config.auth.algorithms, clockToleranceSec: config.auth.clockToleranceSec, maxBytes: config.auth.maxTokenBytes });

@@ -23,6 +23,8 @@ export interface Metrics {
   readonly tokensIssued: Counter<'grant' | 'auth_method' | 'token_type'>;
   readonly tokenRefusals: Counter<'error' | 'reason'>;
   readonly dpopProofs: Counter<'result'>;
+  readonly registryChanges: Counter<'kind' | 'change'>;
+  readonly scimRequests: Counter<'resource' | 'method' | 'status'>;
   readonly mcpToolsListed: Counter<'tool' | 'result'>;
   readonly mcpPinChanges: Counter<'tool' | 'action'>;
   readonly trustSignals: Counter<'kind' | 'result'>;
@@ -158,6 +160,18 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       help: "Upstream answers (or stream chunks) that echoed the tool's injected credential, which was replaced before relaying.",
       labelNames: ['tool'],
       registers,
+    }),
+    registryChanges: new Counter({
+      name: 'portcullis_registry_changes_total',
+      help: 'Registry records written, by kind (Agent, User, Group) and change (created, updated, deleted).',
+      labelNames: ['kind', 'change'],
+      registers: [registry],
+    }),
+    scimRequests: new Counter({
+      name: 'portcullis_scim_requests_total',
+      help: 'SCIM requests by resource type, method and status.',
+      labelNames: ['resource', 'method', 'status'],
+      registers: [registry],
     }),
     tokensIssued: new Counter({
       name: 'portcullis_tokens_issued_total',

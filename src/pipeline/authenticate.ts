@@ -6,6 +6,7 @@
  * proof of its key for this method and URL, used once across every replica; a bearer token must
  * come as `Bearer`, and an agent the registry marks `require_dpop` gets no bearer token through.
  */
+import type { AgentLookup } from '../directory/registry.js';
 import type { RuntimeConfig } from '../config/compile.js';
 import type { TokenAuthenticator } from '../auth/token-authenticator.js';
 import { GatewayError, type Reason } from '../errors.js';
@@ -15,7 +16,7 @@ import type { StateStore } from '../state/store.js';
 import type { CallContext } from './context.js';
 import { queryNames } from './request-path.js';
 
-export function createAuthenticate(config: RuntimeConfig, tokens: TokenAuthenticator, deps: { state: StateStore; metrics: Metrics }) {
+export function createAuthenticate(config: RuntimeConfig, tokens: TokenAuthenticator, deps: { state: StateStore; metrics: Metrics; registry: AgentLookup }) {
   const verifyProof = createDpopVerifier({ algorithms: config.auth.algorithms, clockToleranceSec: config.auth.clockToleranceSec, maxBytes: config.auth.maxTokenBytes });
   const replayMs = replayWindowMs(config.auth.clockToleranceSec);
   const publicUrl = config.listen.proxy.publicUrl;
@@ -64,7 +65,7 @@ export function createAuthenticate(config: RuntimeConfig, tokens: TokenAuthentic
       await proveKey(ctx, token, principal.jkt);
     } else if (scheme === 'dpop') {
       throw refuse('dpop_scheme_mismatch', 'This token is not DPoP-bound: send it as "Authorization: Bearer <token>".', 'invalid_token');
-    } else if (config.agents.get(principal.agentId)?.requireDpop) {
+    } else if (deps.registry.get(principal.agentId)?.requireDpop) {
       throw refuse('dpop_required', `Agent ${JSON.stringify(principal.agentId)} may only use DPoP-bound tokens.`, 'invalid_token');
     }
     ctx.principal = principal;

@@ -16,11 +16,13 @@ import type { AuditPort, CallContext } from './context.js';
 import type { Kill, StateStore } from '../state/store.js';
 import type { RateCheck, RateResult } from '../trust/gcra.js';
 import type { Trust } from '../trust/engine.js';
+import type { AgentLookup } from '../directory/registry.js';
 
 const RATE_REASON: Record<string, Reason> = { a: 'rate_limited_agent', t: 'rate_limited_tool', o: 'rate_limited_operation', u: 'rate_limited_user' };
 
-export function createGuard(config: RuntimeConfig, audit: AuditPort, state: StateStore, trust: Trust) {
-  const agents = config.agents;
+export function createGuard(config: RuntimeConfig, deps: { audit: AuditPort; state: StateStore; trust: Trust; registry: AgentLookup }) {
+  const { audit, state, trust } = deps;
+  const agents = deps.registry;
   const limits = config.rateLimits;
   const floor = config.trust.floor;
 

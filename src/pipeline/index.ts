@@ -43,6 +43,7 @@ import type { AuditPort, CallContext } from './context.js';
 import { createRecordIntent } from './record-intent.js';
 import { createDecide, type Decider } from './decide.js';
 import { createUpstreams, upstreamFailure, type Upstreams } from './forward.js';
+import type { Registry } from '../directory/registry.js';
 import { createGuard, killedError } from './guard.js';
 import { killCovers, type StateStore } from '../state/store.js';
 import { createHold } from './hold.js';
@@ -70,6 +71,8 @@ export interface PipelineDeps {
   readonly audit: AuditPort;
   readonly state: StateStore;
   readonly trust: Trust;
+  /** The live agent registry (src/directory/registry.ts). */
+  readonly registry: Registry;
   /** True once shutdown began: new calls are refused with 503 while in-flight ones drain. */
   readonly isClosing: () => boolean;
 }
@@ -95,7 +98,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
     createResolve(config),
     createMcpMessage(deps.state, config.listen.proxy.timeouts.bodyMs),
     sessions.check,
-    createGuard(config, deps.audit, deps.state, deps.trust),
+    createGuard(config, deps),
     createBody(config.listen.proxy.timeouts.bodyMs),
     createDecide(deps.decider),
     createHold(config, { state: deps.state, audit: deps.audit, logger: deps.logger, draining }),
@@ -113,7 +116,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
       const target = change.kill.target;
       const covers = (ctx: CallContext, p: Principal) =>
         p.actors.some((agent, i) => killCovers(target, { agent, user: i === 0 ? p.userId : null, tool: ctx.tool?.name })) ||
-        (p.userId !== null && config.agents.has(p.userId) && killCovers(target, { agent: p.userId, user: null, tool: ctx.tool?.name }));
+        (p.userId !== null && deps.registry.has(p.userId) && killCovers(target, { agent: p.userId, user: null, tool: ctx.tool?.name }));
       cut(covers, () => killedError(change.kill), change.kill.id);
     } else if (change.type === 'revoke') {
       const r = change.revocation;

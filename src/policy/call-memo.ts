@@ -34,19 +34,22 @@ interface Entry {
   readonly decision: Decision;
 }
 
-export function createCallMemo(paths: readonly (readonly string[])[] | null, config: RuntimeConfig, maxPrincipals: number): CallMemo | undefined {
+export function createCallMemo(paths: readonly (readonly string[])[] | null, config: RuntimeConfig, maxPrincipals: number, generation: () => number = () => 0): CallMemo | undefined {
   const reads = callReads(paths);
   if (!reads || maxPrincipals < 1) return undefined;
   const trust = reads.trustLevel || reads.trustScore;
   const byPrincipal = new Map<Principal, Map<OperationRoute, Entry>>();
   let second = '';
+  let gen = generation();
 
   /** Empties the memo when the second has turned since it last looked; the current second. */
   const turn = (): string => {
     const time = currentTime();
-    if (time !== second) {
+    // A registry change (an intermediate actor's roles, say) forgets everything remembered before it.
+    if (time !== second || generation() !== gen) {
       byPrincipal.clear();
       second = time;
+      gen = generation();
     }
     return time;
   };

@@ -4,6 +4,7 @@
  * last good one serving. With no bundle loaded every call is refused (policy_unavailable) and
  * /readyz says not ready. Any evaluation error or malformed output is a refusal, never an allow.
  */
+import type { Registry } from '../directory/registry.js';
 import type { RuntimeConfig } from '../config/compile.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -51,14 +52,14 @@ export class PolicyOutputError extends Error {
 
 export function createPolicyEngine(
   config: RuntimeConfig,
-  deps: { metrics: Metrics; logger: Logger; source?: BundleSource; onLoad?: (result: ReloadResult, trigger: ReloadTrigger) => void },
+  deps: { metrics: Metrics; logger: Logger; source?: BundleSource; onLoad?: (result: ReloadResult, trigger: ReloadTrigger) => void; registry?: Pick<Registry, 'get' | 'has' | 'values' | 'size' | 'generation'> },
 ): PolicyEngine {
   const { metrics, logger } = deps;
   const { entrypoint } = config.policy;
   const source = deps.source ?? (config.policy.remote ? httpBundleSource(config.policy.bundle, config.policy.download) : fileBundleSource(config.policy.bundle));
   const signing = config.policy.signing;
   let verifier: BundleVerifier | undefined;
-  const buildInput = createInputBuilder(config);
+  const buildInput = createInputBuilder(config, deps.registry);
   let current: LoadedBundle | undefined;
   // Swapped together with `current`: a new bundle starts with an empty cache and memo.
   let cache: DecisionCache | undefined;
@@ -152,7 +153,7 @@ export function createPolicyEngine(
       current = bundle;
       ({ cache, why: cacheOff } = cacheFor(bundle));
       // The first level finds a principal by identity, which only the token cache makes recur.
-      memo = cache && config.auth.tokenCache.enabled ? createCallMemo(bundle.reads!.paths, config, config.policy.decisionCache.maxEntries) : undefined;
+      memo = cache && config.auth.tokenCache.enabled ? createCallMemo(bundle.reads!.paths, config, config.policy.decisionCache.maxEntries, deps.registry?.generation) : undefined;
       loadedAt = new Date().toISOString();
       lastError = null;
       metrics.policyBundle.reset();
@@ -213,7 +214,7 @@ export function checkDecision(rs: unknown, revision: string): Decision {
 
 function smokeInput(): PolicyInput {
   return {
-    agent: { id: 'portcullis-smoke-test', roles: [], owner: '', max_classification: 'public', trust: { score: 0, level: 'untrusted' } },
+    agent: { id: 'portcullis-smoke-test', roles: [], owner: '', max_classification: 'public', risk_profile: null, trust: { score: 0, level: 'untrusted' } },
     user: null,
     delegation: ['portcullis-smoke-test'],
     actors: [],

@@ -3,12 +3,13 @@
  * change between calls — the agent's registry entry, the tool, the operation — are built once and
  * reused, so a call only allocates what is its own. Fields are only ever added (versioned contract).
  */
+import type { AgentLookup } from '../directory/registry.js';
 import type { AgentEntry, OperationRoute, RuntimeConfig, ToolRoute } from '../config/compile.js';
 import type { CallContext } from '../pipeline/context.js';
 import { baselineFor, type TrustNow } from '../trust/score.js';
 
 export interface PolicyInput {
-  agent: { id: string; roles: readonly string[]; owner: string; max_classification: string; trust: { score: number; level: string } };
+  agent: { id: string; roles: readonly string[]; owner: string; max_classification: string; risk_profile: string | null; trust: { score: number; level: string } };
   user: { id: string; roles: readonly string[]; clearance: string | null } | null;
   delegation: readonly string[];
   actors: readonly { id: string; type: 'agent'; registered: boolean; roles: readonly string[] }[];
@@ -27,9 +28,14 @@ export interface PolicyInput {
 
 export type InputBuilder = (ctx: CallContext) => PolicyInput;
 
-export function createInputBuilder(config: RuntimeConfig): InputBuilder {
-  const agents = new Map<AgentEntry, Omit<PolicyInput['agent'], 'trust'>>();
-  for (const a of config.agents.values()) agents.set(a, agentInput(a));
+export function createInputBuilder(config: RuntimeConfig, registry: AgentLookup = config.agents): InputBuilder {
+  // By entry, built on first use: a registry change makes a new entry (and the old one's input goes with it).
+  const agents = new WeakMap<AgentEntry, Omit<PolicyInput['agent'], 'trust'>>();
+  const agentPart = (a: AgentEntry) => {
+    let part = agents.get(a);
+    if (part === undefined) agents.set(a, (part = agentInput(a)));
+    return part;
+  };
   const tools = new Map<ToolRoute, PolicyInput['tool']>();
   const ops = new Map<OperationRoute, PolicyInput['operation']>();
   for (const t of config.tools.values()) {
@@ -42,11 +48,11 @@ export function createInputBuilder(config: RuntimeConfig): InputBuilder {
     const agent = ctx.agent!;
     const trust = trustInput(ctx, config);
     return {
-      agent: { ...(agents.get(agent) ?? agentInput(agent)), trust },
+      agent: { ...agentPart(agent), trust },
       user: p.userId === null ? null : { id: p.userId, roles: p.userRoles, clearance: p.userClearance },
       delegation: p.delegation,
       // Intermediate actors of a delegation chain (neither the presenting agent nor the user).
-      actors: p.delegation.length > 2 ? p.delegation.slice(1, -1).map((id) => actorInput(config, id)) : [],
+      actors: p.delegation.length > 2 ? p.delegation.slice(1, -1).map((id) => actorInput(registry, id)) : [],
       token: { scopes: [...p.scopes], jti: p.jti, iat: p.iat, exp: p.exp, task_id: p.taskId },
       tool: tools.get(ctx.tool!)!,
       operation: ops.get(ctx.operation!)!,
@@ -103,7 +109,7 @@ export interface CallReads {
 /** Top-level parts built from the principal, the registry and the route alone. */
 const FIXED = new Set(['user', 'delegation', 'actors', 'token', 'tool', 'operation']);
 /** `agent.*` from the registry entry (agentInput); `agent.trust` is the call's. */
-const FIXED_AGENT = new Set(['id', 'roles', 'owner', 'max_classification']);
+const FIXED_AGENT = new Set(['id', 'roles', 'owner', 'max_classification', 'risk_profile']);
 
 export function callReads(paths: readonly (readonly string[])[] | null): CallReads | undefined {
   if (paths === null) return undefined;
@@ -130,11 +136,11 @@ export function callReads(paths: readonly (readonly string[])[] | null): CallRea
 }
 
 function agentInput(a: AgentEntry): Omit<PolicyInput['agent'], 'trust'> {
-  return Object.freeze({ id: a.id, roles: a.roles, owner: a.owner, max_classification: a.maxClassification });
+  return Object.freeze({ id: a.id, roles: a.roles, owner: a.owner, max_classification: a.maxClassification, risk_profile: a.riskProfile });
 }
 
-function actorInput(config: RuntimeConfig, id: string): PolicyInput['actors'][number] {
-  const entry = config.agents.get(id);
+function actorInput(registry: AgentLookup, id: string): PolicyInput['actors'][number] {
+  const entry = registry.get(id);
   return { id, type: 'agent', registered: entry !== undefined && entry.status === 'active', roles: entry?.roles ?? [] };
 }
 

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname } from 'node:path';
 import { pinKey, type ToolPin } from '../mcp/pins.js';
 import { LocalRateLimiter } from '../trust/gcra.js';
+import { DirectorySnapshot, type DirectoryRecord } from '../directory/records.js';
 import { consumeTransition, decideTransition, StateSnapshot, type Approval, type Attestation, type Kill, type Revocation, type StateChange, type StateStore, type Transition, type TrustOverride, type TrustSignal } from './store.js';
 
 export interface MemoryStoreOptions {
@@ -18,6 +19,9 @@ export interface MemoryStoreOptions {
 
 export function createMemoryStore(file: string, opts: MemoryStoreOptions = {}): StateStore {
   const snap = new StateSnapshot(opts.signalRetentionMs);
+  const directory = new DirectorySnapshot();
+  // The registry has its own file: it can hold 100,000 agents, and a kill should not rewrite them.
+  const directoryFile = file.replace(/(\.json)?$/, '.directory.json');
   const limiter = new LocalRateLimiter();
   const claims = new Map<string, number>();
   let sweptAt = 0;
@@ -80,6 +84,14 @@ export function createMemoryStore(file: string, opts: MemoryStoreOptions = {}): 
         for (const a of saved.attestations ?? []) snap.applyAttestation(a);
         for (const o of saved.overrides ?? []) snap.applyOverride(o.agent, o);
         snap.prune();
+      }
+      if (existsSync(directoryFile)) {
+        try {
+          directory.load((JSON.parse(readFileSync(directoryFile, 'utf8')) as { records: DirectoryRecord[] }).records);
+        } catch (err) {
+          throw new Error(`the registry file ${directoryFile} cannot be read (${(err as Error).message}); refusing to start without its suspensions`);
+        }
+        emit({ type: 'directory_reset' });
       }
       pruneTimer = setInterval(() => snap.prune(), 60_000);
       pruneTimer.unref();
@@ -181,6 +193,24 @@ export function createMemoryStore(file: string, opts: MemoryStoreOptions = {}): 
     async unbindOwner(key) {
       owners.delete(key);
     },
+    async writeDirectory(writes) {
+      // Single process, single thread: the check and the write cannot interleave.
+      const result = directory.check(writes);
+      if (!result.ok) return result;
+      const before = writes.map((w) => ({ ...w, record: directory.get(w.kind, w.id) ?? null }));
+      directory.apply(writes);
+      try {
+        mkdirSync(dirname(directoryFile), { recursive: true });
+        writeFileSync(`${directoryFile}.tmp`, JSON.stringify({ v: 1, records: [...directory.records.values()] }), { mode: 0o600 });
+        renameSync(`${directoryFile}.tmp`, directoryFile);
+      } catch (err) {
+        directory.apply(before.reverse()); // not on disk, so not done: a restart would forget it
+        throw err;
+      }
+      emit({ type: 'directory', writes });
+      return result;
+    },
+    directory: () => directory,
     problem: () => null,
     killFor: (call) => snap.killFor(call),
     isRevoked: (t) => snap.isRevoked(t),

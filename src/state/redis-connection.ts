@@ -63,6 +63,45 @@ local v = redis.call('INCR', KEYS[1])
 redis.call('PUBLISH', KEYS[2], v .. '|' .. ARGV[1])
 return v`;
 
+// Registry writes (src/directory/records.ts): every change must replace the version it names and
+// take no unique value another record holds; then all are stored, the unique index follows, and the
+// change is announced like any other. ARGV: the message, the number of changes, then per change
+// its field, the expected version (0: absent) and the record's JSON ('' deletes).
+export const DIRECTORY_WRITE = `
+local n = tonumber(ARGV[2])
+local olds = {}
+for i = 1, n do
+  local field, expect, json = ARGV[3 * i], tonumber(ARGV[3 * i + 1]), ARGV[3 * i + 2]
+  local old = redis.call('HGET', KEYS[3], field)
+  local current = 0
+  if old then old = cjson.decode(old); current = old.version end
+  if current ~= expect then return {'version', i} end
+  olds[i] = old
+  if json ~= '' then
+    for _, k in ipairs(cjson.decode(json).unique) do
+      local holder = redis.call('HGET', KEYS[4], k)
+      if holder and holder ~= field then return {'uniqueness', i} end
+    end
+  end
+end
+for i = 1, n do
+  local field, json = ARGV[3 * i], ARGV[3 * i + 2]
+  if olds[i] then
+    for _, k in ipairs(olds[i].unique) do
+      if redis.call('HGET', KEYS[4], k) == field then redis.call('HDEL', KEYS[4], k) end
+    end
+  end
+  if json == '' then
+    redis.call('HDEL', KEYS[3], field)
+  else
+    redis.call('HSET', KEYS[3], field, json)
+    for _, k in ipairs(cjson.decode(json).unique) do redis.call('HSET', KEYS[4], k, field) end
+  end
+end
+local v = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', KEYS[2], v .. '|' .. ARGV[1])
+return {'ok', v}`;
+
 /** Opens one connection of the configured kind, failing fast instead of queueing commands. */
 export function connect(c: RedisConnection, commandTimeout: number): Redis | Cluster {
   const base: RedisOptions = {
@@ -123,5 +162,7 @@ export function storeKeys(prefix: string) {
     rate: (key: string) => `${tag}rate:${key}`,
     claim: (key: string) => `${tag}claim:${key}`,
     owner: (key: string) => `${tag}owner:${key}`,
+    directory: `${tag}directory`,
+    unique: `${tag}directory:unique`,
   };
 }

@@ -11,8 +11,9 @@ import type { RedisConnection } from '../config/compile.js';
 import type { Logger } from '../observability/logger.js';
 import { canonical } from '../audit/chain.js';
 import { pinKey, type ToolPin } from '../mcp/pins.js';
-import { LocalRateLimiter, type RateCheck, type RateResult } from '../trust/gcra.js';
-import { ANNOUNCE, connect, CONSUME, DECIDE, GCRA, redisLocation, storeKeys } from './redis-connection.js';
+import { DirectorySnapshot, recordKey, type DirectoryRecord } from '../directory/records.js';
+import { ANNOUNCE, connect, CONSUME, DECIDE, DIRECTORY_WRITE, redisLocation, storeKeys } from './redis-connection.js';
+import { createSharedRateLimiter } from './redis-rate.js';
 import { attestationKey, MAX_SIGNALS_PER_AGENT, StateSnapshot, type Approval, type Attestation, type Fingerprint, type Kill, type Revocation, type StateChange, type StateStore, type Transition, type TrustOverride, type TrustSignal } from './store.js';
 
 const SIGNAL_BATCH_MS = 50;
@@ -40,10 +41,9 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
   const sub = connect(opts.connection, commandTimeout);
   // Rate limits sit on the request path: their own connection, with their own short timeout.
   const rl = connect(opts.connection, opts.rateTimeoutMs ?? 50);
-  rl.defineCommand('portcullisGcra', { lua: GCRA });
-  const local = new LocalRateLimiter();
-  let rateDegraded = false;
+  const takeRate = createSharedRateLimiter(rl, keys.rate, logger, opts.onRateFallback);
   const snap = new StateSnapshot(retentionMs);
+  const directory = new DirectorySnapshot();
   const listeners = new Set<(c: StateChange) => void>();
   const origin = Math.random().toString(36).slice(2);
   let version = -1;
@@ -74,6 +74,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     else if (change.type === 'signals') snap.applySignals(change.signals);
     else if (change.type === 'attestation') snap.applyAttestation(change.attestation);
     else if (change.type === 'trust_override') snap.applyOverride(change.agent, change.override);
+    else if (change.type === 'directory') directory.apply(change.writes);
     // Approvals are not in the snapshot: they are read from Redis when needed.
   }
 
@@ -109,7 +110,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       // The version first (one connection: Redis runs these in order): a change landing while the
       // rest is read is then both in the snapshot and newer than the version, and applying it again
       // when its message comes is harmless; none can be in the version and missing from the snapshot.
-      const [v, kills, revocations, pins, attestations, overrides, signalAgents] = await Promise.all([
+      const [v, kills, revocations, pins, attestations, overrides, signalAgents, records] = await Promise.all([
         cmd.get(keys.version),
         cmd.hgetall(keys.kills),
         cmd.hgetall(keys.revocations),
@@ -117,6 +118,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
         cmd.hgetall(keys.attestations),
         cmd.hgetall(keys.overrides),
         cmd.smembers(keys.signalAgents),
+        cmd.hgetall(keys.directory),
       ]);
       const signalLists = await Promise.all(signalAgents.map((a) => cmd.lrange(keys.signals(a), 0, -1)));
       const fresh = new StateSnapshot();
@@ -148,10 +150,13 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       if (gone.length > 0) void cmd.srem(keys.signalAgents, ...gone).catch(() => undefined);
       snap.applySignals(outbox); // this replica's, not sent yet
       snap.prune();
+      const moved = Number(v ?? 0) !== version;
+      if (moved) directory.load(Object.values(records).map((json) => JSON.parse(json) as DirectoryRecord));
       version = Number(v ?? 0);
       confirmedAt = Date.now();
       // Kills learnt by resync must still cut what is in flight.
       for (const k of snap.kills.values()) if (!before.has(k.id)) emit({ type: 'kill', kill: k });
+      if (moved) emit({ type: 'directory_reset' });
     })().finally(() => {
       resyncing = undefined;
     });
@@ -220,15 +225,6 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       logger.warn({ error: (err as Error).message, signals: batch.length }, 'trust signals not shared yet: Redis does not answer');
       if (!closed) flushTimer ??= setTimeout(() => void flushSignals(), 1_000).unref();
     }
-  }
-
-  function fallback(checks: readonly RateCheck[], why: string): RateResult {
-    if (!rateDegraded) {
-      rateDegraded = true;
-      logger.warn({ error: why }, 'rate limits decided locally: Redis does not answer (each replica now limits on its own)');
-    }
-    opts.onRateFallback?.();
-    return local.take(checks);
   }
 
   /** Stores a change with the version bump, applies it here (unless already applied), then publishes it. */
@@ -352,22 +348,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       write({ type: 'trust_override', agent, override }, (m) => (override ? m.hset(keys.overrides, agent, JSON.stringify(override)) : m.hdel(keys.overrides, agent))),
     trustOverride: (agent) => snap.overrides.get(agent),
     trustSubjects: () => snap.trustSubjects(),
-    takeRate(checks) {
-      // Availability over precision: with Redis unreachable each replica limits on its own.
-      if (rl.status !== 'ready') return fallback(checks, `connection ${rl.status}`);
-      const args: (string | number)[] = [checks.length, ...checks.map((c) => keys.rate(c.key))];
-      for (const c of checks) args.push(c.rule.intervalMs, c.rule.burst);
-      return (rl as unknown as { portcullisGcra(...a: (string | number)[]): Promise<[number, number, number]> }).portcullisGcra(...args).then(
-        ([ok, index, wait]): RateResult => {
-          if (rateDegraded) {
-            rateDegraded = false;
-            logger.info('rate limits shared through Redis again');
-          }
-          return ok === 1 ? { ok: true } : { ok: false, index: index - 1, retryAfterMs: wait };
-        },
-        (err: Error) => fallback(checks, err.message),
-      );
-    },
+    takeRate,
     async claimOnce(key, ttlMs) {
       return (await cmd.set(keys.claim(key), '1', 'PX', ttlMs, 'NX')) === 'OK';
     },
@@ -382,6 +363,18 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     async unbindOwner(key) {
       await cmd.del(keys.owner(key));
     },
+    async writeDirectory(writes) {
+      const args = writes.flatMap((w) => [recordKey(w.kind, w.id), String(w.expect), w.record ? JSON.stringify(w.record) : '']);
+      const message = JSON.stringify({ origin, change: { type: 'directory', writes } } satisfies Message);
+      // Checked, stored and announced in one script: two provisioners racing get one winner.
+      const [why, at] = (await cmd.eval(DIRECTORY_WRITE, 4, keys.version, keys.channel, keys.directory, keys.unique, message, writes.length, ...args)) as [string, number];
+      if (why !== 'ok') return { ok: false, why: why as 'version' | 'uniqueness', index: at - 1 };
+      directory.apply(writes);
+      if (at === version + 1) version = at;
+      emit({ type: 'directory', writes });
+      return { ok: true };
+    },
+    directory: () => directory,
     killFor: (call) => snap.killFor(call),
     isRevoked: (t) => snap.isRevoked(t),
     onChange(listener) {

@@ -9,6 +9,7 @@ import { GatewayError } from '../errors.js';
 import { pinKey, type ToolPin } from '../mcp/pins.js';
 import type { SignalKind } from '../config/compile-trust.js';
 import type { RateCheck, RateResult } from '../trust/gcra.js';
+import type { DirectoryResult, DirectorySnapshot, DirectoryWrite } from '../directory/records.js';
 
 export type KillTarget = { readonly agent: string } | { readonly user: string } | { readonly tool: string } | { readonly all: true };
 
@@ -118,7 +119,10 @@ export type StateChange =
   | { readonly type: 'pin'; readonly pin: ToolPin }
   | { readonly type: 'signals'; readonly signals: readonly TrustSignal[] }
   | { readonly type: 'attestation'; readonly attestation: Attestation }
-  | { readonly type: 'trust_override'; readonly agent: string; readonly override: TrustOverride | null };
+  | { readonly type: 'trust_override'; readonly agent: string; readonly override: TrustOverride | null }
+  | { readonly type: 'directory'; readonly writes: readonly DirectoryWrite[] }
+  /** The whole registry was reloaded (a shared store's resynchronisation). */
+  | { readonly type: 'directory_reset' };
 
 /** The result of an atomic approval transition: the record after it, or why it did not happen. */
 export type Transition = { readonly ok: true; readonly approval: Approval } | { readonly ok: false; readonly approval?: Approval; readonly why: 'unknown' | 'not_pending' | 'not_approved' | 'expired' | 'mismatch' };
@@ -183,6 +187,11 @@ export interface StateStore {
   /** The key's owner (its lifetime renewed), or null when unbound or expired. */
   ownerOf(key: string, ttlMs: number): Promise<string | null>;
   unbindOwner(key: string): Promise<void>;
+
+  /** Applies registry writes all or nothing: each must replace the version it names, and no unique value may be taken. */
+  writeDirectory(writes: readonly DirectoryWrite[]): Promise<DirectoryResult>;
+  /** The registry's records (snapshot read; src/directory/registry.ts indexes it for the request path). */
+  directory(): Pick<DirectorySnapshot, 'get' | 'holder' | 'ofKind' | 'records'>;
 
   /** Called for every change, local or from another replica. */
   onChange(listener: (change: StateChange) => void): () => void;

@@ -10,6 +10,7 @@
  * statement or an unknown agent is refused and counts for nothing; the weight applied is bounded by
  * the root's max_weight.
  */
+import type { AgentLookup } from '../directory/registry.js';
 import type { JWTPayload } from 'jose';
 import type { RuntimeConfig } from '../config/compile.js';
 import { createJwtVerifier } from '../auth/jwt-verifier.js';
@@ -20,7 +21,7 @@ const KIND = /^[A-Za-z0-9._:-]{1,64}$/;
 
 export type AttestationVerifier = (jwt: string, by: string) => Promise<Attestation>;
 
-export function createAttestationVerifier(config: RuntimeConfig): AttestationVerifier {
+export function createAttestationVerifier(config: RuntimeConfig, registry: AgentLookup = config.agents): AttestationVerifier {
   const roots = config.trust.attestations.roots;
   const verify = createJwtVerifier({
     issuers: roots,
@@ -44,7 +45,7 @@ export function createAttestationVerifier(config: RuntimeConfig): AttestationVer
       throw new GatewayError('attestation_invalid', `The attestation is not accepted: ${err.message.replace(/^The token/, 'the attestation')}`, { reasons: [err.reason] });
     }
     const agent = claims.sub!;
-    if (!config.agents.has(agent)) throw new GatewayError('attestation_invalid', `The attestation is about ${JSON.stringify(agent)}, which is not in the registry.`);
+    if (!registry.has(agent)) throw new GatewayError('attestation_invalid', `The attestation is about ${JSON.stringify(agent)}, which is not in the registry.`);
     const kind = claims.kind;
     if (typeof kind !== 'string' || !KIND.test(kind)) throw new GatewayError('attestation_invalid', 'The attestation needs a "kind" claim (1–64 characters: letters, digits, . _ : -).');
     const weight = claims.weight;

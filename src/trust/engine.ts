@@ -4,6 +4,7 @@
  * event, metric, log line, webhook). Inputs live in the state store, so every replica computes the
  * same score from the same signals, attestations and overrides.
  */
+import type { AgentLookup } from '../directory/registry.js';
 import { randomUUID } from 'node:crypto';
 import { Gauge } from 'prom-client';
 import type { AgentEntry, RuntimeConfig } from '../config/compile.js';
@@ -65,6 +66,8 @@ export interface TrustDeps {
   readonly audit: AuditPort;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** The live agent registry. */
+  readonly registry: AgentLookup;
   readonly now?: () => number;
 }
 
@@ -86,7 +89,7 @@ export function createTrust(config: RuntimeConfig, deps: TrustDeps): Trust {
       registers: [metrics.registry],
       collect() {
         const counts = Object.fromEntries(TRUST_LEVELS.map((l) => [l, 0])) as Record<TrustLevel, number>;
-        for (const agent of config.agents.values()) counts[current(agent, lastVersion(agent.id)).level]++;
+        for (const agent of deps.registry.values()) counts[current(agent, lastVersion(agent.id)).level]++;
         for (const l of TRUST_LEVELS) this.labels(l).set(counts[l]);
       },
     });
@@ -109,7 +112,7 @@ export function createTrust(config: RuntimeConfig, deps: TrustDeps): Trust {
 
   /** Reports a level change once (per replica: audit, metric, log; across replicas: one webhook). */
   function checkLevel(id: string): void {
-    const agent = config.agents.get(id);
+    const agent = deps.registry.get(id);
     if (!agent) return;
     const version = lastVersion(id);
     const resting = computeTrust(tc, agent, version, { signals: [], attestations: [], override: undefined }, now()).level;
@@ -182,7 +185,7 @@ export function createTrust(config: RuntimeConfig, deps: TrustDeps): Trust {
 
   function observe(ctx: CallContext): void {
     const p = ctx.principal;
-    if (!p || !config.agents.has(p.agentId)) return;
+    if (!p || !deps.registry.has(p.agentId)) return;
     const reason = ctx.outcome?.reason;
     const kind = reason === undefined ? undefined : SIGNAL_FOR[reason];
     if (kind !== undefined) signal(p.agentId, kind, reason!);

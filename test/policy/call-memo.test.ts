@@ -94,7 +94,7 @@ describe('what a policy reads of the call itself', () => {
     const p = principal('support-bot', { id: 'alice@example.com', roles: ['support'] }, ['crm:read'], 'j');
     const input = createInputBuilder(config)(call(p, 'crm', 'get-contact', { trust: { score: 80, level: 'trusted' } }));
     expect(Object.keys(input).sort()).toEqual(['actors', 'agent', 'context', 'delegation', 'operation', 'request', 'token', 'tool', 'user']);
-    expect(Object.keys(input.agent).sort()).toEqual(['id', 'max_classification', 'owner', 'roles', 'trust']);
+    expect(Object.keys(input.agent).sort()).toEqual(['id', 'max_classification', 'owner', 'risk_profile', 'roles', 'trust']);
     expect(Object.keys(input.agent.trust).sort()).toEqual(['level', 'score']);
     expect(Object.keys(input.context).sort()).toEqual(['ip', 'time']);
   });

@@ -98,7 +98,7 @@ describe('the decision cache never answers differently from an evaluation', () =
       const [op, action, risk] = pick(ops);
       const user = pick(users);
       const input: PolicyInput = {
-        agent: { id, roles, owner: 'alice@example.com', max_classification: ceiling, trust: { score: pick([10, 35, 55, 75, 95]), level: pick(['provisional', 'standard', 'trusted']) } },
+        agent: { id, roles, owner: 'alice@example.com', max_classification: ceiling, risk_profile: pick([null, 'high']), trust: { score: pick([10, 35, 55, 75, 95]), level: pick(['provisional', 'standard', 'trusted']) } },
         user,
         delegation: user ? [user.id, id] : [id],
         actors: [],

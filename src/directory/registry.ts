@@ -1,0 +1,132 @@
+/**
+ * The live agent registry as the request path reads it: registry entries by agent id, indexed from
+ * the state store's records and kept current by its change feed (local writes and other replicas'
+ * through pub/sub), so a lookup is one map read and never a store round trip. gateway.yaml's agents
+ * are the seed (seed.ts); what only gateway.yaml can say about an agent (its rate limit, DPoP
+ * requirement, key file or secret hashes) still comes from there for an agent of the same id.
+ */
+import type { AgentEntry, RuntimeConfig } from '../config/compile.js';
+import type { AgentCredentials } from '../config/compile-identity.js';
+import type { StateStore } from '../state/store.js';
+import type { DirectoryRecord } from './records.js';
+
+/** The agent attributes a record holds (the SCIM Agent resource, src/directory/scim/schemas.ts). */
+export interface AgentAttributes {
+  readonly agentId: string;
+  readonly owner: string;
+  readonly purpose?: string;
+  readonly roles?: readonly string[];
+  readonly maxClassification: AgentEntry['maxClassification'];
+  readonly status: AgentEntry['status'];
+  readonly trustLevel: AgentEntry['trustLevel'];
+  readonly version?: string;
+  readonly scopes?: readonly string[];
+  /** A public JWKS: the keys the agent signs its client assertions with. */
+  readonly credentials?: { readonly keys: readonly Record<string, unknown>[] };
+  readonly maxTokenTtl?: number;
+  readonly riskProfile?: string;
+  /** Why a suspension happened when the gateway did it (`owner_deprovisioned`), so it can be lifted the same way. */
+  readonly suspendedFor?: string;
+}
+
+/** What the request path asks the registry; a Map of agents answers it too (tests, tools). */
+export interface AgentLookup {
+  get(id: string): AgentEntry | undefined;
+  has(id: string): boolean;
+  values(): Iterable<AgentEntry>;
+  readonly size: number;
+}
+
+export interface Registry extends AgentLookup {
+  /** The record behind an agent (for SCIM and the admin API). */
+  record(id: string): DirectoryRecord | undefined;
+  /** Bumped on every change, so a decision remembered on an older registry is not reused. */
+  generation(): number;
+  /** Told of each agent whose entry changed (`after` undefined: deleted). */
+  onChange(listener: (before: AgentEntry | undefined, after: AgentEntry | undefined) => void): () => void;
+}
+
+export function createRegistry(config: RuntimeConfig, state: StateStore): Registry {
+  const entries = new Map<string, AgentEntry>();
+  const records = new Map<string, DirectoryRecord>();
+  // SCIM id → agent id: a write names the record, and a rename changes the agent id.
+  const byRecord = new Map<string, string>();
+  const listeners = new Set<(before: AgentEntry | undefined, after: AgentEntry | undefined) => void>();
+  let gen = 0;
+
+  function set(id: string, r: DirectoryRecord | null): void {
+    const was = byRecord.get(id);
+    const before = was === undefined ? undefined : entries.get(was);
+    if (was !== undefined) {
+      entries.delete(was);
+      records.delete(was);
+      byRecord.delete(id);
+    }
+    let after: AgentEntry | undefined;
+    if (r !== null) {
+      after = entryFrom(r, config.agents.get((r.attributes as unknown as AgentAttributes).agentId));
+      entries.set(after.id, after);
+      records.set(after.id, r);
+      byRecord.set(id, after.id);
+    }
+    for (const l of listeners) l(before, after);
+  }
+
+  function reload(): void {
+    const seen = new Set<string>();
+    for (const r of state.directory().ofKind('Agent')) {
+      seen.add(r.id);
+      const was = byRecord.get(r.id);
+      if (was === undefined || records.get(was) !== r) set(r.id, r);
+    }
+    for (const id of [...byRecord.keys()]) if (!seen.has(id)) set(id, null);
+    gen++;
+  }
+
+  reload();
+  state.onChange((change) => {
+    if (change.type === 'directory_reset') return reload();
+    if (change.type !== 'directory') return;
+    for (const w of change.writes) if (w.kind === 'Agent') set(w.id, w.record);
+    gen++;
+  });
+
+  return {
+    get: (id) => entries.get(id),
+    has: (id) => entries.has(id),
+    values: () => entries.values(),
+    get size() {
+      return entries.size;
+    },
+    record: (id) => records.get(id),
+    generation: () => gen,
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
+
+/** The registry entry of a record: its attributes, and what only gateway.yaml says about the agent. */
+export function entryFrom(r: DirectoryRecord, seed: AgentEntry | undefined): AgentEntry {
+  const a = r.attributes as unknown as AgentAttributes;
+  const credentials: AgentCredentials | undefined = a.credentials
+    ? { jwks: a.credentials, secretHashes: seed?.credentials?.secretHashes ?? [] }
+    : seed?.credentials;
+  return Object.freeze({
+    id: a.agentId,
+    owner: a.owner,
+    purpose: a.purpose,
+    version: a.version,
+    roles: Object.freeze([...(a.roles ?? [])]),
+    maxClassification: a.maxClassification,
+    status: a.status,
+    trustLevel: a.trustLevel,
+    rateLimit: seed?.rateLimit,
+    credentials,
+    scopes: Object.freeze([...(a.scopes ?? [])]),
+    requireDpop: seed?.requireDpop ?? false,
+    riskProfile: a.riskProfile ?? null,
+    maxTokenTtlSec: a.maxTokenTtl,
+  });
+}
