@@ -103,6 +103,8 @@ export const REASONS = {
   not_found: 'unknown_route',
   attestation_invalid: 'invalid_request',
   attestation_superseded: 'conflict',
+  registry_conflict: 'conflict',
+  owner_inactive: 'invalid_request',
   // decide
   scope_missing: 'insufficient_scope',
   policy_denied: 'forbidden',

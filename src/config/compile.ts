@@ -18,8 +18,8 @@ import { compileSso, type SsoConfig } from './compile-sso.js';
 import { compileAgentIdentity, compileTokenService, type AgentIdentityConfig, type TokenServiceConfig } from './compile-identity.js';
 import { DEV_ADMIN_AUDIENCE, DEV_AUDIENCE, DEV_ISSUER, devJwksFile } from '../auth/dev-issuer.js';
 
-export type AdminRole = 'operator' | 'approver' | 'auditor' | 'admin';
-export const ADMIN_ROLES: readonly AdminRole[] = ['operator', 'approver', 'auditor', 'admin'];
+export type AdminRole = 'operator' | 'approver' | 'auditor' | 'admin' | 'provisioner';
+export const ADMIN_ROLES: readonly AdminRole[] = ['operator', 'approver', 'auditor', 'admin', 'provisioner'];
 
 export interface IssuerConfig {
   readonly issuer: string;

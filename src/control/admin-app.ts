@@ -3,6 +3,9 @@
  * bind the listener to a private address), and `/admin/*` behind the admin auth guard. Later
  * issues register kill, revoke, approvals, audit and reload routes through `registerAdminRoutes`.
  */
+import { createPeopleDirectory } from '../directory/people.js';
+import { registerScim } from '../directory/scim/routes.js';
+import { registerAgentRoutes } from './agent-routes.js';
 import type { Registry } from '../directory/registry.js';
 import type { DirectoryWriter } from '../directory/writer.js';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -52,7 +55,7 @@ export interface AdminAppDeps {
 export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app: FastifyInstance; authenticate: AdminAuthenticator } {
   const app = Fastify({ ...fastifyLogging(deps.logger, 'admin'), genReqId: newRequestId });
   const sso = config.admin.sso ? createSso(config, config.admin.sso, { audit: deps.auditPort, logger: deps.logger, state: deps.state }) : undefined;
-  const authenticate = createAdminAuthenticator(config, sso);
+  const authenticate = createAdminAuthenticator(config, sso, createPeopleDirectory(config.admin.roleMap, deps.state));
   if (sso) {
     registerConsoleRoutes(app, sso, authenticate);
     registerConsolePages(app, sso, deps.audit);
@@ -102,6 +105,9 @@ export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app
   registerApprovalRoutes(app, config, authenticate, deps.state, deps.auditPort, deps.trust);
   registerTrustRoutes(app, config, authenticate, { state: deps.state, audit: deps.auditPort, metrics: deps.metrics, trust: deps.trust, registry: deps.registry });
   registerMcpRoutes(app, config, authenticate, { state: deps.state, audit: deps.auditPort, metrics: deps.metrics });
+  const tools = new Set(config.tools.keys());
+  registerAgentRoutes(app, authenticate, { state: deps.state, registry: deps.registry, directory: deps.directory, tools });
+  registerScim(app, authenticate, { state: deps.state, writer: deps.directory, audit: deps.auditPort, metrics: deps.metrics, tools });
   return { app, authenticate };
 }
 

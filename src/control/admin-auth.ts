@@ -3,6 +3,7 @@
  * (through `role_map`) to gateway roles, or the break-glass token — stored only as its SHA-256 and
  * compared in constant time — which holds every role and is meant for when the IdP is down.
  */
+import { ALL_ROLES, mappedRoles, type PeopleDirectory } from '../directory/people.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AdminRole, RuntimeConfig } from '../config/compile.js';
@@ -24,9 +25,7 @@ export interface AdminPrincipal {
 
 export type AdminAuthenticator = (request: Pick<FastifyRequest, 'headers' | 'method'>) => Promise<AdminPrincipal>;
 
-const ALL_ROLES: ReadonlySet<AdminRole> = new Set(['operator', 'approver', 'auditor', 'admin']);
-
-export function createAdminAuthenticator(config: RuntimeConfig, sso?: Sso): AdminAuthenticator {
+export function createAdminAuthenticator(config: RuntimeConfig, sso?: Sso, people?: PeopleDirectory): AdminAuthenticator {
   const admin = config.admin;
   const verify: JwtVerifier | undefined = admin.issuers.length
     ? createJwtVerifier({
@@ -46,7 +45,7 @@ export function createAdminAuthenticator(config: RuntimeConfig, sso?: Sso): Admi
     const authorization = request.headers.authorization;
     if (authorization === undefined && sso) {
       const sid = cookieValue(request.headers.cookie, SESSION_COOKIE);
-      if (sid !== undefined) return fromSession(sso, request, sid);
+      if (sid !== undefined) return fromSession(sso, request, sid, (s) => people?.(s.subject) ?? s.roles);
     }
     const token = bearerToken(authorization);
     if (breakGlass) {
@@ -55,17 +54,15 @@ export function createAdminAuthenticator(config: RuntimeConfig, sso?: Sso): Admi
     }
     if (!verify) throw new GatewayError('token_issuer_unknown', 'No admin issuer is configured and the token is not the break-glass token.');
     const claims = await verify(token);
-    return { subject: String(claims.sub), roles: rolesFromGroups(claims[admin.rolesClaim], admin.roleMap), breakGlass: false, claims };
+    const subject = String(claims.sub);
+    const roles = people?.(subject, claims[admin.rolesClaim]) ?? rolesFromGroups(claims[admin.rolesClaim], admin.roleMap);
+    return { subject, roles, breakGlass: false, claims };
   };
 }
 
 /** IdP groups (a list, or a space-separated string) → gateway roles through role_map; admin holds every role. */
 export function rolesFromGroups(groups: unknown, roleMap: ReadonlyMap<string, AdminRole>): ReadonlySet<AdminRole> {
-  const roles = new Set<AdminRole>();
-  for (const g of typeof groups === 'string' ? groups.split(' ') : Array.isArray(groups) ? groups : []) {
-    const role = typeof g === 'string' ? roleMap.get(g) : undefined;
-    if (role) roles.add(role);
-  }
+  const roles = mappedRoles(groups, roleMap);
   return roles.has('admin') ? ALL_ROLES : roles;
 }
 
@@ -85,17 +82,18 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * `X-CSRF-Token` (a cross-site form cannot set a header, and SameSite=Strict keeps the cookie home
  * anyway); the roles in `mfa_for` act only within `mfa_max_age` of an MFA sign-in.
  */
-async function fromSession(sso: Sso, request: Pick<FastifyRequest, 'headers' | 'method'>, sid: string): Promise<AdminPrincipal> {
+async function fromSession(sso: Sso, request: Pick<FastifyRequest, 'headers' | 'method'>, sid: string, rolesOf: (s: Session) => ReadonlySet<AdminRole>): Promise<AdminPrincipal> {
   const session = await sso.sessions.get(sid);
   if (!session) throw new GatewayError('session_invalid', 'The session has ended or is unknown: sign in again at /console/login.');
+  const roles = rolesOf(session);
   if (!SAFE_METHODS.has(request.method)) {
     const csrf = request.headers['x-csrf-token'];
     if (typeof csrf !== 'string' || !sameSecret(csrf, session.csrf)) throw new GatewayError('csrf_invalid', 'A state-changing request needs the session\'s CSRF token in X-CSRF-Token.');
-    if ([...session.roles].some((r) => sso.mfaFor.has(r)) && !sso.mfaFresh(session)) {
+    if ([...roles].some((r) => sso.mfaFor.has(r)) && !sso.mfaFresh(session)) {
       throw new GatewayError('mfa_required', 'This action needs a recent sign-in with MFA: sign in again at /console/login?step_up=1.');
     }
   }
-  return { subject: session.subject, roles: session.roles, breakGlass: false, claims: session.claims, session };
+  return { subject: session.subject, roles, breakGlass: false, claims: session.claims, session };
 }
 
 declare module 'fastify' {

@@ -18,10 +18,13 @@ export interface ProposedChange {
   readonly id: string;
   readonly base: DirectoryRecord | undefined;
   readonly attributes: Readonly<Record<string, unknown>> | null;
+  /** Set on a change the rules added: why (`owner_deprovisioned`, `owner_reinstated`, `user_deleted`). */
+  readonly cause?: string;
 }
 
 interface Records {
   ofKind(kind: DirectoryKind): Iterable<DirectoryRecord>;
+  count(kind: DirectoryKind): number;
   holder(unique: string): DirectoryRecord | undefined;
 }
 
@@ -29,9 +32,8 @@ export const userKey = (userName: string) => `User:userName:${userName.toLowerCa
 export const agentKey = (agentId: string) => `Agent:agentId:${agentId}`;
 
 /** Whether any person is provisioned: from then on, owners and admin roles come from the directory. */
-export function hasPeople(records: Records): boolean {
-  for (const _ of records.ofKind('User')) return true;
-  return false;
+export function hasPeople(records: Pick<Records, 'count'>): boolean {
+  return records.count('User') > 0;
 }
 
 /** The changes with the rules applied: owners checked, and the cascades of a person's (de)provisioning added. */
@@ -55,18 +57,28 @@ export function applyLifecycle(records: Records, changes: readonly ProposedChang
       const ownerChanged = !c.base || String(c.base.attributes.owner) !== a.owner;
       if (ownerChanged) throw new ScimError('owner_inactive', `The owner ${JSON.stringify(a.owner)} is not an active person in the directory; an agent needs an active owner.`);
     }
-    if (a.status === 'suspended' && a.suspendedFor === OWNER_DEPROVISIONED && activeOwner(a.owner)) out[i] = { ...c, attributes: resumed(a) };
+    if (a.status === 'suspended' && a.suspendedFor === OWNER_DEPROVISIONED && activeOwner(a.owner)) out[i] = { ...c, attributes: resumed(a), cause: 'owner_reinstated' };
   }
 
   // Only a change of a person cascades to their agents (the scan is over every agent).
   if (!changes.some((c) => c.kind === 'User')) return out;
+  // A person deleted leaves the groups they were in.
+  const deleted = new Set(changes.filter((c) => c.kind === 'User' && c.attributes === null).map((c) => c.id));
+  if (deleted.size > 0) {
+    for (const g of records.ofKind('Group')) {
+      if (touched.has(`Group:${g.id}`)) continue;
+      const members = (g.attributes.members as { value: string }[] | undefined) ?? [];
+      const kept = members.filter((m) => !deleted.has(m.value));
+      if (kept.length !== members.length) out.push({ kind: 'Group', id: g.id, base: g, attributes: { ...g.attributes, members: kept }, cause: 'user_deleted' });
+    }
+  }
   for (const r of records.ofKind('Agent')) {
     if (touched.has(`Agent:${r.id}`)) continue;
     const a = r.attributes as unknown as AgentAttributes;
     if (a.status === 'active' && !activeOwner(a.owner) && ownerAffected(changes, a.owner)) {
-      out.push({ kind: 'Agent', id: r.id, base: r, attributes: { ...a, status: 'suspended', suspendedFor: OWNER_DEPROVISIONED } });
+      out.push({ kind: 'Agent', id: r.id, base: r, attributes: { ...a, status: 'suspended', suspendedFor: OWNER_DEPROVISIONED }, cause: OWNER_DEPROVISIONED });
     } else if (a.status === 'suspended' && a.suspendedFor === OWNER_DEPROVISIONED && activeOwner(a.owner) && ownerAffected(changes, a.owner)) {
-      out.push({ kind: 'Agent', id: r.id, base: r, attributes: resumed(a) });
+      out.push({ kind: 'Agent', id: r.id, base: r, attributes: resumed(a), cause: 'owner_reinstated' });
     }
   }
   return out;

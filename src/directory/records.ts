@@ -41,6 +41,7 @@ export const recordKey = (kind: DirectoryKind, id: string): string => `${kind}:$
 export class DirectorySnapshot {
   readonly records = new Map<string, DirectoryRecord>();
   private readonly owners = new Map<string, string>();
+  private readonly kinds: Record<DirectoryKind, Map<string, DirectoryRecord>> = { Agent: new Map(), User: new Map(), Group: new Map() };
 
   get(kind: DirectoryKind, id: string): DirectoryRecord | undefined {
     return this.records.get(recordKey(kind, id));
@@ -73,9 +74,11 @@ export class DirectorySnapshot {
       for (const u of old?.unique ?? []) if (this.owners.get(u) === key) this.owners.delete(u);
       if (w.record === null) {
         this.records.delete(key);
+        this.kinds[w.kind].delete(w.id);
         continue;
       }
       this.records.set(key, w.record);
+      this.kinds[w.kind].set(w.id, w.record);
       for (const u of w.record.unique) this.owners.set(u, key);
     }
   }
@@ -83,10 +86,15 @@ export class DirectorySnapshot {
   load(records: Iterable<DirectoryRecord>): void {
     this.records.clear();
     this.owners.clear();
+    for (const m of Object.values(this.kinds)) m.clear();
     this.apply([...records].map((record) => ({ kind: record.kind, id: record.id, expect: 0, record })));
   }
 
-  *ofKind(kind: DirectoryKind): Iterable<DirectoryRecord> {
-    for (const r of this.records.values()) if (r.kind === kind) yield r;
+  ofKind(kind: DirectoryKind): Iterable<DirectoryRecord> {
+    return this.kinds[kind].values();
+  }
+
+  count(kind: DirectoryKind): number {
+    return this.kinds[kind].size;
   }
 }

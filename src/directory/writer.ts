@@ -66,12 +66,12 @@ export function createDirectoryWriter(deps: WriterDeps): DirectoryWriter {
         if (result.why === 'uniqueness') throw new ScimError('scim_uniqueness', `Another ${c.kind} already has this ${c.kind === 'User' ? 'userName' : 'agentId'}.`);
         throw new ScimError('scim_version_mismatch', `The ${c.kind} ${c.id} changed since it was read (a concurrent update); read it again and retry.`);
       }
-      for (const [i, w] of writes.entries()) await settle(all[i]!, w, i >= changes.length, by, context.requestId);
+      for (const [i, w] of writes.entries()) await settle(all[i]!, w, by, context.requestId);
       return writes.slice(0, changes.length).map((w) => w.record);
     },
   };
 
-  async function settle(c: ProposedChange, w: DirectoryWrite, cascade: boolean, by: string, requestId: string | undefined): Promise<void> {
+  async function settle(c: ProposedChange, w: DirectoryWrite, by: string, requestId: string | undefined): Promise<void> {
     const change = !c.base ? 'created' : w.record === null ? 'deleted' : 'updated';
     deps.metrics.registryChanges.labels(c.kind, change).inc();
     const name = c.kind === 'Agent' ? 'agentId' : c.kind === 'User' ? 'userName' : 'displayName';
@@ -82,7 +82,7 @@ export function createDirectoryWriter(deps: WriterDeps): DirectoryWriter {
       version: w.record?.version ?? null,
       by,
       diff: diff(c.base?.attributes, w.record?.attributes),
-      ...(cascade ? { cause: 'owner_deprovisioned' } : {}),
+      ...(c.cause ? { cause: c.cause } : {}),
       ...(requestId ? { request_id: requestId } : {}),
     }, { written: true });
     if (c.kind !== 'Agent') return;

@@ -64,12 +64,16 @@ export function createGrants(config: RuntimeConfig, ts: TokenServiceConfig) {
     return claims;
   }
 
+  /** The token service's lifetime, or the agent's registry `maxTokenTtl` when that is shorter. */
+  const ttlFor = (client: AuthenticatedClient) => Math.min(ts.ttlSec, client.agent.maxTokenTtlSec ?? ts.ttlSec);
+
   function clientCredentials(client: AuthenticatedClient, form: TokenForm, jkt: string | null): Minted {
     const requested = parseRequestedScope(form.get('scope'), config.tools);
     const scopes = grantScopes(requested, [ceiling(client)]);
     const now = Math.floor(Date.now() / 1000);
-    const claims = { ...base(client, form, scopes, now, now + ts.ttlSec, taskId(form, null), jkt), sub: client.agent.id };
-    return { claims, scopes, requested: requested ?? null, expiresIn: ts.ttlSec };
+    const ttl = ttlFor(client);
+    const claims = { ...base(client, form, scopes, now, now + ttl, taskId(form, null), jkt), sub: client.agent.id };
+    return { claims, scopes, requested: requested ?? null, expiresIn: ttl };
   }
 
   function exchange(client: AuthenticatedClient, form: TokenForm, subject: Subject, jkt: string | null): Minted {
@@ -81,7 +85,7 @@ export function createGrants(config: RuntimeConfig, ts: TokenServiceConfig) {
     if (subject.scopes) limits.push({ scopes: subject.scopes, reason: 'scope_widened', what: "the subject token's scope" });
     const scopes = grantScopes(requested, limits);
     const now = Math.floor(Date.now() / 1000);
-    const exp = Math.min(now + ts.ttlSec, subject.exp);
+    const exp = Math.min(now + ttlFor(client), subject.exp);
     if (exp <= now) throw new OAuthError('subject_token_expired', 'The subject token expires now; a token exchanged from it would already be expired.');
     const claims: Record<string, unknown> = {
       ...base(client, form, scopes, now, exp, taskId(form, subject.taskId), jkt),

@@ -191,7 +191,7 @@ export interface StateStore {
   /** Applies registry writes all or nothing: each must replace the version it names, and no unique value may be taken. */
   writeDirectory(writes: readonly DirectoryWrite[]): Promise<DirectoryResult>;
   /** The registry's records (snapshot read; src/directory/registry.ts indexes it for the request path). */
-  directory(): Pick<DirectorySnapshot, 'get' | 'holder' | 'ofKind' | 'records'>;
+  directory(): Pick<DirectorySnapshot, 'get' | 'holder' | 'ofKind' | 'count' | 'records'>;
 
   /** Called for every change, local or from another replica. */
   onChange(listener: (change: StateChange) => void): () => void;
