@@ -68,6 +68,7 @@ export const AGENT_ATTRIBUTES: readonly Attribute[] = [
 
 /** What every resource has (RFC 7643 §3.1), for filters and sorting. */
 export const COMMON_ATTRIBUTES: readonly Attribute[] = [
+  { name: 'schemas', type: 'reference', multiValued: true, caseExact: false, mutability: 'readOnly' },
   str('id', { caseExact: true, mutability: 'readOnly', returned: 'always', uniqueness: 'server' }),
   str('externalId', { caseExact: true }),
   { name: 'meta', type: 'complex', mutability: 'readOnly', subAttributes: [str('resourceType'), { name: 'created', type: 'dateTime' }, { name: 'lastModified', type: 'dateTime' }, str('location'), str('version', { caseExact: true })] },
