@@ -1,6 +1,7 @@
 /**
- * `portcullis agents list | trust | pin | cap | unpin | attest` — the trust layer's admin API, as a
- * thin client (docs/trust.md); `agents keygen | secret | assert` — credentials for the token service
+ * `portcullis agents add | show | suspend | resume | retire` — the live registry (agent-registry.ts);
+ * `agents list | trust | pin | cap | unpin | attest` — the trust layer's admin API, as a thin client
+ * (docs/trust.md); `agents keygen | secret | assert` — credentials for the token service
  * (docs/identity.md), made locally.
  */
 import { readFileSync } from 'node:fs';
@@ -8,8 +9,10 @@ import { parse, UsageError, type Command } from './args.js';
 import { ADMIN_OPTIONS, adminCall } from './admin-client.js';
 import { help } from './start.js';
 import { assert, keygen, secret } from './agent-keys.js';
+import { REGISTRY_OPTIONS, REGISTRY_USAGE, registryCommand } from './agent-registry.js';
 
-const USAGE = `portcullis agents list [--level LEVEL] [--below-floor]
+const USAGE = `${REGISTRY_USAGE}
+       portcullis agents list [--level LEVEL] [--below-floor]
        portcullis agents trust ID                              the score's breakdown
        portcullis agents pin ID --score N --reason TEXT [--ttl 24h]
        portcullis agents cap ID --score N --reason TEXT [--ttl 24h]
@@ -23,12 +26,12 @@ const USAGE = `portcullis agents list [--level LEVEL] [--below-floor]
                                                                a client assertion for the token endpoint`;
 
 export const agents: Command = {
-  summary: "agents' trust scores (list, pin, attest…) and token-service credentials (keygen, secret, assert)",
+  summary: "the agent registry (add, show, suspend, resume, retire), trust scores (list, pin, attest…) and token-service credentials (keygen, secret, assert)",
   usage: USAGE,
   async run(argv) {
     const { values, positionals } = parse(
       argv,
-      { ...ADMIN_OPTIONS, agent: { type: 'string' }, out: { type: 'string' }, alg: { type: 'string' }, force: { type: 'boolean' }, key: { type: 'string' }, aud: { type: 'string' }, level: { type: 'string' }, 'below-floor': { type: 'boolean' }, score: { type: 'string' }, reason: { type: 'string' }, ttl: { type: 'string' } },
+      { ...ADMIN_OPTIONS, ...REGISTRY_OPTIONS, agent: { type: 'string' }, out: { type: 'string' }, alg: { type: 'string' }, force: { type: 'boolean' }, key: { type: 'string' }, aud: { type: 'string' }, level: { type: 'string' }, 'below-floor': { type: 'boolean' }, score: { type: 'string' }, reason: { type: 'string' }, ttl: { type: 'string' } },
       true,
     );
     if (values.help) return help(USAGE);
@@ -40,6 +43,7 @@ export const agents: Command = {
       return assert(values.agent!, { key: values.key, aud: values.aud, ttl: values.ttl });
     }
     if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+    if (sub === 'add' || sub === 'show' || sub === 'suspend' || sub === 'resume' || sub === 'retire') return registryCommand(sub, id, values);
     if (sub === 'list') {
       if (id !== undefined) throw new UsageError('list takes no id (use trust ID)');
       const query = new URLSearchParams();
@@ -52,7 +56,7 @@ export const agents: Command = {
       const jwt = readFileSync(id === '-' ? 0 : id, 'utf8').trim();
       return adminCall(values, 'POST', '/admin/attestations', { attestation: jwt });
     }
-    if (sub !== 'trust' && sub !== 'pin' && sub !== 'cap' && sub !== 'unpin') throw new UsageError('expected `agents list`, `trust`, `pin`, `cap`, `unpin`, `attest`, `keygen`, `secret` or `assert`');
+    if (sub !== 'trust' && sub !== 'pin' && sub !== 'cap' && sub !== 'unpin') throw new UsageError('expected `agents add`, `show`, `suspend`, `resume`, `retire`, `list`, `trust`, `pin`, `cap`, `unpin`, `attest`, `keygen`, `secret` or `assert`');
     if (!id) throw new UsageError(`agents ${sub} needs the agent id`);
     const path = `/admin/agents/${encodeURIComponent(id)}/trust`;
     if (sub === 'trust') return adminCall(values, 'GET', path);

@@ -78,10 +78,12 @@ export function registerAgentRoutes(app: FastifyInstance, authenticate: AdminAut
       const record = deps.registry.record(request.params.id);
       if (!record) throw new GatewayError('not_found', `No agent ${JSON.stringify(request.params.id)} in the registry.`);
       const a = record.attributes as unknown as AgentAttributes;
+      const reason = (request.body as { reason?: unknown } | undefined)?.reason;
+      if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1024)) throw new GatewayError('body_invalid', 'reason is text of at most 1024 characters.');
       if (a.status === 'retired' && action !== 'retire') throw new GatewayError('registry_conflict', `Agent ${JSON.stringify(a.agentId)} is retired; a retired agent cannot come back (add a new one).`);
       if (a.status !== status) {
         const { suspendedFor: _, ...rest } = a;
-        await write(() => deps.directory.write([{ kind: 'Agent', id: record.id, base: record, attributes: { ...rest, status } }], request.admin!.subject, { requestId: request.id }));
+        await write(() => deps.directory.write([{ kind: 'Agent', id: record.id, base: record, attributes: { ...rest, status } }], request.admin!.subject, { requestId: request.id, reason }));
       }
       return shown(request.params.id);
     });

@@ -23,12 +23,18 @@ export interface WriterDeps {
   readonly maxTokenTtlSec: number;
 }
 
+export interface WriteContext {
+  readonly requestId?: string;
+  /** Why, in the operator's words (the audit event keeps it). */
+  readonly reason?: string;
+}
+
 export interface DirectoryWriter {
   /**
    * Writes the changes (each replacing the record it was made from) with the lifecycle cascades;
    * resolves to the new records of `changes`, in order (null for a deletion).
    */
-  write(changes: readonly ProposedChange[], by: string, context?: { requestId?: string }): Promise<(DirectoryRecord | null)[]>;
+  write(changes: readonly ProposedChange[], by: string, context?: WriteContext): Promise<(DirectoryRecord | null)[]>;
 }
 
 /** The values no two records may share. */
@@ -66,12 +72,12 @@ export function createDirectoryWriter(deps: WriterDeps): DirectoryWriter {
         if (result.why === 'uniqueness') throw new ScimError('scim_uniqueness', `Another ${c.kind} already has this ${c.kind === 'User' ? 'userName' : 'agentId'}.`);
         throw new ScimError('scim_version_mismatch', `The ${c.kind} ${c.id} changed since it was read (a concurrent update); read it again and retry.`);
       }
-      for (const [i, w] of writes.entries()) await settle(all[i]!, w, by, context.requestId);
+      for (const [i, w] of writes.entries()) await settle(all[i]!, w, by, context);
       return writes.slice(0, changes.length).map((w) => w.record);
     },
   };
 
-  async function settle(c: ProposedChange, w: DirectoryWrite, by: string, requestId: string | undefined): Promise<void> {
+  async function settle(c: ProposedChange, w: DirectoryWrite, by: string, context: WriteContext): Promise<void> {
     const change = !c.base ? 'created' : w.record === null ? 'deleted' : 'updated';
     deps.metrics.registryChanges.labels(c.kind, change).inc();
     const name = c.kind === 'Agent' ? 'agentId' : c.kind === 'User' ? 'userName' : 'displayName';
@@ -83,7 +89,8 @@ export function createDirectoryWriter(deps: WriterDeps): DirectoryWriter {
       by,
       diff: diff(c.base?.attributes, w.record?.attributes),
       ...(c.cause ? { cause: c.cause } : {}),
-      ...(requestId ? { request_id: requestId } : {}),
+      ...(context.requestId ? { request_id: context.requestId } : {}),
+      ...(context.reason ? { reason: context.reason } : {}),
     }, { written: true });
     if (c.kind !== 'Agent') return;
     const wasActive = c.base?.attributes.status === 'active';
@@ -92,7 +99,7 @@ export function createDirectoryWriter(deps: WriterDeps): DirectoryWriter {
       const agent = String(c.base!.attributes.agentId);
       const nowMs = Date.now();
       // Every token the agent holds now is refused from here on, and its calls in flight are cut.
-      await stored(state.addRevocation({ kind: 'agent', agent, before: Math.floor(nowMs / 1000), until: nowMs + deps.maxTokenTtlSec * 1000, by, reason: `agent ${change === 'deleted' ? 'deleted' : String(w.record!.attributes.status)}` }), `The ${agent} change is written, but its tokens could not be revoked`);
+      await stored(state.addRevocation({ kind: 'agent', agent, before: Math.floor(nowMs / 1000), until: nowMs + deps.maxTokenTtlSec * 1000, by, reason: context.reason ?? `agent ${change === 'deleted' ? 'deleted' : String(w.record!.attributes.status)}` }), `The ${agent} change is written, but its tokens could not be revoked`);
       deps.logger.warn({ agent, by, status: w.record?.attributes.status ?? 'deleted' }, 'agent stopped: tokens revoked, calls in flight cut');
     }
   }
