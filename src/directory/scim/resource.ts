@@ -36,6 +36,7 @@ export function toAttributes(type: ResourceType, body: unknown, base: DirectoryR
   if (!Array.isArray(schemas) || !schemas.some((s) => typeof s === 'string' && s.toLowerCase() === type.schema.toLowerCase())) {
     throw new ScimError('scim_syntax_invalid', `"schemas" must list ${type.schema}.`);
   }
+  if (type.kind === 'Agent') refusePrivateKeys(field(input, 'credentials'));
   const out: Record<string, unknown> = {};
   const externalId = field(input, 'externalId');
   if (externalId !== undefined && externalId !== null) out.externalId = scalar({ name: 'externalId', type: 'string' }, externalId);
@@ -130,6 +131,17 @@ function rules(type: ResourceType, out: Record<string, unknown>, base: Directory
 function canonicalOnly(type: ResourceType, out: Record<string, unknown>, name: string): void {
   const allowed = type.attributes.find((a) => a.name === name)!.canonicalValues!;
   if (!allowed.includes(out[name] as string)) throw bad(`${name} must be one of ${allowed.join(', ')} (got ${JSON.stringify(out[name])}).`);
+}
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
+
+/** A private (or symmetric) key sent by mistake is refused before anything is kept of it. */
+function refusePrivateKeys(credentials: unknown): void {
+  const keys = (credentials as { keys?: unknown } | undefined)?.keys;
+  if (!Array.isArray(keys)) return;
+  for (const k of keys) {
+    if (typeof k === 'object' && k !== null && PRIVATE_MEMBERS.some((m) => m in k)) throw bad('credentials must hold public keys only: a key carries private or secret material (it was not stored; treat it as exposed and replace it).');
+  }
 }
 
 /** A JWKS of public keys only (a private key sent by mistake is refused, never stored). */
