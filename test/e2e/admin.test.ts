@@ -81,7 +81,7 @@ describe('the admin auth guard', () => {
 
   it('gives the admin role every role', async () => {
     const res = await whoami(`Bearer ${await idp.sign({ sub: 'pat@example.com', groups: ['platform'] })}`);
-    expect(res.json().roles).toEqual(['admin', 'approver', 'auditor', 'operator']);
+    expect(res.json().roles).toEqual(['admin', 'approver', 'auditor', 'operator', 'provisioner']);
   });
 
   it('refuses a valid IdP token whose groups map to no role (403)', async () => {
