@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, REASONS } from '../src/errors.js';
 import { TOKEN_REASONS } from '../src/identity/oauth-errors.js';
+import { SCIM_REASONS } from '../src/directory/scim/errors.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const errorsDoc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
@@ -21,5 +22,11 @@ describe('the documented error tables match the registry', () => {
   it("docs/errors.md's token endpoint table lists every token reason with its OAuth error, and nothing else", () => {
     const rows = [...errorsDoc.split('## The token endpoint')[1]!.matchAll(/^\| `([a-z_0-9]+)` \| `([a-z_]+)` \|/gm)].map((m) => [m[1], m[2]]);
     expect(rows.sort()).toEqual(Object.entries(TOKEN_REASONS).sort());
+  });
+
+  it("docs/errors.md's SCIM table lists every SCIM reason with its status and scimType, and nothing else", () => {
+    const rows = [...errorsDoc.split('## SCIM')[1]!.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \| (?:`([A-Za-z]+)`|—) \|/gm)].map((m) => [m[1], Number(m[2]), m[3] ?? null]);
+    const registry = Object.entries(SCIM_REASONS).map(([reason, r]) => [reason, r.status, (r as { scimType?: string }).scimType ?? null]);
+    expect(rows.sort()).toEqual(registry.sort());
   });
 });

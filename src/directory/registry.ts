@@ -77,7 +77,9 @@ export function createRegistry(config: RuntimeConfig, state: StateStore): Regist
     for (const r of state.directory().ofKind('Agent')) {
       seen.add(r.id);
       const was = byRecord.get(r.id);
-      if (was === undefined || records.get(was) !== r) set(r.id, r);
+      // A reload parses every record anew: only a new version is a change.
+      if (was === undefined || records.get(was)?.version !== r.version) set(r.id, r);
+      else records.set(was, r);
     }
     for (const id of [...byRecord.keys()]) if (!seen.has(id)) set(id, null);
     gen++;

@@ -65,8 +65,10 @@ return v`;
 
 // Registry writes (src/directory/records.ts): every change must replace the version it names and
 // take no unique value another record holds; then all are stored, the unique index follows, and the
-// change is announced like any other. ARGV: the message, the number of changes, then per change
-// its field, the expected version (0: absent) and the record's JSON ('' deletes).
+// change is announced like any other, with the registry's own version (`dv`) spliced into the
+// message: a resynchronisation reloads the registry (100,000 agents: a second of work) only when
+// that moved. ARGV: the message, the number of changes, then per change its field, the expected
+// version (0: absent) and the record's JSON ('' deletes).
 export const DIRECTORY_WRITE = `
 local n = tonumber(ARGV[2])
 local olds = {}
@@ -98,9 +100,10 @@ for i = 1, n do
     for _, k in ipairs(cjson.decode(json).unique) do redis.call('HSET', KEYS[4], k, field) end
   end
 end
+local dv = redis.call('INCR', KEYS[5])
 local v = redis.call('INCR', KEYS[1])
-redis.call('PUBLISH', KEYS[2], v .. '|' .. ARGV[1])
-return {'ok', v}`;
+redis.call('PUBLISH', KEYS[2], v .. '|{"dv":' .. dv .. ',' .. string.sub(ARGV[1], 2))
+return {'ok', v, dv}`;
 
 /** Opens one connection of the configured kind, failing fast instead of queueing commands. */
 export function connect(c: RedisConnection, commandTimeout: number): Redis | Cluster {
@@ -164,5 +167,6 @@ export function storeKeys(prefix: string) {
     owner: (key: string) => `${tag}owner:${key}`,
     directory: `${tag}directory`,
     unique: `${tag}directory:unique`,
+    directoryVersion: `${tag}directory:version`,
   };
 }

@@ -31,7 +31,7 @@ export interface RedisStoreOptions {
 }
 
 /** Published as `<version>|<json>` (ANNOUNCE): the version is known only once Redis bumps it. */
-type Message = { origin: string; change: StateChange };
+type Message = { origin: string; change: StateChange; dv?: number };
 
 export function createRedisStore(opts: RedisStoreOptions, logger: Logger): StateStore {
   const keys = storeKeys(opts.connection.prefix);
@@ -47,6 +47,8 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
   const listeners = new Set<(c: StateChange) => void>();
   const origin = Math.random().toString(36).slice(2);
   let version = -1;
+  // The registry's own version: a resynchronisation reloads the registry only when it moved.
+  let directoryVersion = -1;
   let confirmedAt = 0;
   let resyncing: Promise<void> | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
@@ -110,7 +112,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       // The version first (one connection: Redis runs these in order): a change landing while the
       // rest is read is then both in the snapshot and newer than the version, and applying it again
       // when its message comes is harmless; none can be in the version and missing from the snapshot.
-      const [v, kills, revocations, pins, attestations, overrides, signalAgents, records] = await Promise.all([
+      const [v, kills, revocations, pins, attestations, overrides, signalAgents, dv] = await Promise.all([
         cmd.get(keys.version),
         cmd.hgetall(keys.kills),
         cmd.hgetall(keys.revocations),
@@ -118,8 +120,10 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
         cmd.hgetall(keys.attestations),
         cmd.hgetall(keys.overrides),
         cmd.smembers(keys.signalAgents),
-        cmd.hgetall(keys.directory),
+        cmd.get(keys.directoryVersion),
       ]);
+      const moved = Number(dv ?? 0) !== directoryVersion;
+      const records = moved ? await cmd.hgetall(keys.directory) : {};
       const signalLists = await Promise.all(signalAgents.map((a) => cmd.lrange(keys.signals(a), 0, -1)));
       const fresh = new StateSnapshot();
       for (const json of Object.values(kills)) fresh.applyKill(JSON.parse(json) as Kill);
@@ -150,8 +154,10 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       if (gone.length > 0) void cmd.srem(keys.signalAgents, ...gone).catch(() => undefined);
       snap.applySignals(outbox); // this replica's, not sent yet
       snap.prune();
-      const moved = Number(v ?? 0) !== version;
-      if (moved) directory.load(Object.values(records).map((json) => JSON.parse(json) as DirectoryRecord));
+      if (moved) {
+        directory.load(Object.values(records).map((json) => JSON.parse(json) as DirectoryRecord));
+        directoryVersion = Number(dv ?? 0);
+      }
       version = Number(v ?? 0);
       confirmedAt = Date.now();
       // Kills learnt by resync must still cut what is in flight.
@@ -267,6 +273,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
         }
         version = v;
         confirmedAt = Date.now();
+        if (msg.dv !== undefined) directoryVersion = msg.dv;
         if (msg.origin === origin) return; // applied locally
         apply(msg.change);
         emit(msg.change);
@@ -367,10 +374,13 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       const args = writes.flatMap((w) => [recordKey(w.kind, w.id), String(w.expect), w.record ? JSON.stringify(w.record) : '']);
       const message = JSON.stringify({ origin, change: { type: 'directory', writes } } satisfies Message);
       // Checked, stored and announced in one script: two provisioners racing get one winner.
-      const [why, at] = (await cmd.eval(DIRECTORY_WRITE, 4, keys.version, keys.channel, keys.directory, keys.unique, message, writes.length, ...args)) as [string, number];
+      const [why, at, dv] = (await cmd.eval(DIRECTORY_WRITE, 5, keys.version, keys.channel, keys.directory, keys.unique, keys.directoryVersion, message, writes.length, ...args)) as [string, number, number];
       if (why !== 'ok') return { ok: false, why: why as 'version' | 'uniqueness', index: at - 1 };
       directory.apply(writes);
-      if (at === version + 1) version = at;
+      if (at === version + 1) {
+        version = at;
+        directoryVersion = dv;
+      }
       emit({ type: 'directory', writes });
       return { ok: true };
     },

@@ -52,7 +52,7 @@ describe('portcullis agents (the registry)', () => {
 
     const events = await auditEvents(gw);
     expect(events.find((e) => e.type === 'agent_updated' && e.agent === 'cli-bot' && e.reason === 'leaking data')).toMatchObject({ by: 'break-glass', diff: { status: { from: 'active', to: 'suspended' } } });
-    expect(events.find((e) => e.type === 'agent_created' && e.agent === 'cli-bot').diff.credentials).toEqual({ from: null, to: { keys: ['cli-key-1'] } });
+    expect(events.find((e) => e.type === 'agent_created' && e.agent === 'cli-bot')!.diff.credentials).toEqual({ from: null, to: { keys: ['cli-key-1'] } });
   });
 
   it('says clearly what is wrong with a bad add', async () => {

@@ -9,7 +9,6 @@ export const SCIM_REASONS = {
   scim_unauthorized: { status: 401 },
   scim_role_missing: { status: 403 },
   scim_not_found: { status: 404 },
-  scim_method_not_allowed: { status: 405 },
   scim_uniqueness: { status: 409, scimType: 'uniqueness' },
   scim_version_mismatch: { status: 412 },
   scim_payload_too_large: { status: 413 },
@@ -20,7 +19,6 @@ export const SCIM_REASONS = {
   scim_path_invalid: { status: 400, scimType: 'invalidPath' },
   scim_no_target: { status: 400, scimType: 'noTarget' },
   scim_mutability: { status: 400, scimType: 'mutability' },
-  scim_version_invalid: { status: 400, scimType: 'invalidVers' },
   owner_inactive: { status: 400, scimType: 'invalidValue' },
   scim_unavailable: { status: 503 },
 } as const satisfies Record<string, { status: number; scimType?: string }>;
