@@ -228,7 +228,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     audit.record('startup', { pid: process.pid, tools: config.tools.size, agents: config.agents.size, policy_revision: policy?.status().revision ?? null });
     // The registry before anything listens: no call meets an agent gateway.yaml names but the registry lacks.
     // Seeding is audited: with the store or the audit log unavailable it waits for both (calls are refused meanwhile).
-    if (state.healthy() && audit.healthy()) await seed().catch(() => seedWhenReady());
+    if (state.healthy() && audit.healthy()) await seed().catch(() => seedWhenReady(true));
     else seedWhenReady();
     const proxyUrl = await proxy.listen({ host: config.listen.proxy.host, port: config.listen.proxy.port });
     const adminUrl = await admin.listen({ host: config.listen.admin.host, port: config.listen.admin.port });
@@ -275,13 +275,18 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   }
 
   /** A replica that started without its shared store, or whose store lost its data, seeds once the store answers. */
-  function seedWhenReady(): void {
+  function seedWhenReady(afterFailure = false): void {
     seeded = false;
+    // After a failed seed, a second's pause: a seed that fails every time must not spin.
+    if (afterFailure) {
+      setTimeout(() => !closing && seedWhenReady(), 1_000).unref();
+      return;
+    }
     seeding ??= setInterval(() => {
       if (closing || !state.healthy() || !audit.healthy()) return;
       clearInterval(seeding);
       seeding = undefined;
-      seed().catch(() => seedWhenReady());
+      seed().catch(() => seedWhenReady(true));
     }, 100);
     seeding.unref();
   }

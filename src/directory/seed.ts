@@ -15,6 +15,7 @@ import type { DirectoryWriter } from './writer.js';
 import { ScimError } from './scim/errors.js';
 
 export const SEED = 'gateway.yaml';
+const SEED_CHUNK = 5_000;
 
 /** The SCIM id of a seeded agent: a UUID (v8 layout) derived from its agent id. */
 export function seedId(agentId: string): string {
@@ -41,16 +42,20 @@ export async function seedRegistry(config: RuntimeConfig, state: StateStore, wri
     else if (held.by === SEED && canonical(held.attributes) !== canonical(attributes)) changes.push({ kind: 'Agent', id: held.id, base: held, attributes });
   }
   if (changes.length === 0) return { created: 0, updated: 0 };
-  try {
-    await writer.write(changes, SEED);
-  } catch (err) {
-    // Another replica seeding at the same moment: take its records, one agent at a time.
-    if (!(err instanceof ScimError)) throw err;
-    for (const c of changes) {
-      await writer.write([c], SEED).catch((e: unknown) => {
-        if (!(e instanceof ScimError)) throw e;
-        logger.info({ agent: c.attributes?.agentId, reason: e.reason }, 'registry seed skipped an agent another writer changed first');
-      });
+  // In chunks: one Redis script call carries three arguments per record, and a seed can be 100,000.
+  for (let i = 0; i < changes.length; i += SEED_CHUNK) {
+    const chunk = changes.slice(i, i + SEED_CHUNK);
+    try {
+      await writer.write(chunk, SEED);
+    } catch (err) {
+      // Another replica seeding at the same moment: take its records, one agent at a time.
+      if (!(err instanceof ScimError)) throw err;
+      for (const c of chunk) {
+        await writer.write([c], SEED).catch((e: unknown) => {
+          if (!(e instanceof ScimError)) throw e;
+          logger.info({ agent: c.attributes?.agentId, reason: e.reason }, 'registry seed skipped an agent another writer changed first');
+        });
+      }
     }
   }
   const created = changes.filter((c) => !c.base).length;

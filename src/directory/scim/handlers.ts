@@ -9,7 +9,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { canonical } from '../../audit/chain.js';
 import type { DirectoryRecord } from '../records.js';
 import { ScimError } from './errors.js';
-import { list, projection, type ListQuery } from './list.js';
+import { list, projection, type ListQuery, type UniqueLookup } from './list.js';
+import { agentKey, userKey } from '../lifecycle.js';
 import { applyPatch } from './patch.js';
 import { etag, render, toAttributes, type Catalogue } from './resource.js';
 import { send, SCIM_CONTENT_TYPE, type ScimDeps } from './http.js';
@@ -27,6 +28,11 @@ export function registerScimResources(scim: FastifyInstance, type: ResourceType,
       if (((g.attributes.members as { value: string }[] | undefined) ?? []).some((m) => m.value === userId)) out.push({ value: g.id, display: String(g.attributes.displayName) });
     }
     return out;
+  };
+  // undefined: not a unique attribute of this type (scan); null: nobody holds the value.
+  const unique: UniqueLookup = (attribute, value) => {
+    const key = type.kind === 'Agent' && attribute === 'agentId' ? agentKey(value) : type.kind === 'User' && attribute.toLowerCase() === 'username' ? userKey(value) : undefined;
+    return key === undefined ? undefined : dir().holder(key) ?? null;
   };
   const show = (request: FastifyRequest) => (r: DirectoryRecord) => render(type, r, deps.base(request), groupsOf);
   const path = type.endpoint;
@@ -62,13 +68,13 @@ export function registerScimResources(scim: FastifyInstance, type: ResourceType,
     return send(reply, projection(type, q.attributes, q.excludedAttributes)(show(request)(r)), status);
   }
 
-  scim.get<{ Querystring: ListQuery }>(path, async (request, reply) => send(reply, list(type, dir().ofKind(type.kind), request.query, show(request))));
+  scim.get<{ Querystring: ListQuery }>(path, async (request, reply) => send(reply, list(type, dir().ofKind(type.kind), request.query, show(request), unique)));
   scim.post<{ Body: ListQuery }>(`${path}/.search`, async (request, reply) => {
     const body = (request.body ?? {}) as ListQuery & { schemas?: unknown };
     if (!Array.isArray(body.schemas) || !body.schemas.includes('urn:ietf:params:scim:api:messages:2.0:SearchRequest')) {
       throw new ScimError('scim_syntax_invalid', '"schemas" must be ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"].');
     }
-    return send(reply, list(type, dir().ofKind(type.kind), body, show(request)));
+    return send(reply, list(type, dir().ofKind(type.kind), body, show(request), unique));
   });
 
   scim.get<ById>(`${path}/:id`, async (request, reply) => {

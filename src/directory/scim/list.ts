@@ -30,8 +30,17 @@ const integer = (v: string | number | undefined, name: string): number | undefin
   return n;
 };
 
-export function list(type: ResourceType, records: Iterable<DirectoryRecord>, q: ListQuery, show: (r: DirectoryRecord) => Record<string, unknown>): Record<string, unknown> {
-  const match = q.filter === undefined || q.filter === '' ? undefined : compileFilter(parseFilter(q.filter), type);
+/** The record holding a unique value (`agentId eq "x"`, `userName eq "x"`): what IdPs ask before every create. */
+export type UniqueLookup = (attribute: string, value: string) => DirectoryRecord | null | undefined;
+
+export function list(type: ResourceType, records: Iterable<DirectoryRecord>, q: ListQuery, show: (r: DirectoryRecord) => Record<string, unknown>, unique?: UniqueLookup): Record<string, unknown> {
+  const parsed = q.filter === undefined || q.filter === '' ? undefined : parseFilter(q.filter);
+  const match = parsed && compileFilter(parsed, type);
+  // One map read instead of a scan of every record (100,000 agents).
+  if (parsed?.op === 'eq' && parsed.path.sub === undefined && typeof parsed.value === 'string') {
+    const hit = unique?.(parsed.path.attr, parsed.value);
+    if (hit !== undefined) records = hit === null ? [] : [hit];
+  }
   const start = Math.max(1, integer(q.startIndex, 'startIndex') ?? 1);
   const count = Math.min(MAX_RESULTS, Math.max(0, integer(q.count, 'count') ?? DEFAULT_COUNT));
   const order = sorter(type, q.sortBy, q.sortOrder);
