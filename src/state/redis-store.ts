@@ -1,20 +1,20 @@
 /**
- * The shared store: Redis holds the kills and revocations; every change is published, and each
- * replica applies it to its in-memory snapshot (pub/sub, not polling). The request path reads only
- * the snapshot. A replica that cannot confirm its snapshot — subscription lost, Redis unreachable, or
- * a change it missed — for longer than `state.max_staleness` reports itself unhealthy and the
- * gateway refuses calls (fail closed) until it has resynchronised, which it does by itself when
- * Redis answers again. Commands carry timeouts and fail fast instead of queueing.
+ * The shared store: Redis holds the kills, revocations, trust inputs and the registry's records;
+ * every change is published, and each replica applies it to its in-memory snapshot (pub/sub, not
+ * polling). The request path reads only the snapshot. A replica that cannot confirm its snapshot —
+ * subscription lost, Redis unreachable, or a change it missed — for longer than
+ * `state.max_staleness` reports itself unhealthy and the gateway refuses calls (fail closed) until
+ * it has resynchronised, which it does by itself when Redis answers again. Commands carry timeouts
+ * and fail fast instead of queueing.
  */
-import type { Cluster, Redis } from 'ioredis';
 import type { RedisConnection } from '../config/compile.js';
 import type { Logger } from '../observability/logger.js';
-import { canonical } from '../audit/chain.js';
 import { pinKey, type ToolPin } from '../mcp/pins.js';
 import { DirectorySnapshot, recordKey, type DirectoryRecord } from '../directory/records.js';
-import { ANNOUNCE, connect, CONSUME, DECIDE, DIRECTORY_WRITE, redisLocation, storeKeys } from './redis-connection.js';
+import { ANNOUNCE, connect, DIRECTORY_WRITE, redisLocation, storeKeys } from './redis-connection.js';
+import { createRedisApprovals } from './redis-approvals.js';
 import { createSharedRateLimiter } from './redis-rate.js';
-import { attestationKey, MAX_SIGNALS_PER_AGENT, StateSnapshot, type Approval, type Attestation, type Fingerprint, type Kill, type Revocation, type StateChange, type StateStore, type Transition, type TrustOverride, type TrustSignal } from './store.js';
+import { attestationKey, MAX_SIGNALS_PER_AGENT, StateSnapshot, type Attestation, type Kill, type Revocation, type StateChange, type StateStore, type TrustOverride, type TrustSignal } from './store.js';
 
 const SIGNAL_BATCH_MS = 50;
 const MAX_OUTBOX = 10_000;
@@ -46,6 +46,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
   const directory = new DirectorySnapshot();
   const listeners = new Set<(c: StateChange) => void>();
   const origin = Math.random().toString(36).slice(2);
+  const approvals = createRedisApprovals({ cmd, keys, logger, emit: (c) => emit(c), announce: (approval) => `0|${JSON.stringify({ origin, change: { type: 'approval', approval } } satisfies Message)}` });
   let version = -1;
   // The registry's own version: a resynchronisation reloads the registry only when it moved.
   let directoryVersion = -1;
@@ -78,32 +79,6 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
     else if (change.type === 'trust_override') snap.applyOverride(change.agent, change.override);
     else if (change.type === 'directory') directory.apply(change.writes);
     // Approvals are not in the snapshot: they are read from Redis when needed.
-  }
-
-  async function readApproval(id: string): Promise<Approval | undefined> {
-    const h = await cmd.hgetall(keys.approval(id));
-    if (!h.json) return undefined;
-    const base = JSON.parse(h.json) as Approval;
-    return {
-      ...base,
-      status: h.status as Approval['status'],
-      ...(h.decided_by ? { decided_by: h.decided_by, decided_at: h.decided_at, comment: h.comment } : {}),
-    };
-  }
-
-  /** Runs a transition script; publishes the new record when it changed. */
-  async function transition(script: string, id: string, args: string[]): Promise<Transition> {
-    const [why, v] = (await cmd.eval(script, 2, keys.approval(id), keys.version, ...args)) as [string, number | undefined];
-    const approval = await readApproval(id);
-    if (v !== undefined && approval) {
-      emit({ type: 'approval', approval });
-      // The transition happened; a lost publish only delays other replicas (their waiters time out to 202).
-      await cmd.publish(keys.channel, `0|${JSON.stringify({ origin, change: { type: 'approval', approval } } satisfies Message)}`).catch((err: Error) => {
-        logger.warn({ error: err.message, approval: id }, 'approval change stored but not published');
-      });
-    }
-    if (why === 'ok') return { ok: true, approval: approval! };
-    return { ok: false, approval, why: why as Exclude<Transition, { ok: true }>['why'] };
   }
 
   /** Reloads everything from Redis: the only way back from a missed message or a lost subscription. */
@@ -316,28 +291,7 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
       const field = revocation.kind === 'jti' ? `jti:${revocation.jti}` : `agent:${revocation.agent}`;
       return write({ type: 'revoke', revocation }, (m) => m.hset(keys.revocations, field, JSON.stringify(revocation)));
     },
-    async createApproval(approval) {
-      const key = keys.approval(approval.id);
-      const { status: _s, ...immutable } = approval;
-      const m = cmd.multi();
-      m.hset(key, 'json', JSON.stringify(immutable), 'status', approval.status, 'expires_at', String(approval.expires_at), 'fp', fingerprintKey(approval.fingerprint));
-      // Kept a day past expiry for the approvers' list; the audit trail keeps it for good.
-      m.pexpireat(key, approval.expires_at + 86_400_000);
-      m.zadd(keys.approvals, approval.expires_at, approval.id);
-      m.zremrangebyscore(keys.approvals, 0, Date.now() - 86_400_000);
-      const res = await m.exec();
-      if (!res || res.some(([e]) => e)) throw new Error('the state store did not store the approval');
-      await cmd.publish(keys.channel, `0|${JSON.stringify({ origin, change: { type: 'approval', approval } } satisfies Message)}`);
-      emit({ type: 'approval', approval });
-    },
-    getApproval: readApproval,
-    async listApprovals() {
-      const ids = await cmd.zrange(keys.approvals, '0', '-1');
-      const all = await Promise.all(ids.map((id) => readApproval(id)));
-      return all.filter((a): a is Approval => a !== undefined);
-    },
-    decideApproval: (id, decision, by, comment) => transition(DECIDE, id, [decision, by, comment, String(Date.now()), new Date().toISOString()]),
-    consumeApproval: (id, fp) => transition(CONSUME, id, [fingerprintKey(fp), String(Date.now())]),
+    ...approvals,
     toolPin: (tool, name) => snap.pins.get(pinKey(tool, name)),
     toolPins: () => [...snap.pins.values()],
     setToolPin: (pin) => write({ type: 'pin', pin }, (m) => m.hset(keys.pins, pinKey(pin.tool, pin.name), JSON.stringify(pin))),
@@ -394,6 +348,3 @@ export function createRedisStore(opts: RedisStoreOptions, logger: Logger): State
   };
 }
 
-function fingerprintKey(fp: Fingerprint): string {
-  return canonical(fp);
-}

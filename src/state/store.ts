@@ -1,6 +1,7 @@
 /**
  * Security state shared by every replica: kills, revocations, approvals, MCP tool pins, the trust
- * layer's inputs (behaviour signals, attestations, operator overrides) and rate limits. The request
+ * layer's inputs (behaviour signals, attestations, operator overrides), rate limits and the
+ * registry's records (src/directory/records.ts). The request
  * path reads an in-memory snapshot — never a store round trip, except for a shared rate limit — and a
  * store that cannot vouch for its snapshot reports itself unhealthy, so the gateway fails closed.
  */
