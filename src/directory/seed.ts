@@ -34,12 +34,19 @@ export function seedAttributes(a: AgentEntry): Record<string, unknown> {
 
 export async function seedRegistry(config: RuntimeConfig, state: StateStore, writer: DirectoryWriter, logger: Logger): Promise<{ created: number; updated: number }> {
   const changes: ProposedChange[] = [];
+  const stale: string[] = [];
   const dir = state.directory();
   for (const agent of config.agents.values()) {
     const attributes = seedAttributes(agent);
     const held = dir.holder(agentKey(agent.id));
     if (!held) changes.push({ kind: 'Agent', id: seedId(agent.id), base: undefined, attributes });
-    else if (held.by === SEED && canonical(held.attributes) !== canonical(attributes)) changes.push({ kind: 'Agent', id: held.id, base: held, attributes });
+    else if (canonical(held.attributes) === canonical(attributes)) continue;
+    else if (held.by === SEED) changes.push({ kind: 'Agent', id: held.id, base: held, attributes });
+    else stale.push(agent.id);
+  }
+  if (stale.length > 0) {
+    // Said once per start: an edit of gateway.yaml that silently did nothing would be worse.
+    logger.warn({ agents: stale.slice(0, 20), count: stale.length }, 'gateway.yaml differs from the registry for agents changed through SCIM, the admin API or the CLI since; the registry wins (change them there, e.g. `portcullis agents show`)');
   }
   if (changes.length === 0) return { created: 0, updated: 0 };
   // In chunks: one Redis script call carries three arguments per record, and a seed can be 100,000.
