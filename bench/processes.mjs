@@ -11,7 +11,7 @@ import { taskset } from './common.mjs';
 const here = new URL('.', import.meta.url).pathname;
 const CLK_TCK = 100;
 
-/** Forks bench/servers/<script> with `vars` in its environment, pinned to `core`; resolves once it reports its port. */
+/** Forks bench/servers/<script> with `vars` in its environment, pinned to `core` (if given); resolves once it reports its port. */
 export function forkServer(script, vars, core) {
   // NODE_FLAGS (EXTRA only): V8/node flags that NODE_OPTIONS refuses, given to this server alone.
   const execArgv = (vars.NODE_FLAGS ?? '').split(' ').filter(Boolean);
@@ -20,10 +20,10 @@ export function forkServer(script, vars, core) {
   const servers = vars.REPO ? join(vars.REPO, 'bench', 'servers') : join(here, 'servers');
   const child = fork(join(servers, script), [], { env: { ...process.env, ...vars }, execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
-    child.once('message', (m) => resolve({ child, port: m.ready, pids: [child.pid], info: m }));
+    child.once('message', (m) => resolve({ child, port: m.ready, admin: m.admin, pids: [child.pid], info: m }));
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
   }).then((s) => {
-    if (cpus().length > 1) taskset(s.child.pid, core);
+    if (core !== undefined && cpus().length > 1) taskset(s.child.pid, core);
     return s;
   });
 }

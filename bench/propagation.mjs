@@ -13,7 +13,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { benchIssuer } from './common.mjs';
+import { benchIssuer, latencies as fmt, percentile as pct } from './common.mjs';
 
 const env = process.env;
 const REPLICAS = Number(env.REPLICAS ?? 4);
@@ -35,12 +35,6 @@ function start(script, vars) {
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
   });
 }
-
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-};
-const fmt = (xs) => `p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms (${xs.length} samples)`;
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-propagation-'));
 const issuer = await benchIssuer(dir);

@@ -5,13 +5,13 @@
 // call (ROUNDS each, after WARMUP). Per-call cost against the registry's size is bench/run.mjs's job:
 //   EXTRA='agents-4:AGENTS=4;agents-100k:AGENTS=100000' ONLY='^agents-' npm run bench
 // Needs Redis at REDIS_URL (default redis://127.0.0.1:6379).
-import { fork } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { benchIssuer } from './common.mjs';
+import { benchIssuer, latencies as fmt } from './common.mjs';
+import { forkServer } from './processes.mjs';
 
 const env = process.env;
 const REPLICAS = Number(env.REPLICAS ?? 2);
@@ -20,24 +20,11 @@ const ROUNDS = Number(env.ROUNDS ?? 30);
 const WARMUP = Number(env.WARMUP ?? 5);
 const LOAD = Number(env.LOAD ?? 300);
 const REDIS_URL = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const here = new URL('.', import.meta.url).pathname;
 const BREAK_GLASS = `registry-${Math.random().toString(36).slice(2)}`;
 const AGENT_SCHEMA = 'urn:portcullis:params:scim:schemas:core:1.0:Agent';
 const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
-function start(script, vars) {
-  const child = fork(join(here, 'servers', script), [], { env: { ...env, ...vars }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('message', (m) => resolve({ child, port: m.ready, admin: m.admin }));
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
-}
-
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-};
-const fmt = (xs) => `p50 ${pct(xs, 50).toFixed(1)} ms, p99 ${pct(xs, 99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms (${xs.length} samples)`;
+const start = (script, vars) => forkServer(script, vars);
 
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-registry-bench-'));
 const issuer = await benchIssuer(dir);

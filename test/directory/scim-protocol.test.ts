@@ -215,6 +215,20 @@ describe('bad input', () => {
     expect(agent.json()).toMatchObject({ status: '409', scimType: 'uniqueness' });
   });
 
+  it('keeps agentId immutable and suspendedFor read-only, whatever the request says', async () => {
+    const created = await f.scim('POST', '/Agents', { schemas: [AGENT], agentId: 'fixed-bot', owner: 'bjensen', maxClassification: 'internal', suspendedFor: 'nothing' });
+    expect(created.status, created.text).toBe(201);
+    expect(created.json().suspendedFor).toBeUndefined();
+    const id = created.json().id;
+    const renamed = await f.scim('PUT', `/Agents/${id}`, { schemas: [AGENT], agentId: 'other-bot', owner: 'bjensen', maxClassification: 'internal' });
+    expect(renamed.json()).toMatchObject({ status: '400', scimType: 'mutability' });
+    const patched = await f.scim('PATCH', `/Agents/${id}`, patchOp({ op: 'replace', path: 'agentId', value: 'other-bot' }));
+    expect(patched.json()).toMatchObject({ status: '400', scimType: 'mutability' });
+    const readOnly = await f.scim('PATCH', `/Agents/${id}`, patchOp({ op: 'replace', path: 'suspendedFor', value: 'owner_deprovisioned' }));
+    expect(readOnly.json()).toMatchObject({ status: '400', scimType: 'mutability' });
+    expect((await f.scim('GET', `/Agents/${id}`)).json()).toMatchObject({ agentId: 'fixed-bot', meta: { version: 'W/"1"' } });
+  });
+
   it('answers 404 for an unknown id and does not confuse resource types', async () => {
     expect((await f.scim('GET', '/Users/00000000-0000-4000-8000-000000000000')).json()).toMatchObject({ schemas: [ERROR], status: '404' });
     expect((await f.scim('GET', `/Groups/${ids.bjensen}`)).status).toBe(404);
