@@ -109,6 +109,17 @@ describe('the registry on two replicas sharing Redis', () => {
     await within(1000, async () => (await scim(a, 'GET', `/Users/${id}`)).json().title === winner && (await scim(b, 'GET', `/Users/${id}`)).json().title === winner);
   });
 
+  it('an approver removed from the group on A loses the right to approve on B within 1 s, valid JWT or not', async () => {
+    const ann = (await scim(a, 'POST', '/Users', { schemas: [USER], userName: 'ann@example.com' })).json().id;
+    const group = (await scim(a, 'POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'approvers', members: [{ value: ann }] })).json().id;
+    const jwt = await idp.sign({ sub: 'ann@example.com', groups: ['approvers'] });
+    const approvals = (g: RunningGateway) => send(g.adminUrl, { path: '/admin/approvals', headers: { authorization: `Bearer ${jwt}` } });
+    await within(1000, async () => (await approvals(b)).status === 200);
+    expect((await scim(a, 'PATCH', `/Groups/${group}`, patchOp({ op: 'remove', path: `members[value eq "${ann}"]` }))).status).toBe(200);
+    const ms = await within(1000, async () => (await approvals(b)).status === 403);
+    expect(ms).toBeLessThan(1000);
+  });
+
   it('a replica started later loads the registry as it is now', async () => {
     const c = await startGateway(configFor());
     try {
