@@ -42,34 +42,27 @@ export interface Registry extends AgentLookup {
   record(id: string): DirectoryRecord | undefined;
   /** Bumped on every change, so a decision remembered on an older registry is not reused. */
   generation(): number;
-  /** Told of each agent whose entry changed (`after` undefined: deleted). */
-  onChange(listener: (before: AgentEntry | undefined, after: AgentEntry | undefined) => void): () => void;
 }
 
 export function createRegistry(config: RuntimeConfig, state: StateStore): Registry {
   const entries = new Map<string, AgentEntry>();
   const records = new Map<string, DirectoryRecord>();
-  // SCIM id → agent id: a write names the record, and a rename changes the agent id.
+  // SCIM id → agent id: a write names the record by its SCIM id.
   const byRecord = new Map<string, string>();
-  const listeners = new Set<(before: AgentEntry | undefined, after: AgentEntry | undefined) => void>();
   let gen = 0;
 
   function set(id: string, r: DirectoryRecord | null): void {
     const was = byRecord.get(id);
-    const before = was === undefined ? undefined : entries.get(was);
     if (was !== undefined) {
       entries.delete(was);
       records.delete(was);
       byRecord.delete(id);
     }
-    let after: AgentEntry | undefined;
-    if (r !== null) {
-      after = entryFrom(r, config.agents.get((r.attributes as unknown as AgentAttributes).agentId));
-      entries.set(after.id, after);
-      records.set(after.id, r);
-      byRecord.set(id, after.id);
-    }
-    for (const l of listeners) l(before, after);
+    if (r === null) return;
+    const entry = entryFrom(r, config.agents.get((r.attributes as unknown as AgentAttributes).agentId));
+    entries.set(entry.id, entry);
+    records.set(entry.id, r);
+    byRecord.set(id, entry.id);
   }
 
   function reload(): void {
@@ -102,10 +95,6 @@ export function createRegistry(config: RuntimeConfig, state: StateStore): Regist
     },
     record: (id) => records.get(id),
     generation: () => gen,
-    onChange(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
   };
 }
 
