@@ -49,7 +49,8 @@ export function registerAgentRoutes(app: FastifyInstance, authenticate: AdminAut
       await run();
     } catch (err) {
       if (!(err instanceof ScimError)) throw err;
-      const reason: Reason = err.reason === 'owner_inactive' ? 'owner_inactive' : err.status === 409 || err.status === 412 ? 'registry_conflict' : err.status === 503 ? 'state_stale' : 'body_invalid';
+      // The store's and the audit log's own refusals are GatewayErrors already and pass as they are.
+      const reason: Reason = err.reason === 'owner_inactive' ? 'owner_inactive' : err.status === 409 || err.status === 412 ? 'registry_conflict' : 'body_invalid';
       throw new GatewayError(reason, err.message, { cause: err });
     }
   }

@@ -9,6 +9,7 @@ import type { AuditPort } from '../pipeline/context.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { stored, type StateStore } from '../state/store.js';
+import { GatewayError } from '../errors.js';
 import { canonical } from '../audit/chain.js';
 import { applyLifecycle, agentKey, userKey, type ProposedChange } from './lifecycle.js';
 import type { DirectoryKind, DirectoryRecord, DirectoryWrite } from './records.js';
@@ -49,6 +50,8 @@ export function createDirectoryWriter(deps: WriterDeps): DirectoryWriter {
 
   return {
     async write(changes, by, context = {}) {
+      // Every change is audited after it is stored: with the log unwritable, nothing is changed.
+      if (!audit.healthy()) throw new GatewayError('audit_log_unwritable', 'The audit log cannot be written, so the registry was not changed.');
       const all = applyLifecycle(state.directory(), changes);
       const now = new Date().toISOString();
       const writes: DirectoryWrite[] = all.map((c) => ({

@@ -73,3 +73,24 @@ describe('seeded ids', () => {
     expect(seedId('support-bot')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 });
+
+describe('the directory writer', () => {
+  it('changes nothing while the audit log cannot be written', async () => {
+    const { createDirectoryWriter } = await import('../../src/directory/writer.js');
+    const { createLogger } = await import('../../src/observability/logger.js');
+    const { createMetrics } = await import('../../src/observability/metrics.js');
+    const store = createMemoryStore(join(mkdtempSync(join(tmpdir(), 'portcullis-dir-')), 'state.json'));
+    await store.start();
+    let healthy = false;
+    const events: string[] = [];
+    const audit = { record: (type: string) => (events.push(type), Promise.resolve()), healthy: () => healthy };
+    const writer = createDirectoryWriter({ state: store, audit, logger: createLogger({ level: 'silent' }), metrics: createMetrics(), maxTokenTtlSec: 900 });
+    const change = { kind: 'User' as const, id: 'u1', base: undefined, attributes: { userName: 'ann', active: true } };
+    await expect(writer.write([change], 'test')).rejects.toMatchObject({ reason: 'audit_log_unwritable' });
+    expect(store.directory().get('User', 'u1')).toBeUndefined();
+    healthy = true;
+    await writer.write([change], 'test');
+    expect(store.directory().get('User', 'u1')).toMatchObject({ version: 1, by: 'test' });
+    expect(events).toEqual(['user_created']);
+  });
+});

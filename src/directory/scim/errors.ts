@@ -21,6 +21,7 @@ export const SCIM_REASONS = {
   scim_mutability: { status: 400, scimType: 'mutability' },
   owner_inactive: { status: 400, scimType: 'invalidValue' },
   scim_unavailable: { status: 503 },
+  scim_internal: { status: 500 },
 } as const satisfies Record<string, { status: number; scimType?: string }>;
 
 export type ScimReason = keyof typeof SCIM_REASONS;

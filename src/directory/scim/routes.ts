@@ -45,7 +45,11 @@ export function registerScim(app: FastifyInstance, authenticate: AdminAuthentica
       request.admin = principal;
       if (!principal.roles.has('provisioner')) throw new ScimError('scim_role_missing', 'SCIM needs the provisioner role (admin.auth.role_map).');
     });
-    scim.setErrorHandler(async (err, request, reply) => refuse(request, reply, toScim(err)));
+    scim.setErrorHandler(async (err, request, reply) => {
+      const e = toScim(err);
+      if (e.reason === 'scim_internal') request.log.error({ err }, 'SCIM request failed');
+      return refuse(request, reply, e);
+    });
     scim.setNotFoundHandler(async (request, reply) => refuse(request, reply, new ScimError('scim_not_found', `No SCIM endpoint ${request.method} ${request.url.split('?')[0]}.`)));
     scim.addHook('onResponse', async (request, reply) => {
       deps.metrics.scimRequests.labels(request.scimResource ?? 'other', request.method, String(reply.statusCode)).inc();
@@ -90,7 +94,7 @@ function toScim(err: unknown): ScimError {
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ScimError('scim_payload_too_large', `The body is larger than ${SCIM_BODY_LIMIT} bytes.`);
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new ScimError('scim_syntax_invalid', `Send the body as ${SCIM_CONTENT_TYPE} (or application/json).`);
   if ((err as { statusCode?: number }).statusCode === 400) return new ScimError('scim_syntax_invalid', (err as Error).message);
-  throw err;
+  return new ScimError('scim_internal', 'The request failed inside the gateway; it is logged. Read the resource again before retrying.', { cause: err });
 }
 
 const listOf = (items: unknown[]) => ({ schemas: [LIST_SCHEMA], totalResults: items.length, startIndex: 1, itemsPerPage: items.length, Resources: items });
