@@ -229,6 +229,21 @@ describe('bad input', () => {
     expect((await f.scim('GET', `/Agents/${id}`)).json()).toMatchObject({ agentId: 'fixed-bot', meta: { version: 'W/"1"' } });
   });
 
+  it('keeps attacker-chosen keys inert: __proto__ in a body, a path or a path-less value; deeply nested filters', async () => {
+    const created = await f.scim('POST', '/Users', JSON.stringify({ schemas: [USER], userName: 'proto' }).replace('}', ',"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}'));
+    expect(created.status, created.text).toBe(201);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const id = created.json().id;
+    expect((await f.scim('PATCH', `/Users/${id}`, patchOp({ op: 'add', path: '__proto__.polluted', value: true }))).json()).toMatchObject({ scimType: 'invalidPath' });
+    const pathless = await f.scim('PATCH', `/Users/${id}`, JSON.stringify(patchOp({ op: 'add', value: { title: 'x' } })).replace('"title"', '"__proto__":{"polluted":true},"title"'));
+    expect(pathless.status).toBe(400);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const nested = `${'('.repeat(900)}userName eq "proto"${')'.repeat(900)}`;
+    const res = await f.scim('GET', `/Users?filter=${encodeURIComponent(nested)}`);
+    expect(res.status).toBe(200);
+    expect(res.json().totalResults).toBe(1);
+  });
+
   it('answers 404 for an unknown id and does not confuse resource types', async () => {
     expect((await f.scim('GET', '/Users/00000000-0000-4000-8000-000000000000')).json()).toMatchObject({ schemas: [ERROR], status: '404' });
     expect((await f.scim('GET', `/Groups/${ids.bjensen}`)).status).toBe(404);
