@@ -222,3 +222,20 @@ describe('console sign-in (OIDC code flow with PKCE)', () => {
     }
   });
 });
+
+// Last in this file: once a person is provisioned, every session's roles come from the directory.
+describe('console sessions and the people directory', () => {
+  it('takes a signed-in person\'s roles from their directory groups now, not from the sign-in', async () => {
+    const b = new Browser();
+    await b.signIn('ann@example.com', true);
+    expect((await b.get('/admin/approvals')).status).toBe(200);
+    const [ann] = await gw.gateway.directory.write([{ kind: 'User', id: 'ann-id', base: undefined, attributes: { userName: 'ann@example.com', active: true } }], 'test');
+    const refused = await b.get('/admin/approvals');
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { reasons: string[] }).reasons).toEqual(['admin_role_missing']);
+    expect((await b.session()).roles).toEqual([]);
+    await gw.gateway.directory.write([{ kind: 'Group', id: 'approvers-id', base: undefined, attributes: { displayName: 'approvers', members: [{ value: ann!.id }] } }], 'test');
+    expect((await b.get('/admin/approvals')).status).toBe(200);
+    expect(await b.session()).toMatchObject({ subject: 'ann@example.com', roles: ['approver'] });
+  });
+});
