@@ -1,7 +1,8 @@
 /**
  * The registry's lifecycle rules, applied to a proposed change before it is written, inside the
  * same all-or-nothing write:
- * - once people are provisioned, an agent's owner must be an active person (`owner_inactive`);
+ * - once people are provisioned, an agent's owner must be an active person (`owner_inactive`) when
+ *   it is named and when the agent is activated;
  * - a person deactivated or deleted leaves every active agent they own suspended
  *   (`suspendedFor: owner_deprovisioned`), and reassigning such an agent to an active owner, or
  *   reactivating the owner, resumes it; a suspension an operator made stays until an operator lifts it.
@@ -54,8 +55,11 @@ export function applyLifecycle(records: Records, changes: readonly ProposedChang
     if (c.kind !== 'Agent' || !c.attributes) continue;
     const a = c.attributes as unknown as AgentAttributes;
     if (people.size > 0 && !activeOwner(a.owner)) {
+      // Checked when the owner is named and when the agent is (re)activated: an agent whose owner left
+      // stays suspended until it is reassigned, whoever asks to resume it.
       const ownerChanged = !c.base || String(c.base.attributes.owner) !== a.owner;
-      if (ownerChanged) throw new ScimError('owner_inactive', `The owner ${JSON.stringify(a.owner)} is not an active person in the directory; an agent needs an active owner.`);
+      const activated = a.status === 'active' && c.base?.attributes.status !== 'active';
+      if (ownerChanged || activated) throw new ScimError('owner_inactive', `The owner ${JSON.stringify(a.owner)} is not an active person in the directory; an agent needs an active owner.`);
     }
     if (a.status === 'suspended' && a.suspendedFor === OWNER_DEPROVISIONED && activeOwner(a.owner)) out[i] = { ...c, attributes: resumed(a), cause: 'owner_reinstated' };
   }

@@ -153,6 +153,8 @@ describe('lifecycle', () => {
     // An owner deleted: the agent is suspended until it is reassigned to an active person.
     expect((await f.scim('DELETE', `/Users/${dana}`)).status).toBe(204);
     expect((await agentRecord('dana-bot')).status).toBe('suspended');
+    const resume = await f.scim('PATCH', `/Agents/${(await agentRecord('dana-bot')).id}`, patchOp({ op: 'replace', path: 'status', value: 'active' }));
+    expect(resume.json()).toMatchObject({ status: '400', reason: 'owner_inactive' });
     await patchAgent('dana-bot', { op: 'replace', path: 'owner', value: 'ann@example.com' });
     expect((await agentRecord('dana-bot')).status).toBe('active');
   });
