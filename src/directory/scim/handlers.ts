@@ -37,11 +37,6 @@ export function registerScimResources(scim: FastifyInstance, type: ResourceType,
   const show = (request: FastifyRequest) => (r: DirectoryRecord) => render(type, r, deps.base(request), groupsOf);
   const path = type.endpoint;
 
-  scim.addHook('onRequest', async (request) => {
-    const seg = request.url.slice('/scim/v2'.length).split(/[/?]/)[1];
-    if (`/${seg}` === path) request.scimResource = type.name;
-  });
-
   function existing(id: string): DirectoryRecord {
     const r = dir().get(type.kind, id);
     if (!r) throw new ScimError('scim_not_found', `No ${type.name} ${JSON.stringify(id)}.`);

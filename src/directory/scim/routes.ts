@@ -35,6 +35,9 @@ export function registerScim(app: FastifyInstance, authenticate: AdminAuthentica
       });
     }
     scim.addHook('onRequest', async (request) => {
+      // Named first, so that a refused request is counted and audited under its resource type too.
+      const segment = `/${request.url.slice('/scim/v2'.length).split(/[/?]/)[1] ?? ''}`;
+      request.scimResource = RESOURCE_TYPES.find((t) => t.endpoint === segment)?.name;
       let principal;
       try {
         principal = await authenticate(request);
