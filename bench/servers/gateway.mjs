@@ -65,7 +65,11 @@ const raw = validate({
     ...(env.AUDIT_GROUP_COMMIT ? { group_commit: env.AUDIT_GROUP_COMMIT } : {}),
   },
   logging: { level: env.OBSERVABILITY === 'off' ? 'silent' : (env.LOG_LEVEL ?? 'info') },
-  ...(env.REDIS_URL ? { state: { store: 'redis', redis: { url: env.REDIS_URL, prefix: env.REDIS_PREFIX ?? 'bench:' } } } : {}),
+  // Each process its own state (memory store): a configuration must not inherit another's registry,
+  // kills or trust signals through a shared ./.portcullis/state.json.
+  state: env.REDIS_URL
+    ? { store: 'redis', redis: { url: env.REDIS_URL, prefix: env.REDIS_PREFIX ?? 'bench:' } }
+    : { file: join(mkdtempSync(join(tmpdir(), 'portcullis-bench-state-')), 'state.json') },
   ...(env.BREAK_GLASS_SHA256 ? { admin: { break_glass: { sha256: env.BREAK_GLASS_SHA256 } } } : {}),
   ...(env.RATE_LIMITS === 'on'
     ? { rate_limits: { agent: { rate: '1000000/s', burst: 1000000 }, agent_tool: { rate: '1000000/s', burst: 1000000 }, user: { rate: '1000000/s', burst: 1000000 } } }
