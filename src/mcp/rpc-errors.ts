@@ -60,10 +60,15 @@ export interface RpcRefusal {
 export function rpcRefusal(err: GatewayError, mcp: McpCall | undefined, requestId: string): RpcRefusal {
   const id = mcp?.kind === 'request' ? mcp.id! : null;
   const data: ErrorBody = err.body(requestId);
-  const body = { jsonrpc: '2.0', id, error: { code: rpcCode(err), message: err.message, data } };
+  // Hosts show error.message, not error.data: the first human-readable reason (the policy's) goes there too.
+  const why = err.extra.reasons?.[0];
+  const message = why === undefined ? err.message : `${err.message.replace(/\.$/, '')}: ${why}`;
+  const body = { jsonrpc: '2.0', id, error: { code: rpcCode(err), message, data } };
   // MCP transport: an unknown session is HTTP 404, whatever the message, so the client re-initialises.
   const inBand = id !== null && IN_BAND.has(err.code) && err.reason !== 'mcp_session_unknown';
-  return { status: inBand ? 200 : err.status, body };
+  // Any other 404 would read as "session gone" to a client; a refused notification (no id) is 400.
+  const status = inBand ? 200 : err.status === 404 && err.reason !== 'mcp_session_unknown' && mcp?.kind === 'notification' ? 400 : err.status;
+  return { status, body };
 }
 
 /** The gateway's own `requestState` prefix: a retry carrying it presents an approval. */

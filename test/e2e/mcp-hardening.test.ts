@@ -85,7 +85,8 @@ describe('refused before the server', () => {
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ id: 'req-42', error: { code: -32050, data: { error: 'forbidden' } } });
     const n = await post(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/bogus', params: {} }), {}, 'notifications/bogus', null);
-    expect(n.status).toBe(404);
+    // 400, not 404: MCP clients read 404 as "session gone".
+    expect(n.status).toBe(400);
     expect(n.json).toMatchObject({ id: null, error: { code: -32601 } });
     expect(n.reached).toEqual([]);
   });

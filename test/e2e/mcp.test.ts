@@ -68,6 +68,8 @@ describe.each(REVISIONS)('MCP %s through the gateway', (revision: Revision) => {
     const err = await rejection(c.callTool('share_issue', { id: 'ISS-1', email: 'mallory@evil.test' }));
     expect(err.code).toBe(-32050);
     expect(err.data.reasons).toContain('argument email of share_issue: mallory@evil.test is outside the allowed domains (example.com)');
+    // Hosts show the message: it names the reason too.
+    expect(err.message).toContain('The policy does not permit this call: argument email of share_issue: mallory@evil.test is outside the allowed domains');
     expect(up.received.some((r) => r.raw.includes('evil.test'))).toBe(false);
     const ok = await c.callTool('share_issue', { id: 'ISS-1', email: 'dana@example.com' });
     expect(ok.content[0]!.text).toBe('shared ISS-1 with dana@example.com');
@@ -165,6 +167,10 @@ describe('MCP 2025-11-25 sessions: GET stream and DELETE through the gateway', (
     const session = { 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' };
     expect(session['mcp-session-id']).toBeTruthy();
     expect((await fetch(g.url, { method: 'POST', headers: { ...post, ...session }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) })).status).toBe(202);
+    // A refused notification is 400, never 404 (which a client reads as "session gone").
+    const refused = await fetch(g.url, { method: 'POST', headers: { ...post, ...session }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/unheard_of' }) });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32601 } });
 
     const stream = await fetch(g.url, { method: 'GET', headers: { ...auth, ...session, accept: 'text/event-stream' } });
     expect(stream.status).toBe(200);
