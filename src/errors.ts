@@ -76,6 +76,7 @@ export const REASONS = {
   mcp_origin_refused: 'forbidden',
   mcp_method_unknown: 'unknown_route',
   mcp_method_refused: 'unknown_route',
+  mcp_discovery_refused: 'unknown_route',
   mcp_tool_unknown: 'unknown_route',
   mcp_tool_changed: 'forbidden',
   mcp_session_unknown: 'unknown_route',

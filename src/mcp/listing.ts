@@ -11,6 +11,8 @@ import type { RpcId } from './protocol.js';
 import { sseRewriter } from './sse.js';
 
 export type ToolsFilter = (tools: readonly unknown[]) => Promise<unknown[]>;
+/** A JSON-RPC result's new form, or undefined to leave the message as it is. */
+export type ResultRewrite = (result: Record<string, unknown>) => Promise<Record<string, unknown> | undefined>;
 
 export interface ListedResponse {
   readonly headers: Record<string, string | string[]>;
@@ -27,11 +29,31 @@ export interface ListingOptions {
 
 export class ListingError extends Error {}
 
-export async function filterListing(headers: Record<string, string | string[]>, body: NodeJS.ReadableStream, opts: ListingOptions): Promise<ListedResponse> {
+export function filterListing(headers: Record<string, string | string[]>, body: NodeJS.ReadableStream, opts: ListingOptions): Promise<ListedResponse> {
+  return rewriteResults(headers, body, {
+    id: opts.id,
+    maxBytes: opts.maxBytes,
+    async rewrite(result) {
+      if (!('tools' in result)) return undefined;
+      // A result whose tools field is not a list is not something the client can be shown safely.
+      const tools = Array.isArray(result.tools) ? result.tools : [];
+      const out: Record<string, unknown> = { ...result, tools: await opts.filter(tools) };
+      if (opts.modern) out.cacheScope = 'private';
+      return out;
+    },
+  });
+}
+
+/**
+ * Rewrites the result of the JSON-RPC response answering `id` (any response on a GET stream, `id`
+ * undefined), in one JSON body or in a server-sent-event stream; marked private, never cached for
+ * another caller.
+ */
+export async function rewriteResults(headers: Record<string, string | string[]>, body: NodeJS.ReadableStream, opts: { id: RpcId | undefined; maxBytes: number; rewrite: ResultRewrite }): Promise<ListedResponse> {
   const type = String(headers['content-type'] ?? '').toLowerCase();
   const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
   // The gateway asks for identity; a server that compresses anyway cannot be filtered, so it is refused.
-  if (encoding !== 'identity') throw new ListingError(`the server answered tools/list with content-encoding ${encoding}`);
+  if (encoding !== 'identity') throw new ListingError(`the server answered with content-encoding ${encoding}`);
   const out: Record<string, string | string[]> = { ...headers, 'cache-control': 'private, no-store', vary: 'authorization' };
   const rewrite = (data: string) => rewriteMessage(data, opts);
   if (type.startsWith('text/event-stream')) {
@@ -50,8 +72,8 @@ export async function filterListing(headers: Record<string, string | string[]>, 
   return { headers: out, body };
 }
 
-/** The message's new serialisation if it is a tools result to filter, else undefined. */
-async function rewriteMessage(data: string, opts: ListingOptions): Promise<string | undefined> {
+/** The message's new serialisation if it is a result to rewrite, else undefined. */
+async function rewriteMessage(data: string, opts: { id: RpcId | undefined; rewrite: ResultRewrite }): Promise<string | undefined> {
   let msg: unknown;
   try {
     msg = JSON.parse(data);
@@ -59,13 +81,10 @@ async function rewriteMessage(data: string, opts: ListingOptions): Promise<strin
     // Not JSON (an SSE comment payload, say): no tools can hide in it.
     return undefined;
   }
-  if (!isObject(msg) || !isObject(msg.result) || !('tools' in msg.result)) return undefined;
+  if (!isObject(msg) || !isObject(msg.result)) return undefined;
   if (opts.id !== undefined && msg.id !== opts.id) return undefined;
-  // A result whose tools field is not a list is not something the client can be shown safely.
-  const tools = Array.isArray(msg.result.tools) ? msg.result.tools : [];
-  const result: Record<string, unknown> = { ...msg.result, tools: await opts.filter(tools) };
-  if (opts.modern) result.cacheScope = 'private';
-  return JSON.stringify({ ...msg, result });
+  const result = await opts.rewrite(msg.result);
+  return result === undefined ? undefined : JSON.stringify({ ...msg, result });
 }
 
 async function readAll(body: NodeJS.ReadableStream, max: number): Promise<string> {
@@ -73,7 +92,7 @@ async function readAll(body: NodeJS.ReadableStream, max: number): Promise<string
   let n = 0;
   for await (const c of body as AsyncIterable<Buffer>) {
     n += c.length;
-    if (n > max) throw new ListingError(`the tools/list response exceeds ${max} bytes (tools.<name>.mcp.max_list_bytes)`);
+    if (n > max) throw new ListingError(`the response exceeds ${max} bytes (tools.<name>.mcp.max_list_bytes)`);
     chunks.push(c);
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -40,6 +40,7 @@ const CODE_BY_REASON: Partial<Record<Reason, number>> = {
   mcp_header_mismatch: RPC.headerMismatch,
   mcp_method_unknown: RPC.methodNotFound,
   mcp_method_refused: RPC.methodNotFound,
+  mcp_discovery_refused: RPC.methodNotFound,
   // MCP: "Unknown tools" are -32602.
   mcp_tool_unknown: RPC.invalidParams,
   operation_unknown: RPC.methodNotFound,

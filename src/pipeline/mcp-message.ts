@@ -68,7 +68,9 @@ export function createMcpMessage(state: StateStore, bodyTimeoutMs: number) {
         throw new GatewayError('mcp_method_unknown', `The gateway has no rule for the MCP method ${JSON.stringify(method)}, so it is refused.`);
       } else if (rule === 'data') {
         const op = route.methods.get(method);
-        if (!op) throw new GatewayError('mcp_method_refused', `${method} is not an operation of the MCP tool ${tool.name}.`);
+        // A host's discovery (listing resources or prompts it was not offered) is refused without
+        // counting against the agent's trust; reading or fetching is a refusal like any other.
+        if (!op) throw new GatewayError(DISCOVERY.has(method) ? 'mcp_discovery_refused' : 'mcp_method_refused', `${method} is not an operation of the MCP tool ${tool.name}.`);
         ctx.operation = op;
       } else if (rule === 'call-tool') {
         const name = params?.name;
@@ -97,6 +99,8 @@ export function createMcpMessage(state: StateStore, bodyTimeoutMs: number) {
     ctx.bufferedBody = Buffer.from(JSON.stringify(msg.message));
   }
 }
+
+const DISCOVERY = new Set(['resources/list', 'resources/templates/list', 'prompts/list']);
 
 function isModern(revision: string | undefined): boolean {
   return revision !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(revision) && revision >= MODERN_REVISION;

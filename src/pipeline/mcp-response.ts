@@ -12,7 +12,7 @@ import type { ToolRoute } from '../config/compile.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { filterListing, ListingError } from '../mcp/listing.js';
+import { filterListing, ListingError, rewriteResults } from '../mcp/listing.js';
 import { isObject } from '../mcp/message.js';
 import { definitionDigest, pinVerdict, type ToolPin } from '../mcp/pins.js';
 import type { StateStore } from '../state/store.js';
@@ -35,6 +35,7 @@ export function createMcpResponse(deps: McpResponseDeps) {
   return function mcpResponse(ctx: CallContext, res: UpstreamResponse): Promise<UpstreamResponse> | UpstreamResponse {
     const mcp = ctx.mcp;
     if (!mcp || res.status >= 300) return res;
+    if (mcp.method === 'initialize' || mcp.method === 'server/discover') return advertised(ctx, res).then((r) => answeredOnCut(ctx, r));
     const listing = mcp.method === 'tools/list' || mcp.transport === 'stream';
     if (!listing) return answeredOnCut(ctx, res);
     return filtered(ctx, res).then((r) => answeredOnCut(ctx, r));
@@ -90,6 +91,37 @@ export function createMcpResponse(deps: McpResponseDeps) {
       }
     })();
     return { ...res, body: out };
+  }
+
+  /**
+   * The server's capabilities as this caller may use them: resources, prompts and completions only
+   * when an operation of the tool names one of their methods and the token's scope covers it; tasks
+   * never (their methods are refused: a task's result would be fetched outside the decided call).
+   * A host then does not ask for what it would be refused.
+   */
+  async function advertised(ctx: CallContext, res: UpstreamResponse): Promise<UpstreamResponse> {
+    const tool = ctx.tool!;
+    const usable = (prefix: string) => [...tool.mcp!.methods].some(([method, op]) => method.startsWith(prefix) && hasScope(ctx.principal!, tool.name, op.scope));
+    try {
+      const out = await rewriteResults(res.headers, res.body as NodeJS.ReadableStream, {
+        id: ctx.mcp!.id ?? undefined,
+        maxBytes: tool.mcp!.maxListBytes,
+        async rewrite(result) {
+          if (!isObject(result.capabilities)) return undefined;
+          const capabilities: Record<string, unknown> = { ...result.capabilities };
+          delete capabilities.tasks;
+          if (!usable('resources/')) delete capabilities.resources;
+          if (!usable('prompts/')) delete capabilities.prompts;
+          if (!usable('completion/')) delete capabilities.completions;
+          return { ...result, capabilities };
+        },
+      });
+      return { status: res.status, headers: out.headers, body: out.body };
+    } catch (err) {
+      (res.body as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      if (err instanceof ListingError) throw new GatewayError('upstream_reset', `The server's capabilities could not be read: ${err.message}.`, { cause: err });
+      throw err;
+    }
   }
 
   /** Why this listed tool is hidden from this caller, or undefined to show it. */

@@ -95,7 +95,8 @@ export async function startV2Upstream(tools = testTools()): Promise<McpUpstream>
 }
 
 /** 2025-11-25: the SDK 1.x server with sessions (Mcp-Session-Id, GET stream, DELETE). */
-export async function startV1Upstream(tools = testTools()): Promise<McpUpstream> {
+/** `extras`: the server also offers a resource and a prompt (and advertises both capabilities). */
+export async function startV1Upstream(tools = testTools(), opts: { extras?: boolean } = {}): Promise<McpUpstream> {
   const received: Received[] = [];
   const record = recorder(received);
   const sessions = new Map<string, V1ServerTransport>();
@@ -115,7 +116,7 @@ export async function startV1Upstream(tools = testTools()): Promise<McpUpstream>
         }
         const t = new V1ServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (id) => void sessions.set(id, t) });
         t.onclose = () => void (t.sessionId && sessions.delete(t.sessionId));
-        await v1Server(tools).connect(t);
+        await v1Server(tools, opts.extras).connect(t);
         transport = t;
       }
       await transport.handleRequest(req, res, parsed);
@@ -130,8 +131,12 @@ export async function startV1Upstream(tools = testTools()): Promise<McpUpstream>
   });
 }
 
-function v1Server(tools: readonly TrackerTool[]): V1Server {
+function v1Server(tools: readonly TrackerTool[], extras = false): V1Server {
   const server = new V1Server({ name: 'tracker', version: '1.0.0' });
+  if (extras) {
+    server.registerResource('knowledge', 'memory://knowledge-graph', { description: 'the knowledge graph' }, async (uri) => ({ contents: [{ uri: uri.href, text: 'graph' }] }));
+    server.registerPrompt('triage', { description: 'triage an issue' }, () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'triage' } }] }));
+  }
   for (const t of tools) {
     server.registerTool(t.name, { description: t.description, inputSchema: t.shape }, (args: Record<string, unknown>, extra) =>
       t.handler(args, {
