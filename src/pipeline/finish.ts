@@ -3,6 +3,7 @@
  * updates, all sharing the same reason code, and the hash-chained audit event, written before the
  * answer is released.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { GatewayError } from '../errors.js';
 import type { AccessLog, Logger } from '../observability/logger.js';
@@ -106,6 +107,9 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLog
     }
     if (gErr.extra.headers) reply.headers(gErr.extra.headers);
     if (ctx.tool?.mcp && gErr.code !== 'invalid_token') return reply.type('application/json').send(JSON.stringify(mcpAnswer(ctx, reply, gErr)));
+    // The token is checked before the tool is known, so an MCP client is recognised by what it sends
+    // (which reveals nothing about the path): its 401 is a JSON-RPC error (-32056), id null.
+    if (gErr.code === 'invalid_token' && speaksMcp(ctx.raw.headers)) return reply.type('application/json').send(JSON.stringify(rpcRefusal(gErr, undefined, ctx.requestId).body));
     return reply.type('application/json; charset=utf-8').send(JSON.stringify(gErr.body(ctx.requestId)));
   }
 
@@ -161,6 +165,13 @@ function mcpAnswer(ctx: CallContext, reply: FastifyReply, err: GatewayError): Re
   const r = rpcRefusal(err, mcp, ctx.requestId);
   reply.code(r.status);
   return r.body;
+}
+
+/** An MCP Streamable HTTP client: it names its protocol version, or accepts both JSON and an event stream. */
+function speaksMcp(h: IncomingHttpHeaders): boolean {
+  if (h['mcp-protocol-version'] !== undefined) return true;
+  const accept = String(h.accept ?? '').toLowerCase();
+  return accept.includes('application/json') && accept.includes('text/event-stream');
 }
 
 function round(ms: number): number {

@@ -80,6 +80,20 @@ describe('refused before the server', () => {
     expect(r.reached).toEqual([]);
   });
 
+  it('answers an MCP client without a valid token with 401 and the JSON-RPC error -32056; any other client with the usual body', async () => {
+    const initialize = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    const mcp = await send(g.gw.proxyUrl, { method: 'POST', path: '/tools/tracker', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: initialize });
+    expect(mcp.status).toBe(401);
+    expect(mcp.headers['www-authenticate']).toMatch(/^Bearer realm="portcullis"/);
+    expect(mcp.json()).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32056, data: { error: 'invalid_token', reasons: ['token_missing'] } } });
+    const expired = await send(g.gw.proxyUrl, { method: 'POST', path: '/tools/tracker', headers: { authorization: 'Bearer not.a.jwt', 'content-type': 'application/json', 'mcp-protocol-version': '2025-11-25' }, body: initialize });
+    expect(expired.json()).toMatchObject({ id: null, error: { code: -32056, data: { reasons: ['token_malformed'] } } });
+    const plain = await send(g.gw.proxyUrl, { method: 'GET', path: '/tools/tracker' });
+    expect(plain.status).toBe(401);
+    expect(plain.json()).toMatchObject({ error: 'invalid_token', reasons: ['token_missing'] });
+    expect(plain.json().jsonrpc).toBeUndefined();
+  });
+
   it('answers a refused request with its own id, and a refused notification with id null', async () => {
     const r = await post(JSON.stringify({ jsonrpc: '2.0', id: 'req-42', method: 'tools/call', params: { name: 'delete_issue', arguments: { id: 'ISS-1' }, _meta: META } }), {}, 'tools/call', 'delete_issue');
     expect(r.status).toBe(200);
