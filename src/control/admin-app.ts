@@ -106,7 +106,7 @@ export function createAdminApp(config: RuntimeConfig, deps: AdminAppDeps): { app
   registerTrustRoutes(app, config, authenticate, { state: deps.state, audit: deps.auditPort, metrics: deps.metrics, trust: deps.trust, registry: deps.registry });
   registerMcpRoutes(app, config, authenticate, { state: deps.state, audit: deps.auditPort, metrics: deps.metrics });
   const tools = new Set(config.tools.keys());
-  registerAgentRoutes(app, authenticate, { state: deps.state, registry: deps.registry, directory: deps.directory, tools });
+  registerAgentRoutes(app, authenticate, { registry: deps.registry, directory: deps.directory, tools });
   registerScim(app, authenticate, { state: deps.state, writer: deps.directory, audit: deps.auditPort, metrics: deps.metrics, tools });
   return { app, authenticate };
 }

@@ -9,11 +9,9 @@ import type { FastifyInstance } from 'fastify';
 import { GatewayError, type Reason } from '../errors.js';
 import type { AgentAttributes, Registry } from '../directory/registry.js';
 import type { DirectoryWriter } from '../directory/writer.js';
-import type { StateStore } from '../state/store.js';
 import { ScimError } from '../directory/scim/errors.js';
-import { toAttributes } from '../directory/scim/resource.js';
+import { etag, toAttributes } from '../directory/scim/resource.js';
 import { AGENT_SCHEMA, RESOURCE_TYPES } from '../directory/scim/schemas.js';
-import { etag } from '../directory/scim/resource.js';
 import { requireRole, type AdminAuthenticator } from './admin-auth.js';
 
 const AGENT_TYPE = RESOURCE_TYPES.find((t) => t.kind === 'Agent')!;
@@ -22,7 +20,6 @@ const ACTIONS = { suspend: 'suspended', resume: 'active', retire: 'retired' } as
 const FIELDS: Record<string, string> = { id: 'agentId', owner: 'owner', purpose: 'purpose', roles: 'roles', max_classification: 'maxClassification', status: 'status', trust_level: 'trustLevel', version: 'version', scopes: 'scopes', max_token_ttl: 'maxTokenTtl', risk_profile: 'riskProfile', credentials: 'credentials' };
 
 export interface AgentRouteDeps {
-  readonly state: StateStore;
   readonly registry: Registry;
   readonly directory: DirectoryWriter;
   readonly tools: ReadonlySet<string>;

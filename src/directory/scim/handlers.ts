@@ -60,7 +60,7 @@ export function registerScimResources(scim: FastifyInstance, type: ResourceType,
   function one(reply: FastifyReply, request: FastifyRequest, r: DirectoryRecord, status = 200) {
     reply.header('etag', etag(r));
     const q = request.query as ListQuery;
-    return send(reply, projection(type, q.attributes, q.excludedAttributes)(show(request)(r)), status);
+    return send(reply, projection(q.attributes, q.excludedAttributes)(show(request)(r)), status);
   }
 
   scim.get<{ Querystring: ListQuery }>(path, async (request, reply) => send(reply, list(type, dir().ofKind(type.kind), request.query, show(request), unique)));

@@ -44,7 +44,7 @@ export function list(type: ResourceType, records: Iterable<DirectoryRecord>, q: 
   const start = Math.max(1, integer(q.startIndex, 'startIndex') ?? 1);
   const count = Math.min(MAX_RESULTS, Math.max(0, integer(q.count, 'count') ?? DEFAULT_COUNT));
   const order = sorter(type, q.sortBy, q.sortOrder);
-  const project = projection(type, q.attributes, q.excludedAttributes);
+  const project = projection(q.attributes, q.excludedAttributes);
   let total: number;
   let page: Record<string, unknown>[];
   if (!match && !order) {
@@ -94,9 +94,9 @@ function sorter(type: ResourceType, sortBy: string | undefined, sortOrder: strin
 }
 
 /** `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5), at the top level; id, schemas and meta always stay. */
-export function projection(type: ResourceType, include?: string | readonly string[], exclude?: string | readonly string[]) {
+export function projection(include?: string | readonly string[], exclude?: string | readonly string[]) {
   const names = (v: string | readonly string[] | undefined) =>
-    (typeof v === 'string' ? v.split(',') : v ?? []).map((s) => s.trim()).filter(Boolean).map((s) => parseAttrPath(s.replace(new RegExp(`^${type.schema}:`, 'i'), '')).attr.toLowerCase());
+    (typeof v === 'string' ? v.split(',') : v ?? []).map((s) => s.trim()).filter(Boolean).map((s) => parseAttrPath(s).attr.toLowerCase());
   const inc = names(include);
   const exc = names(exclude);
   if (inc.length === 0 && exc.length === 0) return (r: Record<string, unknown>) => r;
