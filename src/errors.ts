@@ -155,7 +155,7 @@ export class GatewayError extends Error {
     readonly reason: Reason,
     /** Agent-facing detail; must never contain a secret. */
     detail?: string,
-    readonly extra: { reasons?: readonly string[]; policyRevision?: string; approvalId?: string; headers?: Record<string, string>; cause?: unknown } = {},
+    readonly extra: { reasons?: readonly string[]; policyRevision?: string; approvalId?: string; approvalUrl?: string; headers?: Record<string, string>; cause?: unknown } = {},
   ) {
     const code = REASONS[reason];
     super(detail ?? ERROR_CODES[code].message, extra.cause === undefined ? undefined : { cause: extra.cause });
@@ -168,6 +168,7 @@ export class GatewayError extends Error {
     const body: ErrorBody = { error: this.code, message: this.message, request_id: requestId, reasons: [this.reason, ...(this.extra.reasons ?? [])] };
     if (this.extra.policyRevision !== undefined) body.policy_revision = this.extra.policyRevision;
     if (this.extra.approvalId !== undefined) body.approval_id = this.extra.approvalId;
+    if (this.extra.approvalUrl !== undefined) body.approval_url = this.extra.approvalUrl;
     return body;
   }
 }
@@ -181,4 +182,6 @@ export interface ErrorBody {
   policy_revision?: string;
   /** The approval a held call waits for (approval_pending) or was refused on. */
   approval_id?: string;
+  /** Where the agent polls that approval (GET, same token): absolute when the request named its host. */
+  approval_url?: string;
 }

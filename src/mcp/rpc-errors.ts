@@ -77,8 +77,12 @@ export const APPROVAL_STATE_PREFIX = 'portcullis.approval:';
 
 /**
  * A held tools/call for a 2026-07-28 client: instead of holding the connection, answer
- * `input_required` with only a requestState (a "requestState-only leg"): the client's SDK retries
- * the identical call with it, and the gateway releases the call once a human approved.
+ * `input_required` with a requestState and an empty `inputRequests` (nothing for the client to
+ * fulfil, only to retry): the SDKs retry the identical call with the requestState, and the gateway
+ * releases it once a human approved. An SDK reads an empty `inputRequests` as "retry later" and
+ * gives up with an error after a few rounds (the Go SDK after 3), never with a result. The same
+ * answer is a failed tool result (`isError`, the reason as text) for a client that ignores
+ * `resultType`, so no client can read it as success.
  */
 export function inputRequiredResult(mcp: McpCall, approvalId: string, body: ErrorBody): Record<string, unknown> {
   return {
@@ -86,8 +90,11 @@ export function inputRequiredResult(mcp: McpCall, approvalId: string, body: Erro
     id: mcp.id ?? null,
     result: {
       resultType: 'input_required',
+      inputRequests: {},
       requestState: APPROVAL_STATE_PREFIX + approvalId,
-      _meta: { 'dev.portcullis/approval': { approval_id: approvalId, message: body.message, reasons: body.reasons, request_id: body.request_id } },
+      isError: true,
+      content: [{ type: 'text', text: body.message }],
+      _meta: { 'dev.portcullis/approval': { approval_id: approvalId, approval_url: body.approval_url, message: body.message, reasons: body.reasons, request_id: body.request_id } },
     },
   };
 }

@@ -3,7 +3,8 @@
  * The call is bound to an approval by its fingerprint (agent, user, tool, operation, method, path,
  * query, body digest). It is held up to `approvals.hold`: approved in time, it proceeds; denied, it is
  * refused. Otherwise the agent gets 202 `approval_pending` and may repeat the identical call with
- * `Portcullis-Approval: <id>`; an approval is used at most once, even across replicas.
+ * `Portcullis-Approval: <id>` (an MCP client simply repeats it: the approval is bound to the call);
+ * an approval is used at most once, even across replicas.
  */
 import { randomUUID } from 'node:crypto';
 import type { RuntimeConfig } from '../config/compile.js';
@@ -35,12 +36,19 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
     // legs waits a little for the human (approvals.input_required_wait).
     const waitMs = ctx.mcp?.modern ? a.inputRequiredWaitMs : a.holdMs;
     const header = ctx.raw.headers['portcullis-approval'];
-    const presented = ctx.mcp?.approvalId ?? (typeof header === 'string' && header !== '' ? header : undefined);
+    let presented = ctx.mcp?.approvalId ?? (typeof header === 'string' && header !== '' ? header : undefined);
+    if (presented === undefined && ctx.mcp) {
+      // A stock MCP client cannot send our header: repeating the identical call presents the approval
+      // it is bound to, and a retry of a pending call waits on that approval instead of opening another.
+      const standing = await stored(state.findApproval(fp), NOT_FORWARDED);
+      if (standing?.status === 'denied') throw refusal('approval_rejected', standing.id, standing);
+      presented = standing?.id;
+    }
 
     if (presented !== undefined) {
       let t = await stored(state.consumeApproval(presented, fp), NOT_FORWARDED);
-      // A retry leg waits only on its own call's approval (another call's would end in approval_mismatch anyway).
-      if (!t.ok && t.why === 'not_approved' && t.approval?.status === 'pending' && ctx.mcp?.modern && sameFingerprint(t.approval.fingerprint, fp)) {
+      // An MCP retry waits on its own call's approval (another call's would end in approval_mismatch anyway).
+      if (!t.ok && t.why === 'not_approved' && t.approval?.status === 'pending' && ctx.mcp && sameFingerprint(t.approval.fingerprint, fp)) {
         const decided = await waitForDecision(state, presented, waitMs, ctx.abort.signal, deps.draining);
         if (decided?.status === 'denied') throw refusal('approval_rejected', presented, decided);
         if (decided?.status === 'approved') t = await stored(state.consumeApproval(presented, fp), NOT_FORWARDED);
@@ -67,7 +75,7 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
     const decided = await waitForDecision(state, approval.id, waitMs, ctx.abort.signal, deps.draining);
     if (decided?.status === 'approved') return release(ctx, approval.id, await stored(state.consumeApproval(approval.id, fp), NOT_FORWARDED));
     if (decided?.status === 'denied') throw refusal('approval_rejected', approval.id, decided);
-    throw pending(approval.id, decision.reasons, decision.revision);
+    throw pending(ctx, approval.id, decision.reasons, decision.revision);
   }
 
   function release(ctx: CallContext, id: string, t: Transition): void {
@@ -77,7 +85,7 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
       return;
     }
     if (t.why === 'expired') audit.record('approval', { action: 'expired', approval: forAudit(t.approval!) });
-    if (t.why === 'not_approved' && t.approval?.status === 'pending') throw pending(id, t.approval.reasons, ctx.decision!.revision);
+    if (t.why === 'not_approved' && t.approval?.status === 'pending') throw pending(ctx, id, t.approval.reasons, ctx.decision!.revision);
     const reason: Reason =
       t.why === 'unknown' ? 'approval_unknown'
       : t.why === 'mismatch' ? 'approval_mismatch'
@@ -87,15 +95,29 @@ export function createHold(config: RuntimeConfig, deps: { state: StateStore; aud
     throw refusal(reason, id, t.approval);
   }
 
-  function pending(id: string, reasons: readonly string[], revision: string): GatewayError {
-    return new GatewayError('approval_required', 'This call waits for a human approver. Repeat the identical call with the header Portcullis-Approval: ' + id + ' once it is approved.', {
+  function pending(ctx: CallContext, id: string, reasons: readonly string[], revision: string): GatewayError {
+    // The agent polls its approval on the proxy listener (src/pipeline/approval-status.ts).
+    const path = `/approvals/${id}`;
+    const url = pollUrl(ctx, path);
+    const how = ctx.mcp
+      ? `Poll GET ${url} with the same token, and repeat the identical call once it is approved.`
+      : `Repeat the identical call with the header Portcullis-Approval: ${id} once it is approved.`;
+    return new GatewayError('approval_required', `This call waits for a human approver (approval ${id}). ${how}`, {
       reasons,
       policyRevision: revision,
       approvalId: id,
-      // The agent polls its approval on the proxy listener (src/pipeline/approval-status.ts).
-      headers: { location: `/approvals/${id}`, 'retry-after': String(a.retryAfterSec) },
+      approvalUrl: url,
+      headers: { location: path, 'retry-after': String(a.retryAfterSec) },
     });
   }
+}
+
+/** The approval's address as this caller reached the gateway; the path alone when its Host is not a plain host[:port]. */
+function pollUrl(ctx: CallContext, path: string): string {
+  const host = ctx.raw.headers.host;
+  if (host === undefined || !/^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/.test(host)) return path;
+  const tls = (ctx.raw.socket as { encrypted?: boolean }).encrypted === true;
+  return `${tls ? 'https' : 'http'}://${host}${path}`;
 }
 
 function refusal(reason: Reason, id: string, approval: Approval | undefined): GatewayError {

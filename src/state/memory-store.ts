@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import { pinKey, type ToolPin } from '../mcp/pins.js';
 import { LocalRateLimiter } from '../trust/gcra.js';
 import { DirectorySnapshot, type DirectoryRecord } from '../directory/records.js';
-import { consumeTransition, decideTransition, StateSnapshot, type Approval, type Attestation, type Kill, type Revocation, type StateChange, type StateStore, type Transition, type TrustOverride, type TrustSignal } from './store.js';
+import { consumeTransition, decideTransition, standingApproval, StateSnapshot, type Approval, type Attestation, type Kill, type Revocation, type StateChange, type StateStore, type Transition, type TrustOverride, type TrustSignal } from './store.js';
 
 export interface MemoryStoreOptions {
   /** How long behaviour signals are kept (trust.window). */
@@ -134,6 +134,13 @@ export function createMemoryStore(file: string, opts: MemoryStoreOptions = {}): 
     // Single process, single thread: read-check-write cannot interleave.
     decideApproval: async (id, decision, by, comment) => changed(decideTransition(approvals.get(id), decision, by, comment, Date.now())),
     consumeApproval: async (id, fp) => changed(consumeTransition(approvals.get(id), fp, Date.now())),
+    async findApproval(fp) {
+      // Few approvals live at once (they expire); the newest standing one wins.
+      const now = Date.now();
+      let found: Approval | undefined;
+      for (const a of approvals.values()) if (standingApproval(a, fp, now) && (!found || a.created_at >= found.created_at)) found = a;
+      return found;
+    },
     toolPin: (tool, name) => snap.pins.get(pinKey(tool, name)),
     toolPins: () => [...snap.pins.values()],
     async setToolPin(pin) {

@@ -6,9 +6,9 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
-import { canonical } from '../audit/chain.js';
+import { canonical, sha256Hex } from '../audit/chain.js';
 import { CONSUME, DECIDE, type storeKeys } from './redis-connection.js';
-import type { Approval, Fingerprint, StateChange, StateStore, Transition } from './store.js';
+import { standingApproval, type Approval, type Fingerprint, type StateChange, type StateStore, type Transition } from './store.js';
 
 export interface RedisApprovalDeps {
   readonly cmd: Redis | Cluster;
@@ -19,7 +19,7 @@ export interface RedisApprovalDeps {
   readonly announce: (approval: Approval) => string;
 }
 
-type Approvals = Pick<StateStore, 'createApproval' | 'getApproval' | 'listApprovals' | 'decideApproval' | 'consumeApproval'>;
+type Approvals = Pick<StateStore, 'createApproval' | 'getApproval' | 'listApprovals' | 'decideApproval' | 'consumeApproval' | 'findApproval'>;
 
 export function createRedisApprovals({ cmd, keys, logger, emit, announce }: RedisApprovalDeps): Approvals {
   async function readApproval(id: string): Promise<Approval | undefined> {
@@ -57,6 +57,7 @@ export function createRedisApprovals({ cmd, keys, logger, emit, announce }: Redi
       // Kept a day past expiry for the approvers' list; the audit trail keeps it for good.
       m.pexpireat(key, approval.expires_at + 86_400_000);
       m.zadd(keys.approvals, approval.expires_at, approval.id);
+      m.set(keys.approvalOf(sha256Hex(fingerprintKey(approval.fingerprint))), approval.id, 'PXAT', approval.expires_at);
       m.zremrangebyscore(keys.approvals, 0, Date.now() - 86_400_000);
       const res = await m.exec();
       if (!res || res.some(([e]) => e)) throw new Error('the state store did not store the approval');
@@ -71,6 +72,10 @@ export function createRedisApprovals({ cmd, keys, logger, emit, announce }: Redi
     },
     decideApproval: (id, decision, by, comment) => transition(DECIDE, id, [decision, by, comment, String(Date.now()), new Date().toISOString()]),
     consumeApproval: (id, fp) => transition(CONSUME, id, [fingerprintKey(fp), String(Date.now())]),
+    async findApproval(fp) {
+      const id = await cmd.get(keys.approvalOf(sha256Hex(fingerprintKey(fp))));
+      return id === null ? undefined : standingApproval(await readApproval(id), fp, Date.now());
+    },
   };
 }
 

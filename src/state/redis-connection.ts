@@ -158,6 +158,8 @@ export function storeKeys(prefix: string) {
     approvals: `${tag}approvals`,
     pins: `${tag}mcp-pins`,
     approval: (id: string) => `${tag}approval:${id}`,
+    /** The latest approval of one exact call, by the sha256 of its canonical fingerprint. */
+    approvalOf: (fingerprintSha256: string) => `${tag}approval-of:${fingerprintSha256}`,
     signals: (agent: string) => `${tag}trust:signals:${agent}`,
     signalAgents: `${tag}trust:signal-agents`,
     attestations: `${tag}trust:attestations`,

@@ -154,6 +154,8 @@ export interface StateStore {
   decideApproval(id: string, decision: 'approved' | 'denied', by: string, comment: string): Promise<Transition>;
   /** approved → used, atomically, if the call's fingerprint is the approved one and it has not expired. */
   consumeApproval(id: string, fingerprint: Fingerprint): Promise<Transition>;
+  /** The latest unexpired approval bound to exactly this call (a plain retry of a held MCP call finds it), if any. */
+  findApproval(fingerprint: Fingerprint): Promise<Approval | undefined>;
 
   /** The pinned definition of an MCP tool (snapshot read). */
   toolPin(tool: string, name: string): ToolPin | undefined;
@@ -346,6 +348,11 @@ export function consumeTransition(a: Approval | undefined, fp: Fingerprint, now:
   if (a.expires_at <= now) return { ok: false, approval: { ...a, status: 'expired' }, why: 'expired' };
   if (!sameFingerprint(a.fingerprint, fp)) return { ok: false, approval: a, why: 'mismatch' };
   return { ok: true, approval: { ...a, status: 'used' } };
+}
+
+/** Whether an approval found for a call still stands for it: the same call, not used, not past its expiry. */
+export function standingApproval(a: Approval | undefined, fp: Fingerprint, now: number): Approval | undefined {
+  return a && a.status !== 'used' && a.status !== 'expired' && a.expires_at > now && sameFingerprint(a.fingerprint, fp) ? a : undefined;
 }
 
 export function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {

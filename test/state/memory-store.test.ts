@@ -41,3 +41,21 @@ describe('the memory store keeps trust inputs across a restart', () => {
     await store.close();
   });
 });
+
+describe('the memory store finds the approval of a repeated call', () => {
+  it('finds the newest standing approval of exactly this call, and none once used or for another agent', async () => {
+    const store = createMemoryStore(join(mkdtempSync(join(tmpdir(), 'portcullis-state-')), 'state.json'));
+    await store.start();
+    const fp = { agent: 'itops-bot', user: null, tool: 'tracker', operation: 'delete_issue', method: 'tools/call', path: '/delete_issue', query: '', body_sha256: 'ab' };
+    const approval = (id: string, at: number) => ({ id, status: 'pending' as const, fingerprint: fp, reasons: [], request_id: 'r', owner: null, created_at: new Date(at).toISOString(), expires_at: at + 60_000 });
+    await store.createApproval(approval('apr-old', Date.now() - 1000));
+    await store.createApproval(approval('apr-new', Date.now()));
+    expect((await store.findApproval(fp))?.id).toBe('apr-new');
+    expect(await store.findApproval({ ...fp, agent: 'sales-bot' })).toBeUndefined();
+    expect(await store.findApproval({ ...fp, body_sha256: 'cd' })).toBeUndefined();
+    await store.decideApproval('apr-new', 'approved', 'ann', '');
+    expect((await store.consumeApproval('apr-new', fp)).ok).toBe(true);
+    expect((await store.findApproval(fp))?.id).toBe('apr-old');
+    await store.close();
+  });
+});

@@ -53,12 +53,16 @@ async function exercise([a, b]: [StateStore, StateStore]) {
   const fp = { agent: 'support-bot', user: null, tool: 'crm', operation: 'export', method: 'GET', path: '/export', query: '', body_sha256: null };
   const id = `apr-${randomUUID()}`;
   await a.createApproval({ id, status: 'pending', fingerprint: fp, reasons: [], request_id: 'r', owner: null, created_at: new Date().toISOString(), expires_at: Date.now() + 60_000 });
+  // A plain retry of the call finds its approval on any replica; another agent's identical call does not.
+  expect((await b.findApproval(fp))?.id).toBe(id);
+  expect(await b.findApproval({ ...fp, agent: 'sales-bot' })).toBeUndefined();
   const decisions = await Promise.all([a.decideApproval(id, 'approved', 'ann', ''), b.decideApproval(id, 'denied', 'bob', '')]);
   expect(decisions.filter((d) => d.ok)).toHaveLength(1);
   const winner = decisions.find((d) => d.ok)!.approval!;
   if (winner.status === 'approved') {
     const uses = await Promise.all([a.consumeApproval(id, fp), b.consumeApproval(id, fp)]);
     expect(uses.filter((u) => u.ok)).toHaveLength(1);
+    expect(await a.findApproval(fp)).toBeUndefined();
   }
   return ms;
 }
