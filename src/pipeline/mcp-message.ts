@@ -84,6 +84,10 @@ export function createMcpMessage(state: StateStore, bodyTimeoutMs: number) {
           throw new GatewayError('mcp_tool_changed', `The definition of ${name} changed since it was approved; an admin must approve the new one.`);
         }
         ctx.operation = op;
+        // The gateway declares no tasks capability, and a receiver without it runs a task-augmented
+        // request as a plain one (MCP tasks): the result then comes back in this call, which the
+        // policy decided, instead of through tasks/result, which nothing would govern.
+        delete params!.task;
         const state_ = params!.requestState;
         let approvalId: string | undefined;
         if (typeof state_ === 'string' && state_.startsWith(APPROVAL_STATE_PREFIX)) {

@@ -157,6 +157,13 @@ describe('one tool for the policy and the server', () => {
     expect(r.reached[0]!.raw).not.toContain('portcullis.approval');
   });
 
+  it('runs a task-augmented tools/call as a plain call: the server never starts a task whose result nothing governs', async () => {
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 10, method: 'tools/call', params: { name: 'search_issues', arguments: { query: 'vpn' }, task: { ttl: 60000 }, _meta: META } });
+    const r = await post(body);
+    expect(r.json.result.content[0].text).toContain('ISS-1');
+    expect(r.reached[0]!.body?.params).not.toHaveProperty('task');
+  });
+
   it('marks a filtered tools/list private', async () => {
     const r = await post(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list', params: { _meta: META } }), {}, 'tools/list', null);
     expect(r.status).toBe(200);
