@@ -78,6 +78,8 @@ export const REASONS = {
   mcp_method_refused: 'unknown_route',
   mcp_discovery_refused: 'unknown_route',
   mcp_tool_unknown: 'unknown_route',
+  mcp_resource_unknown: 'unknown_route',
+  mcp_prompt_unknown: 'unknown_route',
   mcp_tool_changed: 'forbidden',
   mcp_session_unknown: 'unknown_route',
   mcp_session_foreign: 'forbidden',

@@ -12,7 +12,7 @@ import { compileProxyListen, type ProxyListen } from './compile-listen.js';
 import { compilePolicy, type PolicyConfig } from './compile-policy.js';
 import { compileRate, compileRateLimits, compileTrust, type RateLimitsConfig, type RateRule, type TrustConfig } from './compile-trust.js';
 import type { ActionName, Classification, RawConfig, TrustLevel } from './schema.js';
-import { DATA_METHODS } from '../mcp/protocol.js';
+import { checkMcpOperation, compileMcp, type ResourceRule } from './compile-mcp.js';
 import { compileCapture, type CaptureRules } from './compile-capture.js';
 import { compileSso, type SsoConfig } from './compile-sso.js';
 import { compileAgentIdentity, compileTokenService, type AgentIdentityConfig, type TokenServiceConfig } from './compile-identity.js';
@@ -49,6 +49,8 @@ export interface OperationRoute extends OperationTemplate {
   readonly risk: 'low' | 'medium' | 'high';
   readonly mcpTool?: string;
   readonly mcpMethod?: string;
+  readonly mcpResource?: string;
+  readonly mcpPrompt?: string;
   /** `tool:action`, precomputed for the scope check. */
   readonly scope: string;
   /** Per agent × this operation. */
@@ -80,8 +82,12 @@ export interface ToolRoute {
 export interface McpToolRoute {
   /** tools/call name → operation (`mcp_tool`). */
   readonly tools: ReadonlyMap<string, OperationRoute>;
-  /** Other data methods (resources/read, prompts/get…) → operation (`mcp_method`). */
+  /** Other data methods (resources/read, prompts/get…) → operation (`mcp_method`): every URI or name. */
   readonly methods: ReadonlyMap<string, OperationRoute>;
+  /** prompts/get name → operation (`mcp_prompt`). */
+  readonly prompts: ReadonlyMap<string, OperationRoute>;
+  /** resources/read, subscribe, unsubscribe by URI pattern (`mcp_resource`), first match wins. */
+  readonly resources: readonly ResourceRule[];
   readonly allowedOrigins: ReadonlySet<string>;
   /** Tool definitions pinned in gateway.yaml: name → "sha256:<hex>". */
   readonly pins: ReadonlyMap<string, string>;
@@ -280,14 +286,8 @@ function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody
     if (t.protocol === 'http') {
       if (!op.path) throw new ConfigError(`${opAt}.path`, 'is required for an http tool');
       if (!op.method) throw new ConfigError(`${opAt}.method`, 'is required for an http tool');
-      if (op.mcp_tool !== undefined || op.mcp_method !== undefined) throw new ConfigError(opAt, 'mcp_tool and mcp_method apply only to a tool with protocol: mcp');
-    } else {
-      if ((op.mcp_tool === undefined) === (op.mcp_method === undefined)) throw new ConfigError(`${opAt}.mcp_tool`, 'an mcp operation names exactly one of mcp_tool (a tools/call name) or mcp_method');
-      if (op.mcp_method !== undefined && !DATA_METHODS.includes(op.mcp_method)) {
-        throw new ConfigError(`${opAt}.mcp_method`, `must be one of ${DATA_METHODS.join(', ')} (got ${JSON.stringify(op.mcp_method)})`);
-      }
-      if (op.method !== undefined || op.path !== undefined) throw new ConfigError(opAt, 'an mcp operation is matched by mcp_tool or mcp_method, not by method and path');
     }
+    checkMcpOperation(opAt, op, t.protocol);
     let template: OperationTemplate;
     try {
       template = compileTemplate(op.method ?? 'POST', op.path ?? '/');
@@ -295,7 +295,7 @@ function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody
       throw new ConfigError(`${opAt}.path`, (err as Error).message);
     }
     return {
-      ...template, name: op.name, action: op.action, risk: op.risk, mcpTool: op.mcp_tool, mcpMethod: op.mcp_method, scope: `${name}:${op.action}`,
+      ...template, name: op.name, action: op.action, risk: op.risk, mcpTool: op.mcp_tool, mcpMethod: op.mcp_method, mcpResource: op.mcp_resource, mcpPrompt: op.mcp_prompt, scope: `${name}:${op.action}`,
       rateLimit: op.rate_limit && compileRate(op.rate_limit, `${opAt}.rate_limit`),
     };
   });
@@ -318,26 +318,6 @@ function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody
     capture: compileCapture(t.capture, `${at}.capture`),
     rateLimit: t.rate_limit && compileRate(t.rate_limit, `${at}.rate_limit`),
     mcp: t.protocol === 'mcp' ? compileMcp(at, t, operations) : undefined,
-  };
-}
-
-function compileMcp(at: string, t: RawConfig['tools'][string], operations: readonly OperationRoute[]): McpToolRoute {
-  const tools = new Map<string, OperationRoute>();
-  const methods = new Map<string, OperationRoute>();
-  operations.forEach((op, i) => {
-    const [map, key, what] = op.mcpTool !== undefined ? [tools, op.mcpTool, 'mcp_tool'] : [methods, op.mcpMethod!, 'mcp_method'];
-    if (map.has(key)) throw new ConfigError(`${at}.operations.${i}.${what}`, `${JSON.stringify(key)} is already the operation ${map.get(key)!.name}`);
-    map.set(key, op);
-  });
-  const m = t.mcp;
-  const pins = new Map(Object.entries(m?.pins ?? {}));
-  for (const name of pins.keys()) if (!tools.has(name)) throw new ConfigError(`${at}.mcp.pins.${name}`, 'pins a tool no operation names in mcp_tool');
-  return {
-    tools,
-    methods,
-    allowedOrigins: new Set((m?.allowed_origins ?? []).map((o) => o.toLowerCase())),
-    pins,
-    maxListBytes: size(m?.max_list_bytes ?? '4mb', `${at}.mcp.max_list_bytes`),
   };
 }
 

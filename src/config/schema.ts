@@ -60,6 +60,10 @@ const Operation = Type.Object(
     mcp_tool: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     // An MCP method other than tools/call that touches the server's data (resources/read, prompts/get…).
     mcp_method: Type.Optional(Type.String({ minLength: 1 })),
+    // resources/read, subscribe and unsubscribe of URIs matching this pattern (`*`: any run of characters).
+    mcp_resource: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+    // prompts/get of this prompt name, exactly.
+    mcp_prompt: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     action: Action,
     risk: Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high')], { default: 'low' }),
     // Per agent × this operation (for an MCP tool: per MCP tool name), on top of the other limits.

@@ -90,6 +90,10 @@ export interface McpCall {
   /** tools/call: the tool's name and arguments exactly as authorised. */
   readonly tool?: string;
   readonly arguments?: Record<string, unknown> | null;
+  /** resources/read, subscribe, unsubscribe: the URI as sent; completion/complete: its ref's URI. */
+  readonly uri?: string;
+  /** prompts/get: the prompt's name (its `arguments` are in `arguments`); completion/complete: its ref's name. */
+  readonly prompt?: string;
   /** sha256 of the arguments' canonical JSON: what an approval is bound to and the audit event keeps. */
   readonly argumentsSha256?: string | null;
   /** The protocol revision the client speaks, from the body's envelope or the header. */

@@ -43,6 +43,9 @@ const CODE_BY_REASON: Partial<Record<Reason, number>> = {
   mcp_discovery_refused: RPC.methodNotFound,
   // MCP: "Unknown tools" are -32602.
   mcp_tool_unknown: RPC.invalidParams,
+  // MCP: an invalid prompt name is -32602; a resource no operation covers is answered alike.
+  mcp_prompt_unknown: RPC.invalidParams,
+  mcp_resource_unknown: RPC.invalidParams,
   operation_unknown: RPC.methodNotFound,
 };
 

@@ -33,7 +33,7 @@ export interface CapturedCall {
   readonly content_note: 'none' | 'complete' | 'fields' | 'not_json' | 'too_large';
   readonly body_bytes: number | null;
   readonly body_sha256: string | null;
-  readonly mcp: { readonly method: string | null; readonly tool: string | null } | null;
+  readonly mcp: { readonly method: string | null; readonly tool: string | null; readonly uri?: string; readonly prompt?: string } | null;
   readonly trust: { readonly score: number; readonly level: string } | null;
   readonly reasons: readonly string[];
   readonly policy_revision: string;
@@ -63,7 +63,7 @@ export function captureCall(ctx: CallContext): CapturedCall {
     content_note: note,
     body_bytes: ctx.body?.bytes ?? null,
     body_sha256: ctx.body?.sha256 ?? null,
-    mcp: ctx.mcp ? { method: ctx.mcp.method ?? null, tool: ctx.mcp.tool ?? null } : null,
+    mcp: ctx.mcp ? { method: ctx.mcp.method ?? null, tool: ctx.mcp.tool ?? null, uri: ctx.mcp.uri, prompt: ctx.mcp.prompt } : null,
     trust: ctx.trust ? { score: ctx.trust.score, level: ctx.trust.level } : null,
     reasons: ctx.decision?.reasons ?? [],
     policy_revision: ctx.decision?.revision ?? '',

@@ -143,7 +143,7 @@ function fingerprint(ctx: CallContext): Fingerprint {
       tool: ctx.tool!.name,
       operation: ctx.operation!.name,
       method: mcp.method ?? ctx.method,
-      path: '/' + (mcp.tool ?? ''),
+      path: '/' + (mcp.tool ?? mcp.prompt ?? mcp.uri ?? ''),
       query: '',
       body_sha256: mcp.argumentsSha256 ?? ctx.body?.sha256 ?? null,
     };

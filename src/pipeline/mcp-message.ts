@@ -7,7 +7,8 @@
  * HTTP tools skip it.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { McpToolRoute } from '../config/compile.js';
+import type { McpToolRoute, OperationRoute } from '../config/compile.js';
+import { unsafeUri } from '../config/compile-mcp.js';
 import { canonical, sha256Hex } from '../audit/chain.js';
 import { GatewayError } from '../errors.js';
 import { checkHeaders, envelopeVersion, isObject, parseMessage } from '../mcp/message.js';
@@ -67,11 +68,9 @@ export function createMcpMessage(state: StateStore, bodyTimeoutMs: number) {
       if (rule === undefined) {
         throw new GatewayError('mcp_method_unknown', `The gateway has no rule for the MCP method ${JSON.stringify(method)}, so it is refused.`);
       } else if (rule === 'data') {
-        const op = route.methods.get(method);
-        // A host's discovery (listing resources or prompts it was not offered) is refused without
-        // counting against the agent's trust; reading or fetching is a refusal like any other.
-        if (!op) throw new GatewayError(DISCOVERY.has(method) ? 'mcp_discovery_refused' : 'mcp_method_refused', `${method} is not an operation of the MCP tool ${tool.name}.`);
-        ctx.operation = op;
+        const matched = dataOperation(route, tool.name, method, params);
+        ctx.operation = matched.op;
+        call = { ...call, ...matched.names };
       } else if (rule === 'call-tool') {
         const name = params?.name;
         if (typeof name !== 'string') throw new GatewayError('mcp_invalid_message', 'tools/call needs params.name, a string.');
@@ -105,6 +104,50 @@ export function createMcpMessage(state: StateStore, bodyTimeoutMs: number) {
 }
 
 const DISCOVERY = new Set(['resources/list', 'resources/templates/list', 'prompts/list']);
+const BY_URI = new Set(['resources/read', 'resources/subscribe', 'resources/unsubscribe']);
+
+type Named = Pick<McpCall, 'uri' | 'prompt' | 'arguments' | 'argumentsSha256'>;
+
+/**
+ * The operation a data method is: a resource by URI pattern (`mcp_resource`, first match), a prompt
+ * by name (`mcp_prompt`), else an operation naming the whole method (`mcp_method`). What it names
+ * (URI, prompt and its arguments) is what the policy sees, the audit event keeps and an approval binds.
+ */
+function dataOperation(route: McpToolRoute, tool: string, method: string, params: Record<string, unknown> | undefined): { op: OperationRoute; names: Named } {
+  let op: OperationRoute | undefined;
+  let names: Named = {};
+  if (BY_URI.has(method)) {
+    const uri = params?.uri;
+    if (typeof uri !== 'string') throw new GatewayError('mcp_invalid_message', `${method} needs params.uri, a string.`);
+    const unsafe = unsafeUri(uri);
+    if (unsafe !== undefined) throw new GatewayError('mcp_resource_unknown', `The resource URI is refused: it ${unsafe}.`);
+    op = route.resources.find((r) => r.matches.test(uri))?.operation;
+    names = { uri, argumentsSha256: sha256Hex(canonical({ uri })) };
+    if (!op && !route.methods.has(method) && route.resources.length > 0) {
+      throw new GatewayError('mcp_resource_unknown', `${JSON.stringify(uri.slice(0, 256))} matches no resource operation of ${tool}.`);
+    }
+  } else if (method === 'prompts/get') {
+    const name = params?.name;
+    if (typeof name !== 'string') throw new GatewayError('mcp_invalid_message', 'prompts/get needs params.name, a string.');
+    const args = params!.arguments;
+    if (args !== undefined && !isObject(args)) throw new GatewayError('mcp_invalid_message', 'prompts/get params.arguments must be an object.');
+    const a = (args ?? null) as Record<string, unknown> | null;
+    op = route.prompts.get(name);
+    names = { prompt: name, arguments: a, argumentsSha256: sha256Hex(canonical({ prompt: name, arguments: a })) };
+    if (!op && !route.methods.has(method) && route.prompts.size > 0) {
+      throw new GatewayError('mcp_prompt_unknown', `${JSON.stringify(name.slice(0, 128))} is not a prompt of ${tool} this gateway knows.`);
+    }
+  } else if (method === 'completion/complete' && isObject(params?.ref)) {
+    const ref = params!.ref;
+    if (typeof ref.uri === 'string') names = { uri: ref.uri };
+    else if (typeof ref.name === 'string') names = { prompt: ref.name };
+  }
+  op ??= route.methods.get(method);
+  // A host's discovery (listing resources or prompts it was not offered) is refused without
+  // counting against the agent's trust; reading or fetching is a refusal like any other.
+  if (!op) throw new GatewayError(DISCOVERY.has(method) ? 'mcp_discovery_refused' : 'mcp_method_refused', `${method} is not an operation of the MCP tool ${tool}.`);
+  return { op, names };
+}
 
 function isModern(revision: string | undefined): boolean {
   return revision !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(revision) && revision >= MODERN_REVISION;

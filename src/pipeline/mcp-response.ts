@@ -101,7 +101,12 @@ export function createMcpResponse(deps: McpResponseDeps) {
    */
   async function advertised(ctx: CallContext, res: UpstreamResponse): Promise<UpstreamResponse> {
     const tool = ctx.tool!;
-    const usable = (prefix: string) => [...tool.mcp!.methods].some(([method, op]) => method.startsWith(prefix) && hasScope(ctx.principal!, tool.name, op.scope));
+    const route = tool.mcp!;
+    const may = (op: { scope: string }) => hasScope(ctx.principal!, tool.name, op.scope);
+    const usable = (prefix: string) =>
+      [...route.methods].some(([method, op]) => method.startsWith(prefix) && may(op)) ||
+      (prefix === 'resources/' && route.resources.some((r) => may(r.operation))) ||
+      (prefix === 'prompts/' && [...route.prompts.values()].some(may));
     try {
       const out = await rewriteResults(res.headers, res.body as NodeJS.ReadableStream, {
         id: ctx.mcp!.id ?? undefined,

@@ -21,7 +21,7 @@ export interface PolicyInput {
     path: string;
     params: Readonly<Record<string, string>>;
     query: Record<string, string[]>;
-    mcp: { method: string; tool: string | null; arguments: Record<string, unknown> | null; revision: string | null } | null;
+    mcp: { method: string; tool: string | null; arguments: Record<string, unknown> | null; uri: string | null; prompt: string | null; revision: string | null } | null;
   };
   context: { time: string; ip: string };
 }
@@ -61,7 +61,7 @@ export function createInputBuilder(config: RuntimeConfig, registry: AgentLookup 
         path: '/' + (ctx.segments ?? []).join('/'),
         params: ctx.params ?? {},
         query: parseQuery(ctx.query ?? ''),
-        mcp: ctx.mcp?.method === undefined ? null : { method: ctx.mcp.method, tool: ctx.mcp.tool ?? null, arguments: ctx.mcp.arguments ?? null, revision: ctx.mcp.revision },
+        mcp: ctx.mcp?.method === undefined ? null : { method: ctx.mcp.method, tool: ctx.mcp.tool ?? null, arguments: ctx.mcp.arguments ?? null, uri: ctx.mcp.uri ?? null, prompt: ctx.mcp.prompt ?? null, revision: ctx.mcp.revision },
       },
       context: { time: currentTime(), ip: ctx.clientIp },
     };

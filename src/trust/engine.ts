@@ -26,6 +26,8 @@ const SIGNAL_FOR: Partial<Record<Reason, SignalKind>> = {
   tool_unknown: 'refusal',
   operation_unknown: 'refusal',
   mcp_tool_unknown: 'refusal',
+  mcp_resource_unknown: 'refusal',
+  mcp_prompt_unknown: 'refusal',
   mcp_method_unknown: 'refusal',
   mcp_method_refused: 'refusal',
   mcp_origin_refused: 'refusal',

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { McpServer as V1Server } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer as V1Server, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport as V1ServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -135,7 +135,10 @@ function v1Server(tools: readonly TrackerTool[], extras = false): V1Server {
   const server = new V1Server({ name: 'tracker', version: '1.0.0' });
   if (extras) {
     server.registerResource('knowledge', 'memory://knowledge-graph', { description: 'the knowledge graph' }, async (uri) => ({ contents: [{ uri: uri.href, text: 'graph' }] }));
+    server.registerResource('note', new ResourceTemplate('memory://notes/{name}', { list: undefined }), { description: 'one note' }, async (uri) => ({ contents: [{ uri: uri.href, text: `note ${uri.href}` }] }));
+    server.registerResource('keys', 'memory://secrets/keys', { description: 'not for agents' }, async (uri) => ({ contents: [{ uri: uri.href, text: 'hunter2' }] }));
     server.registerPrompt('triage', { description: 'triage an issue' }, () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'triage' } }] }));
+    server.registerPrompt('summarise', { description: 'summarise a topic', argsSchema: { topic: z.string() } }, ({ topic }) => ({ messages: [{ role: 'user', content: { type: 'text', text: `summarise ${topic}` } }] }));
   }
   for (const t of tools) {
     server.registerTool(t.name, { description: t.description, inputSchema: t.shape }, (args: Record<string, unknown>, extra) =>

@@ -1,0 +1,98 @@
+/**
+ * An MCP tool's operations, compiled into what the request path matches them by: `mcp_tool` (a
+ * tools/call name, exact), `mcp_resource` (a URI pattern for resources/read, subscribe and
+ * unsubscribe), `mcp_prompt` (a prompts/get name, exact) and `mcp_method` (a whole data method).
+ */
+import { ConfigError } from './load.js';
+import { requireSize as size } from './units.js';
+import type { RawConfig } from './schema.js';
+import { DATA_METHODS } from '../mcp/protocol.js';
+import type { McpToolRoute, OperationRoute } from './compile.js';
+
+type RawTool = RawConfig['tools'][string];
+type RawOperation = RawTool['operations'][number];
+
+/** What names an MCP operation: exactly one of these. */
+const SELECTORS = ['mcp_tool', 'mcp_resource', 'mcp_prompt', 'mcp_method'] as const;
+
+/** A resource operation: the URIs it covers, in the order the configuration lists them (first match wins). */
+export interface ResourceRule {
+  readonly pattern: string;
+  readonly matches: RegExp;
+  readonly operation: OperationRoute;
+}
+
+/** Checks one operation of a tool: an MCP tool's operations are named by an MCP selector, an HTTP tool's never. */
+export function checkMcpOperation(opAt: string, op: RawOperation, protocol: RawTool['protocol']): void {
+  const named = SELECTORS.filter((k) => op[k] !== undefined);
+  if (protocol !== 'mcp') {
+    if (named.length > 0) throw new ConfigError(`${opAt}.${named[0]}`, `${SELECTORS.join(', ')} apply only to a tool with protocol: mcp`);
+    return;
+  }
+  if (named.length !== 1) throw new ConfigError(`${opAt}.mcp_tool`, `an mcp operation names exactly one of ${SELECTORS.join(', ')}${named.length ? ` (got ${named.join(' and ')})` : ''}`);
+  if (op.mcp_method !== undefined && !DATA_METHODS.includes(op.mcp_method)) {
+    throw new ConfigError(`${opAt}.mcp_method`, `must be one of ${DATA_METHODS.join(', ')} (got ${JSON.stringify(op.mcp_method)})`);
+  }
+  if (op.mcp_resource !== undefined && unsafeUri(op.mcp_resource.replaceAll('*', 'x')) !== undefined) {
+    throw new ConfigError(`${opAt}.mcp_resource`, `is not a URI pattern the gateway can match safely: ${unsafeUri(op.mcp_resource.replaceAll('*', 'x'))}`);
+  }
+  if (op.method !== undefined || op.path !== undefined) throw new ConfigError(opAt, 'an mcp operation is matched by its MCP selector, not by method and path');
+}
+
+export function compileMcp(at: string, t: RawTool, operations: readonly OperationRoute[]): McpToolRoute {
+  const tools = new Map<string, OperationRoute>();
+  const methods = new Map<string, OperationRoute>();
+  const prompts = new Map<string, OperationRoute>();
+  const resources: ResourceRule[] = [];
+  operations.forEach((op, i) => {
+    const raw = t.operations[i]!;
+    const unique = (map: Map<string, OperationRoute>, key: string, what: string) => {
+      if (map.has(key)) throw new ConfigError(`${at}.operations.${i}.${what}`, `${JSON.stringify(key)} is already the operation ${map.get(key)!.name}`);
+      map.set(key, op);
+    };
+    if (raw.mcp_tool !== undefined) unique(tools, raw.mcp_tool, 'mcp_tool');
+    else if (raw.mcp_prompt !== undefined) unique(prompts, raw.mcp_prompt, 'mcp_prompt');
+    else if (raw.mcp_method !== undefined) unique(methods, raw.mcp_method, 'mcp_method');
+    else {
+      const pattern = raw.mcp_resource!;
+      const dup = resources.find((r) => r.pattern === pattern);
+      if (dup) throw new ConfigError(`${at}.operations.${i}.mcp_resource`, `${JSON.stringify(pattern)} is already the operation ${dup.operation.name}`);
+      resources.push({ pattern, matches: uriPattern(pattern), operation: op });
+    }
+  });
+  const m = t.mcp;
+  const pins = new Map(Object.entries(m?.pins ?? {}));
+  for (const name of pins.keys()) if (!tools.has(name)) throw new ConfigError(`${at}.mcp.pins.${name}`, 'pins a tool no operation names in mcp_tool');
+  return {
+    tools,
+    methods,
+    prompts,
+    resources,
+    allowedOrigins: new Set((m?.allowed_origins ?? []).map((o) => o.toLowerCase())),
+    pins,
+    maxListBytes: size(m?.max_list_bytes ?? '4mb', `${at}.mcp.max_list_bytes`),
+  };
+}
+
+/** `*` matches any run of characters (slashes included); everything else matches itself, exactly. */
+export function uriPattern(pattern: string): RegExp {
+  return new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&')).join('.*')}$`, 's');
+}
+
+/**
+ * Why a URI cannot be matched against patterns safely, or undefined. A pattern is matched on the
+ * URI as sent, but a server may resolve it: `memory://notes/../secrets` matches `memory://notes/*`
+ * and could read what no operation allows. So URIs with dot segments (plain or percent-encoded),
+ * (also double-encoded), backslashes, control characters or whitespace are refused whatever the
+ * patterns say.
+ */
+export function unsafeUri(uri: string): string | undefined {
+  if (uri.length > 2048) return 'longer than 2048 characters';
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(uri)) return 'not an absolute URI (scheme:…)';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0020\u007f-\u009f\\]/.test(uri)) return 'contains whitespace, a control character or a backslash';
+  const decoded = uri.replace(/%25/gi, '%').replace(/%2e/gi, '.').replace(/%2f/gi, '/').replace(/%5c/gi, '\\');
+  if (/(?:^|[/\\])\.{1,2}(?:[/\\?#]|$)/.test(decoded)) return 'contains a dot segment (. or ..)';
+  if (decoded.includes('\\')) return 'contains an encoded backslash';
+  return undefined;
+}
