@@ -44,7 +44,7 @@ export function registerMcpRoutes(app: FastifyInstance, config: RuntimeConfig, a
     if (digest !== pin.observed) throw new GatewayError('body_invalid', `Send {"digest": "${pin.observed}"}: the digest of the definition you reviewed (GET /admin/mcp/pins).`);
     const by = request.admin!.subject;
     const now = new Date().toISOString();
-    const next: ToolPin = { tool, name, digest: pin.observed, status: 'approved', first_seen: pin.first_seen, approved_by: by, approved_at: now };
+    const next: ToolPin = { tool, name, digest: pin.observed, status: 'approved', first_seen: pin.first_seen, approved_by: by, approved_at: now, covers: 'definition' };
     await stored(state.setToolPin(next), 'Nothing was changed');
     deps.metrics.mcpPinChanges.inc({ tool, action: 'approved' });
     audit.record('mcp_tool_pin', { action: 'approved', by, comment: typeof body.comment === 'string' ? body.comment.slice(0, 1000) : '', name, observed: next.digest, pinned: pin.digest, source: 'store', tool });

@@ -24,6 +24,8 @@ export interface TrackerTool {
   readonly name: string;
   /** Mutable on purpose: a test turns a tool into a "rug pull" by changing it. */
   description: string;
+  /** Mutable too: what a client acts on beside the description (a UI resource, a hint). */
+  meta?: Record<string, unknown>;
   readonly shape: z.ZodRawShape;
   handler(args: Record<string, unknown>, extra: ToolExtra): Promise<ToolResult>;
 }

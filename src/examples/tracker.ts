@@ -14,7 +14,7 @@ export function createMcpToolServer(tools: readonly TrackerTool[], opts: McpHost
   const handler = createMcpHandler(() => {
     const server = new McpServer({ name: 'tracker', version: '1.0.0' });
     for (const t of tools) {
-      server.registerTool(t.name, { description: t.description, inputSchema: z.object(t.shape) }, (args, ctx) =>
+      server.registerTool(t.name, { description: t.description, inputSchema: z.object(t.shape), ...(t.meta ? { _meta: t.meta } : {}) }, (args, ctx) =>
         t.handler(args as Record<string, unknown>, {
           async progress(done, total, message) {
             const token = ctx.mcpReq._meta?.progressToken;

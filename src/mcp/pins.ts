@@ -23,15 +23,25 @@ export interface ToolPin {
   /** "first-seen", or the admin who approved the current digest. */
   readonly approved_by: string;
   readonly approved_at: string;
+  /** `definition`: the digest covers the whole definition; absent on pins taken before it did (upgraded when next listed). */
+  readonly covers?: 'definition';
 }
 
-/** The parts of a definition the model reads or the server validates against; not `_meta` or icons. */
-const DEFINITION_KEYS = ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const;
-
-/** sha256 over the RFC 8785 canonical JSON of the tool's definition. */
+/**
+ * sha256 over the RFC 8785 canonical JSON of the tool's whole definition as listed: what the model
+ * reads (title, description, schemas, annotations) and what clients act on (`_meta`, icons,
+ * `execution`), so that no part of it can change unreviewed.
+ */
 export function definitionDigest(tool: Record<string, unknown>): string {
+  return 'sha256:' + createHash('sha256').update(canonical(tool)).digest('hex');
+}
+
+/** The parts earlier pins covered, kept only to recognise (and upgrade) a pin taken that way. */
+const LEGACY_KEYS = ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const;
+
+export function legacyDigest(tool: Record<string, unknown>): string {
   const def: Record<string, unknown> = {};
-  for (const k of DEFINITION_KEYS) if (tool[k] !== undefined) def[k] = tool[k];
+  for (const k of LEGACY_KEYS) if (tool[k] !== undefined) def[k] = tool[k];
   return 'sha256:' + createHash('sha256').update(canonical(def)).digest('hex');
 }
 

@@ -14,7 +14,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { filterListing, ListingError, rewriteResults } from '../mcp/listing.js';
 import { isObject } from '../mcp/message.js';
-import { definitionDigest, pinVerdict, type ToolPin } from '../mcp/pins.js';
+import { definitionDigest, legacyDigest, pinVerdict, type ToolPin } from '../mcp/pins.js';
 import type { StateStore } from '../state/store.js';
 import type { AuditPort, CallContext } from './context.js';
 import type { Decider } from './decide.js';
@@ -135,7 +135,7 @@ export function createMcpResponse(deps: McpResponseDeps) {
     const name = t.name;
     const op = tool.mcp!.tools.get(name);
     if (!op) return 'not_configured';
-    if (!(await pinned(tool, name, definitionDigest(t)))) return 'definition_changed';
+    if (!(await pinned(tool, name, t))) return 'definition_changed';
     if (!hasScope(ctx.principal!, tool.name, op.scope)) return 'scope';
     try {
       const d = await deps.decider.decide({ ...ctx, operation: op, mcp: { ...ctx.mcp!, method: 'tools/call', tool: name, arguments: null, argumentsSha256: null } });
@@ -146,19 +146,33 @@ export function createMcpResponse(deps: McpResponseDeps) {
   }
 
   /** Checks a listed definition against its pin, recording first sightings, changes and reverts. */
-  async function pinned(tool: ToolRoute, name: string, digest: string): Promise<boolean> {
-    const configPin = tool.mcp!.pins.get(name);
-    const stored = state.toolPin(tool.name, name);
-    const verdict = pinVerdict(configPin, stored, digest);
+  async function pinned(tool: ToolRoute, name: string, definition: Record<string, unknown>): Promise<boolean> {
+    const digest = definitionDigest(definition);
+    let configPin = tool.mcp!.pins.get(name);
+    let stored = state.toolPin(tool.name, name);
     const now = new Date().toISOString();
+    if (configPin !== undefined && configPin !== digest && configPin === legacyDigest(definition)) {
+      // A gateway.yaml pin over the reviewed parts only still holds, but leaves _meta and icons open.
+      deps.logger.warn({ tool: tool.name, name, pin: configPin, definition: digest }, 'MCP tool pin in gateway.yaml covers only part of the definition; pin the whole one');
+      configPin = digest;
+    }
+    if (stored && stored.covers !== 'definition' && configPin === undefined) {
+      // A pin taken over the reviewed parts only: the same definition is re-pinned whole; any other stays changed.
+      const same = stored.status === 'approved' && stored.digest === legacyDigest(definition);
+      if (same) {
+        stored = { ...stored, digest, covers: 'definition' };
+        await record(stored, 'upgraded', legacyDigest(definition));
+      }
+    }
+    const verdict = pinVerdict(configPin, stored, digest);
     if (verdict === 'new') {
-      await record({ tool: tool.name, name, digest, status: 'approved', first_seen: now, approved_by: 'first-seen', approved_at: now }, 'first_seen', null);
+      await record({ tool: tool.name, name, digest, status: 'approved', first_seen: now, approved_by: 'first-seen', approved_at: now, covers: 'definition' }, 'first_seen', null);
       return true;
     }
     if (verdict === 'ok') {
       // The server went back to the approved definition: calls to it are no longer refused.
       if (stored?.status === 'changed') {
-        await record({ tool: tool.name, name, digest, status: 'approved', first_seen: stored.first_seen, approved_by: stored.approved_by, approved_at: stored.approved_at }, 'reverted', stored.observed ?? null);
+        await record({ tool: tool.name, name, digest, status: 'approved', first_seen: stored.first_seen, approved_by: stored.approved_by, approved_at: stored.approved_at, covers: 'definition' }, 'reverted', stored.observed ?? null);
       }
       return true;
     }
@@ -166,7 +180,7 @@ export function createMcpResponse(deps: McpResponseDeps) {
     if (stored?.status !== 'changed' || stored.observed !== digest) {
       const approved = configPin ?? stored!.digest;
       await record(
-        { tool: tool.name, name, digest: approved, status: 'changed', observed: digest, changed_at: now, first_seen: stored?.first_seen ?? now, approved_by: stored?.approved_by ?? 'gateway.yaml', approved_at: stored?.approved_at ?? now },
+        { tool: tool.name, name, digest: approved, status: 'changed', observed: digest, changed_at: now, first_seen: stored?.first_seen ?? now, approved_by: stored?.approved_by ?? 'gateway.yaml', approved_at: stored?.approved_at ?? now, ...(stored?.covers ? { covers: stored.covers } : {}) },
         'changed',
         approved,
       );
@@ -174,7 +188,7 @@ export function createMcpResponse(deps: McpResponseDeps) {
     return false;
   }
 
-  async function record(pin: ToolPin, action: 'first_seen' | 'changed' | 'reverted', previous: string | null): Promise<void> {
+  async function record(pin: ToolPin, action: 'first_seen' | 'changed' | 'reverted' | 'upgraded', previous: string | null): Promise<void> {
     try {
       await state.setToolPin(pin);
     } catch (err) {

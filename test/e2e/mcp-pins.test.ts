@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonical } from '../../src/audit/chain.js';
+import { definitionDigest, legacyDigest } from '../../src/mcp/pins.js';
 import { connectClient, startV2Upstream, type McpUpstream } from '../helpers/mcp.js';
 import { pollUntil } from '../helpers/policy.js';
 import { startMcpGateway, type McpGateway } from './mcp-fixtures.js';
@@ -69,6 +70,36 @@ describe('tool pinning', () => {
     expect(ok.json.pin).toMatchObject({ status: 'approved', digest: changed.observed, approved_by: 'ann@example.com' });
     expect((await c.listTools()).map((t) => t.name)).toContain('search_issues');
     expect((await c.callTool('search_issues', { query: 'vpn' })).content[0]!.text).toContain('ISS-1');
+    await c.close();
+  });
+
+  it('pins the whole definition: a change to _meta alone hides and refuses the tool', async () => {
+    const c = await connectClient('2026-07-28', g.url, await g.token('support-bot'));
+    expect((await c.listTools()).map((t) => t.name)).toContain('get_issue');
+    up.tools.find((t) => t.name === 'get_issue')!.meta = { 'ui/resourceUri': 'ui://tracker/exfiltrate' };
+    expect((await c.listTools()).map((t) => t.name)).not.toContain('get_issue');
+    expect((await refusal(c.callTool('get_issue', { id: 'ISS-1' }))).data.reasons).toEqual(['mcp_tool_changed']);
+    delete up.tools.find((t) => t.name === 'get_issue')!.meta;
+    expect((await c.listTools()).map((t) => t.name)).toContain('get_issue');
+    await c.close();
+  });
+
+  it('upgrades a pin taken over the reviewed parts only when the same definition is listed, and keeps refusing another', async () => {
+    const c = await connectClient('2026-07-28', g.url, await g.token('support-bot'));
+    const listed = (await c.listTools()) as unknown as Record<string, unknown>[];
+    const def = (name: string) => listed.find((t) => t.name === name)!;
+    const state = g.gw.gateway.state;
+    const legacy = (name: string, digest: string) =>
+      state.setToolPin({ tool: 'tracker', name, digest, status: 'approved', first_seen: '2026-01-01T00:00:00Z', approved_by: 'first-seen', approved_at: '2026-01-01T00:00:00Z' });
+    await legacy('add_comment', legacyDigest(def('add_comment')));
+    await legacy('share_issue', legacyDigest({ ...def('share_issue'), description: 'what was reviewed once' }));
+    const names = (await c.listTools()).map((t) => t.name);
+    expect(names).toContain('add_comment');
+    expect(names).not.toContain('share_issue');
+    expect(state.toolPin('tracker', 'add_comment')).toMatchObject({ digest: definitionDigest(def('add_comment')), covers: 'definition', approved_by: 'first-seen' });
+    expect(state.toolPin('tracker', 'share_issue')).toMatchObject({ status: 'changed' });
+    const upgraded = await pollUntil(async () => auditEvents(g).find((e) => e.type === 'mcp_tool_pin' && e.action === 'upgraded'), (e) => e !== undefined);
+    expect(upgraded).toMatchObject({ name: 'add_comment', observed: definitionDigest(def('add_comment')) });
     await c.close();
   });
 

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { GatewayError } from '../../src/errors.js';
 import { checkHeaders, decodeSentinel, parseMessage } from '../../src/mcp/message.js';
-import { definitionDigest, pinVerdict, type ToolPin } from '../../src/mcp/pins.js';
+import { definitionDigest, legacyDigest, pinVerdict, type ToolPin } from '../../src/mcp/pins.js';
 import { createParser } from 'eventsource-parser';
 import { sseRewriter } from '../../src/mcp/sse.js';
 
@@ -73,10 +73,15 @@ describe('checkHeaders (SEP-2243)', () => {
 
 describe('tool pins', () => {
   const pin = (p: Partial<ToolPin>): ToolPin => ({ tool: 't', name: 'n', digest: 'sha256:a', status: 'approved', first_seen: '', approved_by: '', approved_at: '', ...p });
-  it('digests what the model reads, not _meta', () => {
-    const a = definitionDigest({ name: 'x', description: 'd', inputSchema: { type: 'object' }, _meta: { v: 1 } });
-    expect(definitionDigest({ inputSchema: { type: 'object' }, description: 'd', name: 'x', _meta: { v: 2 } })).toBe(a);
-    expect(definitionDigest({ name: 'x', description: 'd!', inputSchema: { type: 'object' } })).not.toBe(a);
+  it('digests the whole definition, _meta, icons and execution included, whatever the key order', () => {
+    const def = { name: 'x', description: 'd', inputSchema: { type: 'object' }, _meta: { v: 1 }, icons: [{ src: 'https://a/i.png' }], execution: { taskSupport: 'optional' } };
+    const a = definitionDigest(def);
+    expect(definitionDigest({ execution: { taskSupport: 'optional' }, icons: [{ src: 'https://a/i.png' }], _meta: { v: 1 }, inputSchema: { type: 'object' }, description: 'd', name: 'x' })).toBe(a);
+    for (const change of [{ description: 'd!' }, { _meta: { v: 2 } }, { icons: [{ src: 'https://evil/i.png' }] }, { execution: { taskSupport: 'required' } }, { outputSchema: { type: 'object' } }]) {
+      expect(definitionDigest({ ...def, ...change })).not.toBe(a);
+    }
+    // The earlier digest (reviewed parts only) is still recognised, to upgrade pins taken that way.
+    expect(legacyDigest(def)).toBe(legacyDigest({ ...def, _meta: { v: 2 } }));
   });
   it('decides listings and calls', () => {
     expect(pinVerdict(undefined, undefined, 'sha256:a')).toBe('new');
