@@ -83,6 +83,7 @@ export const REASONS = {
   mcp_tool_changed: 'forbidden',
   mcp_session_unknown: 'unknown_route',
   mcp_session_foreign: 'forbidden',
+  mcp_server_request_refused: 'forbidden',
   // guard
   agent_unknown: 'forbidden',
   agent_suspended: 'forbidden',

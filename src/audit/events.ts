@@ -89,6 +89,7 @@ function mcpFields(ctx: CallContext): Record<string, unknown> {
     id: typeof m.id === 'string' ? clip(m.id) : m.id ?? null,
     kind: m.kind ?? null,
     method: m.method === undefined ? null : clip(m.method),
+    ...(m.answers !== undefined ? { answers: m.answers } : {}),
     ...(m.uri !== undefined ? { uri: clip(m.uri) } : {}),
     ...(m.prompt !== undefined ? { prompt: clip(m.prompt) } : {}),
     revision: m.revision === null ? null : clip(m.revision),

@@ -71,6 +71,7 @@ export function compileMcp(at: string, t: RawTool, operations: readonly Operatio
     allowedOrigins: new Set((m?.allowed_origins ?? []).map((o) => o.toLowerCase())),
     pins,
     maxListBytes: size(m?.max_list_bytes ?? '4mb', `${at}.mcp.max_list_bytes`),
+    serverRequests: new Set(m?.server_requests ?? []),
   };
 }
 

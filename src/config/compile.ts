@@ -92,6 +92,8 @@ export interface McpToolRoute {
   /** Tool definitions pinned in gateway.yaml: name → "sha256:<hex>". */
   readonly pins: ReadonlyMap<string, string>;
   readonly maxListBytes: number;
+  /** Kinds of server-to-client request allowed: sampling, elicitation, roots. */
+  readonly serverRequests: ReadonlySet<string>;
 }
 
 export interface RuntimeConfig {

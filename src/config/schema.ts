@@ -90,8 +90,10 @@ const Tool = Type.Object(
           allowed_origins: Type.Array(Type.String({ pattern: '^https?://[^/]+$' }), { default: [] }),
           // Tool definitions pinned by digest ("sha256:<hex>"); other tools are pinned when first listed.
           pins: Type.Record(Type.String({ minLength: 1 }), Type.String({ pattern: '^sha256:[0-9a-f]{64}$' }), { default: {} }),
-          // Largest tools/list response the gateway buffers to filter.
+          // Largest answer the gateway reads whole: a tools/list to filter, a 2026-07-28 result to check for server requests.
           max_list_bytes: Size('4mb'),
+          // What the server may ask the client for, during a call or on a stream; anything else is refused.
+          server_requests: Type.Array(Type.Union([Type.Literal('sampling'), Type.Literal('elicitation'), Type.Literal('roots')]), { default: [], uniqueItems: true }),
         },
         Strict,
       ),

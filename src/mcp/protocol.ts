@@ -90,6 +90,8 @@ export interface McpCall {
   /** tools/call: the tool's name and arguments exactly as authorised. */
   readonly tool?: string;
   readonly arguments?: Record<string, unknown> | null;
+  /** A client response: the method of the server request it answers, when this replica relayed that request. */
+  readonly answers?: string;
   /** resources/read, subscribe, unsubscribe: the URI as sent; completion/complete: its ref's URI. */
   readonly uri?: string;
   /** prompts/get: the prompt's name (its `arguments` are in `arguments`); completion/complete: its ref's name. */

@@ -1,7 +1,7 @@
 /**
  * Server-sent events, re-framed event by event: the response streams through a maintained parser
  * (eventsource-parser, the WHATWG HTML §9.2 algorithm), and each event is handed to a rewrite
- * function that keeps it (the common case), rewrites its data, or throws to cut the stream. Bytes
+ * function that keeps it (the common case), rewrites its data, drops it, or throws to cut the stream. Bytes
  * are decoded as one UTF-8 stream, so a character split across two reads arrives whole. Events are
  * written back in the canonical form (`id`, `event`, `data` lines; `retry` and comments on their
  * own): the same events to any conforming client. Nothing is buffered beyond one event, and one
@@ -17,8 +17,8 @@ export interface SseEvent {
   readonly data: string;
 }
 
-/** Returns the event's new data, or undefined to pass the event through as it is. */
-export type SseRewrite = (event: SseEvent) => Promise<string | undefined> | string | undefined;
+/** Returns the event's new data, undefined to pass the event through as it is, or null to drop it. */
+export type SseRewrite = (event: SseEvent) => Promise<string | undefined | null> | string | undefined | null;
 
 type Piece = { readonly event: EventSourceMessage } | { readonly raw: string };
 
@@ -39,7 +39,10 @@ export function sseRewriter(rewrite: SseRewrite, maxEventBytes: number): Transfo
     while (pieces.length > 0) {
       const piece = pieces.shift()!;
       if ('raw' in piece) push(piece.raw);
-      else push(serialise(piece.event, await rewrite(piece.event)));
+      else {
+        const data = await rewrite(piece.event);
+        if (data !== null) push(serialise(piece.event, data));
+      }
     }
   }
 

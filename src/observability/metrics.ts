@@ -27,6 +27,7 @@ export interface Metrics {
   readonly scimRequests: Counter<'resource' | 'method' | 'status'>;
   readonly mcpToolsListed: Counter<'tool' | 'result'>;
   readonly mcpPinChanges: Counter<'tool' | 'action'>;
+  readonly mcpServerRequests: Counter<'tool' | 'method' | 'result'>;
   readonly trustSignals: Counter<'kind' | 'result'>;
   readonly trustLevelChanges: Counter<'from' | 'to'>;
   readonly anomalies: Counter<'name'>;
@@ -201,6 +202,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       name: 'portcullis_mcp_tool_pins_total',
       help: 'MCP tool definition pins: first_seen, changed (hidden and refused until approved), approved.',
       labelNames: ['tool', 'action'],
+      registers,
+    }),
+    mcpServerRequests: new Counter({
+      name: 'portcullis_mcp_server_requests_total',
+      help: 'Requests an MCP server sent its client (sampling, elicitation, roots), by method and result: allowed or refused (tools.<name>.mcp.server_requests).',
+      labelNames: ['tool', 'method', 'result'],
       registers,
     }),
     trustSignals: new Counter({

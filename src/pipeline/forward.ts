@@ -24,6 +24,8 @@ export interface UpstreamResponse {
 
 export interface Upstreams {
   forward(ctx: CallContext): Promise<UpstreamResponse>;
+  /** POSTs the MCP server a JSON-RPC message on the call's behalf (its endpoint, credential and session); the answer is discarded. */
+  answer(ctx: CallContext, message: Record<string, unknown>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -69,11 +71,25 @@ export function createUpstreams(config: RuntimeConfig): Upstreams {
     }
   }
 
+  async function answer(ctx: CallContext, message: Record<string, unknown>): Promise<void> {
+    const body = Buffer.from(JSON.stringify(message));
+    const { 'mcp-method': _m, 'mcp-name': _n, ...headers } = ctx.upstreamHeaders!;
+    const res = await pools.get(ctx.tool!.name)!.request({
+      method: 'POST',
+      path: ctx.upstreamPath!,
+      headers: { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': String(body.length) },
+      body,
+      headersTimeout: ctx.tool!.timeoutMs,
+      bodyTimeout: ctx.tool!.timeoutMs,
+    });
+    await res.body.dump();
+  }
+
   async function close(): Promise<void> {
     await Promise.all([...pools.values()].map((p) => p.close().catch(() => p.destroy())));
   }
 
-  return { forward, close };
+  return { forward, answer, close };
 }
 
 /** How often deadlines are checked: a tool's timeout is kept to within this (plus event-loop lag). */

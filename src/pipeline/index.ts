@@ -51,6 +51,7 @@ import { createInject } from './inject.js';
 import { createResolve } from './resolve.js';
 import { createMcpMessage } from './mcp-message.js';
 import { createMcpResponse } from './mcp-response.js';
+import { createServerRequests } from './mcp-server-requests.js';
 import { createFinish } from './finish.js';
 import { createBody } from './body.js';
 import { createScrub } from './scrub.js';
@@ -93,10 +94,12 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
   // Aborted once when shutdown begins: calls held for approval are answered at once (hold.ts).
   const draining = new CallAbort();
   const authenticate = createAuthenticate(config, deps.tokens, deps);
+  const upstreams = createUpstreams(config);
+  const serverRequests = createServerRequests({ audit: deps.audit, metrics: deps.metrics, upstreams });
   const stages: readonly Stage[] = [
     authenticate,
     createResolve(config),
-    createMcpMessage(deps.state, config.listen.proxy.timeouts.bodyMs),
+    createMcpMessage(deps.state, config.listen.proxy.timeouts.bodyMs, serverRequests.methodAnswered),
     sessions.check,
     createGuard(config, deps),
     createBody(config.listen.proxy.timeouts.bodyMs),
@@ -105,10 +108,9 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
     createInject(config.listen.proxy.publicUrl),
     createRecordIntent(deps.audit),
   ];
-  const upstreams = createUpstreams(config);
   // Calls in flight, so that a kill can cut them (their upstream request is aborted).
   const inflight = new Set<CallContext>();
-  const mcpResponse = createMcpResponse(deps);
+  const mcpResponse = createMcpResponse(deps, serverRequests);
   const scrub = createScrub(config, deps.metrics);
   const finish = createFinish({ ...deps, done: (ctx) => inflight.delete(ctx) });
   deps.state.onChange((change) => {

@@ -20,7 +20,7 @@ import type { CallContext } from './context.js';
 import { readBody } from './body.js';
 import { exceedsDepth, MAX_JSON_DEPTH } from '../mcp/json-depth.js';
 
-export function createMcpMessage(state: StateStore, bodyTimeoutMs: number) {
+export function createMcpMessage(state: StateStore, bodyTimeoutMs: number, methodAnswered: (ctx: CallContext) => string | undefined = () => undefined) {
   // Synchronous (nothing to do) for HTTP tools.
   return function mcpMessage(ctx: CallContext): Promise<void> | undefined {
     const route = ctx.tool!.mcp;
@@ -61,7 +61,10 @@ export function createMcpMessage(state: StateStore, bodyTimeoutMs: number) {
     const revision = envelopeVersion(params) ?? version ?? null;
     let call: McpCall = { ...ctx.mcp, revision, modern: isModern(revision ?? undefined) };
 
-    if (msg.kind !== 'response') {
+    if (msg.kind === 'response') {
+      ctx.mcp = call;
+      call = { ...call, answers: methodAnswered(ctx) };
+    } else {
       const method = msg.method!;
       const rule = METHOD_RULES.get(method);
       const tool = ctx.tool!;

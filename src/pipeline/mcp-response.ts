@@ -20,6 +20,7 @@ import type { AuditPort, CallContext } from './context.js';
 import type { Decider } from './decide.js';
 import type { UpstreamResponse } from './forward.js';
 import { rpcRefusal } from '../mcp/rpc-errors.js';
+import type { ServerRequests } from './mcp-server-requests.js';
 
 export interface McpResponseDeps {
   readonly decider: Decider;
@@ -29,7 +30,7 @@ export interface McpResponseDeps {
   readonly logger: Logger;
 }
 
-export function createMcpResponse(deps: McpResponseDeps) {
+export function createMcpResponse(deps: McpResponseDeps, serverRequests: ServerRequests) {
   const { state, audit, metrics } = deps;
 
   return function mcpResponse(ctx: CallContext, res: UpstreamResponse): Promise<UpstreamResponse> | UpstreamResponse {
@@ -37,9 +38,15 @@ export function createMcpResponse(deps: McpResponseDeps) {
     if (!mcp || res.status >= 300) return res;
     if (mcp.method === 'initialize' || mcp.method === 'server/discover') return advertised(ctx, res).then((r) => answeredOnCut(ctx, r));
     const listing = mcp.method === 'tools/list' || mcp.transport === 'stream';
-    if (!listing) return answeredOnCut(ctx, res);
-    return filtered(ctx, res).then((r) => answeredOnCut(ctx, r));
+    if (!listing) return relayed(ctx, res);
+    return filtered(ctx, res).then((r) => relayed(ctx, r));
   };
+
+  /** Any answer that may carry the server's requests to the client has them checked, then is relayed. */
+  function relayed(ctx: CallContext, res: UpstreamResponse): Promise<UpstreamResponse> | UpstreamResponse {
+    const checked = serverRequests.inspect(ctx, res);
+    return checked instanceof Promise ? checked.then((r) => answeredOnCut(ctx, r)) : answeredOnCut(ctx, checked);
+  }
 
   async function filtered(ctx: CallContext, res: UpstreamResponse): Promise<UpstreamResponse> {
     const mcp = ctx.mcp!;

@@ -10,7 +10,8 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { McpServer as V1Server, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport as V1ServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageResultSchema, ElicitResultSchema, isInitializeRequest, ListRootsResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import type { AnySchema } from '@modelcontextprotocol/sdk/server/zod-compat.js';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as V1ClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Client as V2Client, StreamableHTTPClientTransport as V2ClientTransport } from '@modelcontextprotocol/client';
@@ -137,6 +138,18 @@ function v1Server(tools: readonly TrackerTool[], extras = false): V1Server {
     server.registerResource('knowledge', 'memory://knowledge-graph', { description: 'the knowledge graph' }, async (uri) => ({ contents: [{ uri: uri.href, text: 'graph' }] }));
     server.registerResource('note', new ResourceTemplate('memory://notes/{name}', { list: undefined }), { description: 'one note' }, async (uri) => ({ contents: [{ uri: uri.href, text: `note ${uri.href}` }] }));
     server.registerResource('keys', 'memory://secrets/keys', { description: 'not for agents' }, async (uri) => ({ contents: [{ uri: uri.href, text: 'hunter2' }] }));
+    // Tools that ask the client something mid-call (server-to-client requests on the call's stream).
+    const ask = (name: string, method: string, params: Record<string, unknown>, schema: AnySchema, show: (r: any) => string) =>
+      server.registerTool(name, { description: `asks the client: ${method}` }, async (extra) => {
+        try {
+          return { content: [{ type: 'text' as const, text: show(await extra.sendRequest({ method, params } as never, schema)) }] };
+        } catch (err) {
+          return { content: [{ type: 'text' as const, text: `refused: ${(err as Error).message}` }], isError: true };
+        }
+      });
+    ask('ask_user', 'elicitation/create', { message: 'Which colour?', requestedSchema: { type: 'object', properties: { colour: { type: 'string' } } } }, ElicitResultSchema, (r) => `${r.action} ${r.content?.colour}`);
+    ask('ask_model', 'sampling/createMessage', { messages: [{ role: 'user', content: { type: 'text', text: 'hello' } }], maxTokens: 10 }, CreateMessageResultSchema, (r) => `model said ${r.content.text}`);
+    ask('list_roots', 'roots/list', {}, ListRootsResultSchema, (r) => r.roots.map((x: { uri: string }) => x.uri).join(','));
     server.registerPrompt('triage', { description: 'triage an issue' }, () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'triage' } }] }));
     server.registerPrompt('summarise', { description: 'summarise a topic', argsSchema: { topic: z.string() } }, ({ topic }) => ({ messages: [{ role: 'user', content: { type: 'text', text: `summarise ${topic}` } }] }));
   }
