@@ -24,8 +24,8 @@ export interface UpstreamResponse {
 
 export interface Upstreams {
   forward(ctx: CallContext): Promise<UpstreamResponse>;
-  /** POSTs the MCP server a JSON-RPC message on the call's behalf (its endpoint, credential and session); the answer is discarded. */
-  answer(ctx: CallContext, message: Record<string, unknown>): Promise<void>;
+  /** POSTs the MCP server a message of the gateway's own, on the exchange's endpoint with its credential and session. */
+  request(ctx: CallContext, message: Record<string, unknown>): Promise<UpstreamResponse>;
   close(): Promise<void>;
 }
 
@@ -71,25 +71,31 @@ export function createUpstreams(config: RuntimeConfig): Upstreams {
     }
   }
 
-  async function answer(ctx: CallContext, message: Record<string, unknown>): Promise<void> {
+  async function request(ctx: CallContext, message: Record<string, unknown>): Promise<UpstreamResponse> {
     const body = Buffer.from(JSON.stringify(message));
-    const { 'mcp-method': _m, 'mcp-name': _n, ...headers } = ctx.upstreamHeaders!;
+    // The exchange's own headers (credential, session, revision), less those that described its message.
+    const { 'mcp-method': _m, 'mcp-name': _n, 'last-event-id': _l, ...headers } = ctx.upstreamHeaders!;
+    const method = ctx.mcp?.modern && typeof message.method === 'string' ? { 'mcp-method': message.method } : {};
     const res = await pools.get(ctx.tool!.name)!.request({
       method: 'POST',
       path: ctx.upstreamPath!,
-      headers: { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': String(body.length) },
+      headers: { ...headers, ...method, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': String(body.length) },
       body,
       headersTimeout: ctx.tool!.timeoutMs,
       bodyTimeout: ctx.tool!.timeoutMs,
     });
-    await res.body.dump();
+    if (res.statusCode >= 300) {
+      await res.body.dump().catch(() => undefined);
+      throw new Error(`the server answered ${res.statusCode}`);
+    }
+    return { status: res.statusCode, headers: relayableResponseHeaders(res.headers), body: res.body };
   }
 
   async function close(): Promise<void> {
     await Promise.all([...pools.values()].map((p) => p.close().catch(() => p.destroy())));
   }
 
-  return { forward, answer, close };
+  return { forward, request, close };
 }
 
 /** How often deadlines are checked: a tool's timeout is kept to within this (plus event-loop lag). */

@@ -52,6 +52,7 @@ import { createResolve } from './resolve.js';
 import { createMcpMessage } from './mcp-message.js';
 import { createMcpResponse } from './mcp-response.js';
 import { createServerRequests } from './mcp-server-requests.js';
+import { createPinKeeper } from './mcp-pin-keeper.js';
 import { createFinish } from './finish.js';
 import { createBody } from './body.js';
 import { createScrub } from './scrub.js';
@@ -96,10 +97,11 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
   const authenticate = createAuthenticate(config, deps.tokens, deps);
   const upstreams = createUpstreams(config);
   const serverRequests = createServerRequests({ audit: deps.audit, metrics: deps.metrics, upstreams });
+  const pins = createPinKeeper({ ...deps, upstreams });
   const stages: readonly Stage[] = [
     authenticate,
     createResolve(config),
-    createMcpMessage(deps.state, config.listen.proxy.timeouts.bodyMs, serverRequests.methodAnswered),
+    createMcpMessage(deps.state, config.listen.proxy.timeouts.bodyMs, { methodAnswered: serverRequests.methodAnswered, relisting: pins.relisting }),
     sessions.check,
     createGuard(config, deps),
     createBody(config.listen.proxy.timeouts.bodyMs),
@@ -110,7 +112,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
   ];
   // Calls in flight, so that a kill can cut them (their upstream request is aborted).
   const inflight = new Set<CallContext>();
-  const mcpResponse = createMcpResponse(deps, serverRequests);
+  const mcpResponse = createMcpResponse(deps, serverRequests, pins);
   const scrub = createScrub(config, deps.metrics);
   const finish = createFinish({ ...deps, done: (ctx) => inflight.delete(ctx) });
   deps.state.onChange((change) => {

@@ -20,7 +20,14 @@ import type { CallContext } from './context.js';
 import { readBody } from './body.js';
 import { exceedsDepth, MAX_JSON_DEPTH } from '../mcp/json-depth.js';
 
-export function createMcpMessage(state: StateStore, bodyTimeoutMs: number, methodAnswered: (ctx: CallContext) => string | undefined = () => undefined) {
+export interface McpMessageHooks {
+  /** The method of the server request a client response answers, if known. */
+  readonly methodAnswered?: (ctx: CallContext) => string | undefined;
+  /** The re-list of a tool's definitions in flight after the server announced a change, if any. */
+  readonly relisting?: (tool: string) => Promise<void> | undefined;
+}
+
+export function createMcpMessage(state: StateStore, bodyTimeoutMs: number, hooks: McpMessageHooks = {}) {
   // Synchronous (nothing to do) for HTTP tools.
   return function mcpMessage(ctx: CallContext): Promise<void> | undefined {
     const route = ctx.tool!.mcp;
@@ -63,7 +70,7 @@ export function createMcpMessage(state: StateStore, bodyTimeoutMs: number, metho
 
     if (msg.kind === 'response') {
       ctx.mcp = call;
-      call = { ...call, answers: methodAnswered(ctx) };
+      call = { ...call, answers: hooks.methodAnswered?.(ctx) };
     } else {
       const method = msg.method!;
       const rule = METHOD_RULES.get(method);
@@ -82,6 +89,9 @@ export function createMcpMessage(state: StateStore, bodyTimeoutMs: number, metho
         // Exact names only: a look-alike (case, width, homoglyph, zero-width) is simply another, unknown tool.
         const op = route.tools.get(name);
         if (!op) throw new GatewayError('mcp_tool_unknown', `${JSON.stringify(name)} is not a tool of ${tool.name} this gateway knows.`);
+        // The server announced a changed list: its definitions are checked again before any call passes.
+        const relisting = hooks.relisting?.(tool.name);
+        if (relisting) await relisting;
         if (pinVerdict(route.pins.get(name), state.toolPin(tool.name, name), undefined) === 'changed') {
           throw new GatewayError('mcp_tool_changed', `The definition of ${name} changed since it was approved; an admin must approve the new one.`);
         }

@@ -14,13 +14,13 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { filterListing, ListingError, rewriteResults } from '../mcp/listing.js';
 import { isObject } from '../mcp/message.js';
-import { definitionDigest, legacyDigest, pinVerdict, type ToolPin } from '../mcp/pins.js';
 import type { StateStore } from '../state/store.js';
 import type { AuditPort, CallContext } from './context.js';
 import type { Decider } from './decide.js';
 import type { UpstreamResponse } from './forward.js';
 import { rpcRefusal } from '../mcp/rpc-errors.js';
 import type { ServerRequests } from './mcp-server-requests.js';
+import type { PinKeeper } from './mcp-pin-keeper.js';
 
 export interface McpResponseDeps {
   readonly decider: Decider;
@@ -30,8 +30,8 @@ export interface McpResponseDeps {
   readonly logger: Logger;
 }
 
-export function createMcpResponse(deps: McpResponseDeps, serverRequests: ServerRequests) {
-  const { state, audit, metrics } = deps;
+export function createMcpResponse(deps: McpResponseDeps, serverRequests: ServerRequests, pins: PinKeeper) {
+  const { metrics } = deps;
 
   return function mcpResponse(ctx: CallContext, res: UpstreamResponse): Promise<UpstreamResponse> | UpstreamResponse {
     const mcp = ctx.mcp;
@@ -42,9 +42,13 @@ export function createMcpResponse(deps: McpResponseDeps, serverRequests: ServerR
     return filtered(ctx, res).then((r) => relayed(ctx, r));
   };
 
+  function notified(ctx: CallContext, method: string): void {
+    if (method === 'notifications/tools/list_changed') pins.listChanged(ctx);
+  }
+
   /** Any answer that may carry the server's requests to the client has them checked, then is relayed. */
   function relayed(ctx: CallContext, res: UpstreamResponse): Promise<UpstreamResponse> | UpstreamResponse {
-    const checked = serverRequests.inspect(ctx, res);
+    const checked = serverRequests.inspect(ctx, res, notified);
     return checked instanceof Promise ? checked.then((r) => answeredOnCut(ctx, r)) : answeredOnCut(ctx, checked);
   }
 
@@ -142,7 +146,7 @@ export function createMcpResponse(deps: McpResponseDeps, serverRequests: ServerR
     const name = t.name;
     const op = tool.mcp!.tools.get(name);
     if (!op) return 'not_configured';
-    if (!(await pinned(tool, name, t))) return 'definition_changed';
+    if (!(await pins.pinned(tool, name, t))) return 'definition_changed';
     if (!hasScope(ctx.principal!, tool.name, op.scope)) return 'scope';
     try {
       const d = await deps.decider.decide({ ...ctx, operation: op, mcp: { ...ctx.mcp!, method: 'tools/call', tool: name, arguments: null, argumentsSha256: null } });
@@ -150,60 +154,5 @@ export function createMcpResponse(deps: McpResponseDeps, serverRequests: ServerR
     } catch {
       return 'policy_error';
     }
-  }
-
-  /** Checks a listed definition against its pin, recording first sightings, changes and reverts. */
-  async function pinned(tool: ToolRoute, name: string, definition: Record<string, unknown>): Promise<boolean> {
-    const digest = definitionDigest(definition);
-    let configPin = tool.mcp!.pins.get(name);
-    let stored = state.toolPin(tool.name, name);
-    const now = new Date().toISOString();
-    if (configPin !== undefined && configPin !== digest && configPin === legacyDigest(definition)) {
-      // A gateway.yaml pin over the reviewed parts only still holds, but leaves _meta and icons open.
-      deps.logger.warn({ tool: tool.name, name, pin: configPin, definition: digest }, 'MCP tool pin in gateway.yaml covers only part of the definition; pin the whole one');
-      configPin = digest;
-    }
-    if (stored && stored.covers !== 'definition' && configPin === undefined) {
-      // A pin taken over the reviewed parts only: the same definition is re-pinned whole; any other stays changed.
-      const same = stored.status === 'approved' && stored.digest === legacyDigest(definition);
-      if (same) {
-        stored = { ...stored, digest, covers: 'definition' };
-        await record(stored, 'upgraded', legacyDigest(definition));
-      }
-    }
-    const verdict = pinVerdict(configPin, stored, digest);
-    if (verdict === 'new') {
-      await record({ tool: tool.name, name, digest, status: 'approved', first_seen: now, approved_by: 'first-seen', approved_at: now, covers: 'definition' }, 'first_seen', null);
-      return true;
-    }
-    if (verdict === 'ok') {
-      // The server went back to the approved definition: calls to it are no longer refused.
-      if (stored?.status === 'changed') {
-        await record({ tool: tool.name, name, digest, status: 'approved', first_seen: stored.first_seen, approved_by: stored.approved_by, approved_at: stored.approved_at, covers: 'definition' }, 'reverted', stored.observed ?? null);
-      }
-      return true;
-    }
-    // Changed: recorded once per new definition, so that every replica refuses its calls too.
-    if (stored?.status !== 'changed' || stored.observed !== digest) {
-      const approved = configPin ?? stored!.digest;
-      await record(
-        { tool: tool.name, name, digest: approved, status: 'changed', observed: digest, changed_at: now, first_seen: stored?.first_seen ?? now, approved_by: stored?.approved_by ?? 'gateway.yaml', approved_at: stored?.approved_at ?? now, ...(stored?.covers ? { covers: stored.covers } : {}) },
-        'changed',
-        approved,
-      );
-    }
-    return false;
-  }
-
-  async function record(pin: ToolPin, action: 'first_seen' | 'changed' | 'reverted' | 'upgraded', previous: string | null): Promise<void> {
-    try {
-      await state.setToolPin(pin);
-    } catch (err) {
-      // The list is still filtered by what is known; the pin is recorded on a later list.
-      deps.logger.warn({ error: (err as Error).message, tool: pin.tool, name: pin.name }, 'MCP tool pin not stored');
-      return;
-    }
-    metrics.mcpPinChanges.inc({ tool: pin.tool, action });
-    audit.record('mcp_tool_pin', { action, tool: pin.tool, name: pin.name, pinned: previous ?? pin.digest, observed: pin.observed ?? pin.digest });
   }
 }

@@ -20,7 +20,7 @@ import { isObject } from '../mcp/message.js';
 import { rpcRefusal } from '../mcp/rpc-errors.js';
 import { sseRewriter } from '../mcp/sse.js';
 import type { AuditPort, CallContext } from './context.js';
-import type { UpstreamResponse, Upstreams } from './forward.js';
+import { discardBody, type UpstreamResponse, type Upstreams } from './forward.js';
 
 const KINDS: Readonly<Record<string, string>> = { 'sampling/createMessage': 'sampling', 'elicitation/create': 'elicitation', 'roots/list': 'roots' };
 /** Results that may be input_required on 2026-07-28 (multi round-trip requests). */
@@ -29,13 +29,13 @@ const MRTR_METHODS = new Set(['tools/call', 'prompts/get', 'resources/read']);
 const REMEMBERED = 10_000;
 
 export interface ServerRequests {
-  /** The answer, with server requests checked as they stream through. */
-  inspect(ctx: CallContext, res: UpstreamResponse): UpstreamResponse | Promise<UpstreamResponse>;
+  /** The answer, with server requests checked as they stream through; `notified` hears the server's notifications. */
+  inspect(ctx: CallContext, res: UpstreamResponse, notified?: (ctx: CallContext, method: string) => void): UpstreamResponse | Promise<UpstreamResponse>;
   /** The method of the server request a client response answers, if this replica passed it. */
   methodAnswered(ctx: CallContext): string | undefined;
 }
 
-export function createServerRequests(deps: { audit: AuditPort; metrics: Metrics; upstreams: Pick<Upstreams, 'answer'> }): ServerRequests {
+export function createServerRequests(deps: { audit: AuditPort; metrics: Metrics; upstreams: Pick<Upstreams, 'request'> }): ServerRequests {
   const passed = new LRUCache<string, string>({ max: REMEMBERED });
   const key = (ctx: CallContext, id: unknown) => JSON.stringify([ctx.tool!.name, ctx.mcp!.session, ctx.principal!.agentId, id]);
 
@@ -71,7 +71,7 @@ export function createServerRequests(deps: { audit: AuditPort; metrics: Metrics;
   }
 
   /** One message of the answer: undefined to pass it, null to drop it, or its replacement. */
-  function message(ctx: CallContext, data: string): string | undefined | null {
+  function message(ctx: CallContext, data: string, notified?: (ctx: CallContext, method: string) => void): string | undefined | null {
     let msg: unknown;
     try {
       msg = JSON.parse(data);
@@ -79,7 +79,11 @@ export function createServerRequests(deps: { audit: AuditPort; metrics: Metrics;
       return undefined;
     }
     if (!isObject(msg)) return undefined;
-    if (typeof msg.method === 'string' && 'id' in msg) {
+    if (typeof msg.method === 'string' && !('id' in msg)) {
+      notified?.(ctx, msg.method);
+      return undefined;
+    }
+    if (typeof msg.method === 'string') {
       if (check(ctx, msg.method, msg.id, msg.params, 'stream')) {
         passed.set(key(ctx, msg.id), msg.method);
         return undefined;
@@ -87,7 +91,7 @@ export function createServerRequests(deps: { audit: AuditPort; metrics: Metrics;
       // The server waits for an answer: it gets an error instead of the client's.
       const err = refusal(ctx, msg.method);
       const answer = { jsonrpc: '2.0', id: msg.id, error: { code: -32050, message: err.message, data: { reasons: [err.reason] } } };
-      deps.upstreams.answer(ctx, answer).catch(() => undefined);
+      deps.upstreams.request(ctx, answer).then((r) => discardBody(r.body), () => undefined);
       return null;
     }
     const result = msg.result;
@@ -101,11 +105,11 @@ export function createServerRequests(deps: { audit: AuditPort; metrics: Metrics;
   }
 
   return {
-    inspect(ctx, res) {
+    inspect(ctx, res, notified) {
       const mcp = ctx.mcp!;
       const type = String(res.headers['content-type'] ?? '').toLowerCase();
       if (type.startsWith('text/event-stream')) {
-        const body = pipeline(res.body as Readable, sseRewriter((e) => message(ctx, e.data), ctx.tool!.mcp!.maxListBytes), () => undefined);
+        const body = pipeline(res.body as Readable, sseRewriter((e) => message(ctx, e.data, notified), ctx.tool!.mcp!.maxListBytes), () => undefined);
         return { ...res, headers: withoutLength(res.headers), body };
       }
       if (!type.startsWith('application/json') || !mcp.modern || !MRTR_METHODS.has(mcp.method ?? '')) return res;

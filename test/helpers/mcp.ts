@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { McpServer as V1Server, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer as V1Server, ResourceTemplate, type RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport as V1ServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { CreateMessageResultSchema, ElicitResultSchema, isInitializeRequest, ListRootsResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { AnySchema } from '@modelcontextprotocol/sdk/server/zod-compat.js';
@@ -37,6 +37,8 @@ export interface McpUpstream {
   readonly tools: TrackerTool[];
   /** tools/call names the server received. */
   calls(): string[];
+  /** 2025-11-25 server only: changes a tool in every open session, which announces notifications/tools/list_changed. */
+  redefine?(name: string, description: string): void;
   close(): Promise<void>;
 }
 
@@ -101,6 +103,7 @@ export async function startV1Upstream(tools = testTools(), opts: { extras?: bool
   const received: Received[] = [];
   const record = recorder(received);
   const sessions = new Map<string, V1ServerTransport>();
+  const registered: Map<string, RegisteredTool>[] = [];
   const http = createServer((req, res) => {
     void (async () => {
       if (req.headers[CREDENTIAL.header] !== CREDENTIAL.value) return void res.writeHead(401).end();
@@ -117,7 +120,9 @@ export async function startV1Upstream(tools = testTools(), opts: { extras?: bool
         }
         const t = new V1ServerTransport({ sessionIdGenerator: () => randomUUID(), onsessioninitialized: (id) => void sessions.set(id, t) });
         t.onclose = () => void (t.sessionId && sessions.delete(t.sessionId));
-        await v1Server(tools, opts.extras).connect(t);
+        const { server, handles } = v1Server(tools, opts.extras);
+        registered.push(handles);
+        await server.connect(t);
         transport = t;
       }
       await transport.handleRequest(req, res, parsed);
@@ -125,15 +130,17 @@ export async function startV1Upstream(tools = testTools(), opts: { extras?: bool
   });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`;
-  return upstreamApi(url, received, tools, async () => {
+  const api = upstreamApi(url, received, tools, async () => {
     for (const t of sessions.values()) await t.close().catch(() => undefined);
     http.closeAllConnections();
     await new Promise<void>((r) => http.close(() => r()));
   });
+  return { ...api, redefine: (name, description) => registered.forEach((h) => h.get(name)?.update({ description })) };
 }
 
-function v1Server(tools: readonly TrackerTool[], extras = false): V1Server {
+function v1Server(tools: readonly TrackerTool[], extras = false): { server: V1Server; handles: Map<string, RegisteredTool> } {
   const server = new V1Server({ name: 'tracker', version: '1.0.0' });
+  const handles = new Map<string, RegisteredTool>();
   if (extras) {
     server.registerResource('knowledge', 'memory://knowledge-graph', { description: 'the knowledge graph' }, async (uri) => ({ contents: [{ uri: uri.href, text: 'graph' }] }));
     server.registerResource('note', new ResourceTemplate('memory://notes/{name}', { list: undefined }), { description: 'one note' }, async (uri) => ({ contents: [{ uri: uri.href, text: `note ${uri.href}` }] }));
@@ -154,7 +161,7 @@ function v1Server(tools: readonly TrackerTool[], extras = false): V1Server {
     server.registerPrompt('summarise', { description: 'summarise a topic', argsSchema: { topic: z.string() } }, ({ topic }) => ({ messages: [{ role: 'user', content: { type: 'text', text: `summarise ${topic}` } }] }));
   }
   for (const t of tools) {
-    server.registerTool(t.name, { description: t.description, inputSchema: t.shape }, (args: Record<string, unknown>, extra) =>
+    const handle = server.registerTool(t.name, { description: t.description, inputSchema: t.shape }, (args: Record<string, unknown>, extra) =>
       t.handler(args, {
         async progress(done, total, message) {
           const token = extra._meta?.progressToken;
@@ -163,8 +170,9 @@ function v1Server(tools: readonly TrackerTool[], extras = false): V1Server {
         signal: extra.signal,
       }) as never,
     );
+    handles.set(t.name, handle);
   }
-  return server;
+  return { server, handles };
 }
 
 /** The client side, one shape for both SDKs. */
