@@ -80,10 +80,12 @@ function printFirstSteps(proxyUrl: string, tokenService: boolean): void {
   );
 }
 
-/** dev.sso: the development IdP, with the console's callback on the admin listener registered. */
+/** dev.sso: the development IdP, with the console's callback (and the token service's) registered. */
 function startDevSso(config: RuntimeConfig) {
   const { host, port } = config.listen.admin;
   const callbacks = [`http://${host}:${port}/console/callback`, `http://localhost:${port}/console/callback`];
+  // The token service's sign-in for oauth_clients (MCP hosts) comes back to the proxy listener.
+  if (config.tokenService) callbacks.push(`${config.tokenService.issuer}/oauth2/callback`);
   return startDevIdp({ port: config.dev.ssoPort, people: DEMO_PEOPLE, clients: [{ client_id: DEV_SSO_CLIENT.id, client_secret: DEV_SSO_CLIENT.secret, redirect_uris: callbacks }] });
 }
 

@@ -13,6 +13,7 @@ import { compilePolicy, type PolicyConfig } from './compile-policy.js';
 import { compileRate, compileRateLimits, compileTrust, type RateLimitsConfig, type RateRule, type TrustConfig } from './compile-trust.js';
 import type { ActionName, Classification, RawConfig, TrustLevel } from './schema.js';
 import { checkMcpOperation, compileMcp, type ResourceRule } from './compile-mcp.js';
+import { compileOAuthClients, type AuthorizationCodeConfig } from './compile-oauth-clients.js';
 import { compileCapture, type CaptureRules } from './compile-capture.js';
 import { compileSso, type SsoConfig } from './compile-sso.js';
 import { compileAgentIdentity, compileTokenService, type AgentIdentityConfig, type TokenServiceConfig } from './compile-identity.js';
@@ -111,6 +112,8 @@ export interface RuntimeConfig {
   readonly agents: ReadonlyMap<string, AgentEntry>;
   /** Absent unless token_service.enabled. */
   readonly tokenService?: TokenServiceConfig;
+  /** oauth_clients and how their codes and refresh tokens live; absent without clients. */
+  readonly authorizationCode?: AuthorizationCodeConfig;
   readonly tools: ReadonlyMap<string, ToolRoute>;
   readonly admin: {
     readonly issuers: readonly IssuerConfig[];
@@ -188,6 +191,8 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
 
   const maxTokenTtlSec = duration(raw.auth.max_token_ttl, 'auth.max_token_ttl') / 1000;
   const tokenService = compileTokenService(raw, baseDir, keysDir, maxTokenTtlSec);
+  const sso = compileSso(raw);
+  const authorizationCode = compileOAuthClients(raw, tokenService, sso !== undefined);
   const selfIssuer: IssuerConfig[] = tokenService ? [{ issuer: tokenService.issuer, audiences: tokenService.audiences, selfIssued: true }] : [];
 
   const runtime: RuntimeConfig = {
@@ -212,6 +217,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
     },
     agents,
     tokenService,
+    authorizationCode,
     tools,
     admin: {
       issuers: [
@@ -222,7 +228,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
       maxTokenTtlSec: duration(raw.admin.auth.max_token_ttl, 'admin.auth.max_token_ttl') / 1000,
       roleMap,
       breakGlassSha256: raw.admin.break_glass?.sha256.toLowerCase(),
-      sso: compileSso(raw),
+      sso,
     },
     policy: compilePolicy(raw, baseDir),
     audit: compileAudit(raw, baseDir),

@@ -74,8 +74,33 @@ export const TokenService = Type.Object(
     // Verified client secrets remembered (by a SHA-256 of client and secret) so that a correct
     // secret pays the slow hash once per this long; a wrong one pays it every time, rate limited.
     secret_cache_ttl: Duration('5m'),
+    // The authorization code flow for oauth_clients (MCP hosts acting for a person).
+    authorization_code: Type.Object(
+      {
+        // How long a code may wait to be redeemed (RFC 6749 §4.1.2: short; 10 minutes at most).
+        code_ttl: Duration('1m'),
+        // How long a refresh token lives; each use rotates it (a reused one revokes its family).
+        refresh_ttl: Duration('8h'),
+      },
+      { ...Strict, default: {} },
+    ),
   },
   { ...Strict, default: {} },
+);
+
+/** oauth_clients.<id>: an application (an MCP host) that obtains tokens for a person who signs in and consents. */
+export const OAuthClient = Type.Object(
+  {
+    // Shown on the consent page.
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    // The registered agent the client acts as: its tokens carry act.sub = this agent, sub = the person.
+    agent: Type.String({ minLength: 1, maxLength: 128 }),
+    // Compared exactly (RFC 6749 §3.1.2.3): https, or http on loopback.
+    redirect_uris: Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), { minItems: 1 }),
+    // At most these scopes (within the agent's); absent: the agent's.
+    scopes: Type.Optional(Type.Array(Scope)),
+  },
+  Strict,
 );
 
 /** admin.sso: people sign in to the console (and the admin API) with the company IdP. */

@@ -4,7 +4,7 @@
  * Keys are a public contract (SPEC.md): add freely, never rename.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { AdminSso, AgentIdentity, TokenService } from './schema-identity.js';
+import { AdminSso, AgentIdentity, OAuthClient, TokenService } from './schema-identity.js';
 
 const Strict = { additionalProperties: false } as const;
 const Duration = (dflt: string) => Type.Union([Type.String(), Type.Number()], { default: dflt });
@@ -172,6 +172,7 @@ export const ConfigSchema = Type.Object(
       { ...Strict, default: {} },
     ),
     token_service: TokenService,
+    oauth_clients: Type.Record(Id, OAuthClient, { default: {}, additionalProperties: false }),
     agents: Type.Record(Id, Agent, { default: {}, additionalProperties: false }),
     tools: Type.Record(Id, Tool, { default: {}, additionalProperties: false }),
     limits: Type.Object({ max_body: Size('1mb') }, { ...Strict, default: {} }),

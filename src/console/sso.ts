@@ -16,6 +16,7 @@ import type { SsoConfig } from '../config/compile-sso.js';
 import type { Logger } from '../observability/logger.js';
 import type { AuditPort } from '../pipeline/context.js';
 import type { StateStore } from '../state/store.js';
+import { createIdpClient } from '../identity/idp-client.js';
 import { cookieValue, createSessions, SESSION_COOKIE, type Session } from './sessions.js';
 
 const LOGIN_COOKIE = 'portcullis_login';
@@ -32,18 +33,7 @@ interface PendingLogin {
 export function createSso(config: RuntimeConfig, sso: SsoConfig, deps: { audit: AuditPort; logger: Logger; state: StateStore }) {
   const sessions = createSessions(sso.sessionTtlMs, deps.state);
   const pending = new LRUCache<string, PendingLogin>({ max: 10_000, ttl: LOGIN_TTL_MS });
-  let discovered: Promise<oidc.Configuration> | undefined;
-
-  function client(): Promise<oidc.Configuration> {
-    const loopback = new URL(sso.issuer).protocol === 'http:';
-    discovered ??= oidc
-      .discovery(new URL(sso.issuer), sso.clientId, undefined, sso.clientSecret ? oidc.ClientSecretBasic(sso.clientSecret) : oidc.None(), loopback ? { execute: [oidc.allowInsecureRequests] } : undefined)
-      .catch((err: unknown) => {
-        discovered = undefined;
-        throw err;
-      });
-    return discovered;
-  }
+  const client = createIdpClient(sso);
 
   const secure = (request: FastifyRequest) => (sso.redirectUri ?? '').startsWith('https:') || request.protocol === 'https';
 

@@ -18,6 +18,8 @@ import type { TokenForm } from './token-form.js';
 export const GRANTS = {
   clientCredentials: 'client_credentials',
   tokenExchange: 'urn:ietf:params:oauth:grant-type:token-exchange',
+  authorizationCode: 'authorization_code',
+  refreshToken: 'refresh_token',
 } as const;
 
 export interface Minted {

@@ -154,7 +154,8 @@ function parentsOf(claims: JWTPayload): string[] {
   return Array.isArray(parents) ? parents.filter((j): j is string => isValidId(j)).slice(0, MAX_LINEAGE) : [];
 }
 
-function mapRoles(value: unknown, roleMap: ReadonlyMap<string, string> | undefined): string[] {
+/** A user's roles from an IdP claim (groups), through the issuer's role_map when it has one. */
+export function mapRoles(value: unknown, roleMap: ReadonlyMap<string, string> | undefined): string[] {
   const groups = typeof value === 'string' ? value.split(' ') : Array.isArray(value) ? value.filter((g): g is string => typeof g === 'string') : [];
   const roles = roleMap ? groups.flatMap((g) => (roleMap.has(g) ? [roleMap.get(g)!] : [])) : groups;
   return [...new Set(roles.filter(Boolean))].sort();

@@ -7,7 +7,8 @@
  */
 import type { AgentLookup } from '../directory/registry.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { RuntimeConfig } from '../config/compile.js';
+import type { AgentEntry, RuntimeConfig } from '../config/compile.js';
+import type { PersonGrants } from './person-grants.js';
 import type { TokenServiceConfig } from '../config/compile-identity.js';
 import type { RateRule } from '../config/compile-trust.js';
 import { isValidId } from '../auth/identifiers.js';
@@ -25,6 +26,8 @@ import { createSubjectVerifier, TOKEN_TYPES } from './subject-token.js';
 import { readTokenForm, required, type TokenForm } from './token-form.js';
 
 export interface TokenEndpointDeps {
+  /** The person grants (authorization_code, refresh_token), when oauth_clients are configured. */
+  readonly person?: PersonGrants;
   readonly state: StateStore;
   readonly audit: AuditPort;
   readonly metrics: Metrics;
@@ -39,6 +42,7 @@ export function createTokenEndpoint(config: RuntimeConfig, ts: TokenServiceConfi
   const grants = createGrants(config, ts);
   const verifyProof = createDpopVerifier({ algorithms: config.auth.algorithms, clockToleranceSec: config.auth.clockToleranceSec, maxBytes: config.auth.maxTokenBytes });
   const endpoint = { method: 'POST', url: ts.tokenEndpoint };
+  const supported = [GRANTS.clientCredentials, GRANTS.tokenExchange, ...(deps.person ? [GRANTS.authorizationCode, GRANTS.refreshToken] : [])];
 
   async function limit(key: string, rule: RateRule, reason: TokenReason): Promise<void> {
     const r = await deps.state.takeRate([{ key, rule }]);
@@ -97,23 +101,37 @@ export function createTokenEndpoint(config: RuntimeConfig, ts: TokenServiceConfi
       await limit(`ts:i:${ip}`, ts.rateLimits.address, 'rate_limited_address');
       form = await readTokenForm(request.raw, ts.maxBodyBytes);
       grant = required(form, 'grant_type');
-      if (grant !== GRANTS.clientCredentials && grant !== GRANTS.tokenExchange) {
-        throw new OAuthError('grant_unsupported', `grant_type must be ${GRANTS.clientCredentials} or ${GRANTS.tokenExchange}.`);
+      const personGrant = grant === GRANTS.authorizationCode || grant === GRANTS.refreshToken;
+      if (!(grant === GRANTS.clientCredentials || grant === GRANTS.tokenExchange || (personGrant && deps.person))) {
+        throw new OAuthError('grant_unsupported', `grant_type must be one of ${supported.join(', ')}.`);
       }
       const claimed = claimedClient(form, request.headers.authorization);
       if (claimed !== null) await limit(`ts:c:${claimed}`, ts.rateLimits.client, 'rate_limited_client');
-      client = await authenticateClient(form, request.headers.authorization);
-      const { minted, subjectIssuer } = await mint(request, form, grant, client);
+      let who: Issuer;
+      let minted: Minted;
+      let subjectIssuer: string | null = null;
+      let refreshToken: string | undefined;
+      if (personGrant) {
+        const m = grant === GRANTS.authorizationCode ? await deps.person!.authorizationCode(form, request.headers.authorization) : await deps.person!.refreshToken(form, request.headers.authorization);
+        ({ refreshToken } = m);
+        minted = m;
+        who = { id: m.client.id, method: 'none', agent: m.agent };
+      } else {
+        client = await authenticateClient(form, request.headers.authorization);
+        ({ minted, subjectIssuer } = await mint(request, form, grant, client));
+        who = { id: client.agent.id, method: client.method, agent: client.agent };
+      }
       const accessToken = deps.keys.sign(minted.claims, 'at+jwt');
       const tokenType = minted.claims.cnf ? 'DPoP' : 'Bearer';
       try {
-        await deps.audit.record('token_issued', issuedFields(request, ip, grant, client, minted, tokenType, subjectIssuer), { written: true });
+        await deps.audit.record('token_issued', issuedFields(request, ip, grant, who, minted, tokenType, subjectIssuer), { written: true });
       } catch {
         throw new OAuthError('audit_unavailable', 'The issuance could not be recorded, so the token is withheld.');
       }
-      deps.metrics.tokensIssued.labels(grant === GRANTS.clientCredentials ? 'client_credentials' : 'token_exchange', client.method, tokenType).inc();
+      deps.metrics.tokensIssued.labels(grant === GRANTS.tokenExchange ? 'token_exchange' : grant, who.method, tokenType).inc();
       const body: Record<string, unknown> = { access_token: accessToken, token_type: tokenType, expires_in: minted.expiresIn, scope: minted.scopes.join(' ') };
       if (grant === GRANTS.tokenExchange) body.issued_token_type = TOKEN_TYPES.accessToken;
+      if (refreshToken !== undefined) body.refresh_token = refreshToken;
       return reply.code(200).header('cache-control', 'no-store').header('pragma', 'no-cache').send(body);
     } catch (err) {
       const e = err instanceof OAuthError ? err : new OAuthError('internal', 'The token service failed; no token was issued.');
@@ -160,13 +178,20 @@ function* actorsOf(act: unknown): Generator<string> {
   for (let a = act as Record<string, unknown> | undefined; a; a = a.act as Record<string, unknown> | undefined) yield a.sub as string;
 }
 
-function issuedFields(request: FastifyRequest, ip: string, grant: string, client: AuthenticatedClient, m: Minted, tokenType: string, subjectIssuer: string | null) {
+/** Who a token is issued to: an agent (client_credentials, exchange) or an oauth client acting as its agent. */
+interface Issuer {
+  readonly id: string;
+  readonly method: string;
+  readonly agent: AgentEntry;
+}
+
+function issuedFields(request: FastifyRequest, ip: string, grant: string, client: Issuer, m: Minted, tokenType: string, subjectIssuer: string | null) {
   const c = m.claims;
   const act = c.act as Record<string, unknown> | undefined;
   const chain = [...actorsOf(act)];
   return {
     request_id: request.id,
-    client: { ip, id: client.agent.id },
+    client: { ip, id: client.id },
     grant,
     auth_method: client.method,
     token: {

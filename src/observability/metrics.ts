@@ -22,6 +22,7 @@ export interface Metrics {
   readonly credentialEcho: Counter<'tool'>;
   readonly tokensIssued: Counter<'grant' | 'auth_method' | 'token_type'>;
   readonly tokenRefusals: Counter<'error' | 'reason'>;
+  readonly oauthAuthorizations: Counter<'result' | 'reason'>;
   readonly dpopProofs: Counter<'result'>;
   readonly registryChanges: Counter<'kind' | 'change'>;
   readonly scimRequests: Counter<'resource' | 'method' | 'status'>;
@@ -184,6 +185,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       name: 'portcullis_token_refusals_total',
       help: 'Token requests refused, by OAuth error and reason (each is also a token_refused audit event).',
       labelNames: ['error', 'reason'],
+      registers,
+    }),
+    oauthAuthorizations: new Counter({
+      name: 'portcullis_oauth_authorizations_total',
+      help: 'Authorization requests of oauth_clients by result (consented, denied, refused) and reason.',
+      labelNames: ['result', 'reason'],
       registers,
     }),
     dpopProofs: new Counter({

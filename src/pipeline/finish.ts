@@ -17,7 +17,16 @@ import type { Trust } from '../trust/engine.js';
 /** Every answer waits until its audit event is handed to the OS (audit/log-writer.ts). */
 const WRITTEN = { written: true } as const;
 
-export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLogger: AccessLog; audit: AuditPort; trust: Trust; done: (ctx: CallContext) => void }) {
+export function createFinish(deps: {
+  metrics: Metrics;
+  logger: Logger;
+  accessLogger: AccessLog;
+  audit: AuditPort;
+  trust: Trust;
+  done: (ctx: CallContext) => void;
+  /** RFC 9728: the protected resource metadata URL of the MCP tool a request path names, when people may sign in for it. */
+  resourceMetadata?: (url: string) => string | undefined;
+}) {
   const { metrics, logger, accessLogger, audit, trust } = deps;
 
   /**
@@ -96,7 +105,10 @@ export function createFinish(deps: { metrics: Metrics; logger: Logger; accessLog
     }
     reply.code(gErr.status).header('portcullis-request-id', ctx.requestId).header('cache-control', 'no-store');
     if (gErr.code === 'invalid_token') {
-      reply.header('www-authenticate', gErr.reason === 'token_missing' ? 'Bearer realm="portcullis"' : 'Bearer realm="portcullis", error="invalid_token"');
+      // An MCP host learns from resource_metadata where its person signs in (MCP authorization, RFC 9728 §5.1).
+      const metadata = deps.resourceMetadata?.(ctx.url);
+      const challenge = `Bearer realm="portcullis"${gErr.reason === 'token_missing' ? '' : ', error="invalid_token"'}${metadata ? `, resource_metadata="${metadata}"` : ''}`;
+      reply.header('www-authenticate', challenge);
     } else if (gErr.code === 'insufficient_scope' && ctx.operation) {
       reply.header('www-authenticate', `Bearer realm="portcullis", error="insufficient_scope", scope="${ctx.operation.scope}"`);
     }

@@ -52,6 +52,7 @@ import { createResolve } from './resolve.js';
 import { createMcpMessage } from './mcp-message.js';
 import { createMcpResponse } from './mcp-response.js';
 import { createServerRequests } from './mcp-server-requests.js';
+import { resourceMetadataPath } from '../identity/resource-metadata.js';
 import { createPinKeeper } from './mcp-pin-keeper.js';
 import { createFinish } from './finish.js';
 import { createBody } from './body.js';
@@ -114,7 +115,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
   const inflight = new Set<CallContext>();
   const mcpResponse = createMcpResponse(deps, serverRequests, pins);
   const scrub = createScrub(config, deps.metrics);
-  const finish = createFinish({ ...deps, done: (ctx) => inflight.delete(ctx) });
+  const finish = createFinish({ ...deps, done: (ctx) => inflight.delete(ctx), resourceMetadata: resourceMetadataOf(config) });
   deps.state.onChange((change) => {
     if (change.type === 'kill') {
       const target = change.kill.target;
@@ -192,4 +193,15 @@ function newContext(request: FastifyRequest): CallContext {
 
 export function newRequestId(): string {
   return randomUUID();
+}
+
+/** The RFC 9728 metadata URL for a path under an MCP tool, when oauth_clients let its people sign in. */
+function resourceMetadataOf(config: RuntimeConfig): ((url: string) => string | undefined) | undefined {
+  const ts = config.tokenService;
+  if (!ts || !config.authorizationCode || !config.admin.sso) return undefined;
+  return (url) => {
+    const name = /^\/tools\/([^/?#]+)/.exec(url)?.[1];
+    const tool = name === undefined ? undefined : config.tools.get(name);
+    return tool?.protocol === 'mcp' ? `${ts.issuer}${resourceMetadataPath(tool.name)}` : undefined;
+  };
 }
