@@ -5,7 +5,12 @@
  * redeems the code with PKCE. Then the attacks: exact redirect URIs, PKCE, single-use codes and
  * refresh tokens (a replay revokes the family), another client's code, forged consent.
  */
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -17,10 +22,13 @@ import { createTestIssuer } from '../helpers/issuer.js';
 import { CREDENTIAL, startV2Upstream, type McpUpstream } from '../helpers/mcp.js';
 import { startIdp, type TestIdp } from '../helpers/oidc-idp.js';
 import { freePort } from '../helpers/cli.js';
+import { pollUntil } from '../helpers/policy.js';
 import { startTokenService } from '../helpers/token-service.js';
 import { TRACKER_OPERATIONS } from '../e2e/mcp-fixtures.js';
 
 const REDIRECT = 'http://127.0.0.1:33418/oauth/callback';
+const MCP_REMOTE = join(dirname(createRequire(import.meta.url).resolve('mcp-remote/package.json')), 'dist', 'proxy.js');
+let remotePort: number;
 let idp: TestIdp;
 let up: McpUpstream;
 let gw: RunningGateway & { issuerUrl: string };
@@ -28,18 +36,21 @@ let mcpUrl: string;
 
 beforeAll(async () => {
   const port = await freePort();
+  remotePort = await freePort();
   const issuerUrl = `http://127.0.0.1:${port}`;
   idp = await startIdp({ 'pat@example.com': { groups: ['support-team'] } }, { redirectUris: [`${issuerUrl}/oauth2/callback`] });
   up = await startV2Upstream();
   gw = await startTokenService(await createTestIssuer(), {
     port,
     tools: { tracker: { upstream: up.url, protocol: 'mcp', classification: 'internal', credentials: CREDENTIAL, operations: TRACKER_OPERATIONS } },
-    agents: { 'desktop-host': { scopes: ['tracker:read'] } },
+    // remote-host's tokens live 1 s (+5 s clock tolerance): the mcp-remote test outlives one.
+    agents: { 'desktop-host': { scopes: ['tracker:read'] }, 'remote-host': { scopes: ['tracker:read'], max_token_ttl: '1s' } },
     tokenService: { subject_issuers: [{ issuer: idp.issuer, jwks_uri: idp.jwksUri, audiences: [idp.clientId], roles_claim: 'groups', role_map: { 'support-team': 'support' } }] },
     extra: {
       oauth_clients: {
         desktop: { name: 'Desktop Host', agent: 'desktop-host', redirect_uris: [REDIRECT] },
         other: { agent: 'desktop-host', redirect_uris: ['http://127.0.0.1:9/cb'] },
+        remote: { name: 'mcp-remote', agent: 'remote-host', redirect_uris: [`http://localhost:${remotePort}/oauth/callback`] },
       },
       admin: { sso: { issuer: idp.issuer, client_id: idp.clientId, client_secret: 'console-secret' } },
     },
@@ -247,4 +258,58 @@ describe('attacks on the authorization code flow', () => {
     expect(denied.searchParams.get('code')).toBeNull();
     expect((await post(b, { txn, csrf, decision: 'approve' })).status).toBe(400);
   });
+});
+
+describe('mcp-remote, a stock stdio bridge for desktop hosts', () => {
+  it('signs its person in through the browser flow, then serves the gateway\'s tools over stdio', async () => {
+    const configDir = mkdtempSync(join(tmpdir(), 'portcullis-mcp-remote-'));
+    const child = spawn(process.execPath, [MCP_REMOTE, mcpUrl, String(remotePort), '--static-oauth-client-info', JSON.stringify({ client_id: 'remote' })], {
+      env: { ...process.env, MCP_REMOTE_CONFIG_DIR: configDir, BROWSER: 'none', DISPLAY: '' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => void (stderr += c.toString()));
+    const lines: Record<string, any>[] = [];
+    let buffered = '';
+    child.stdout.on('data', (c: Buffer) => {
+      buffered += c.toString();
+      for (let i = buffered.indexOf('\n'); i >= 0; i = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, i).trim();
+        buffered = buffered.slice(i + 1);
+        if (line) lines.push(JSON.parse(line));
+      }
+    });
+    const rpc = async (id: number, method: string, params: Record<string, unknown> = {}) => {
+      child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
+      return (await pollUntil(async () => lines.find((l) => l.id === id), (l) => l !== undefined, 20_000))!;
+    };
+    try {
+      const auth = await pollUntil(async () => /Please authorize this client by visiting:\s+(\S+)/.exec(stderr)?.[1], (u) => u !== undefined, 20_000);
+      const b = new Browser();
+      const { txn, csrf } = await b.consentPage(auth!);
+      const back = await b.consent(txn, csrf, 'approve');
+      expect(back.href.startsWith(`http://localhost:${remotePort}/oauth/callback?code=`)).toBe(true);
+      expect((await fetch(back.href)).status).toBe(200); // mcp-remote's own callback page
+      const init = await rpc(1, 'initialize', { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'desktop', version: '1' } });
+      expect(init.result.serverInfo).toBeDefined();
+      child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`);
+      const listed = await rpc(2, 'tools/list');
+      expect(listed.result.tools.map((t: { name: string }) => t.name)).toContain('search_issues');
+      const called = await rpc(3, 'tools/call', { name: 'search_issues', arguments: { query: 'vpn' } });
+      expect(called.result.content[0].text).toContain('ISS-');
+      // Past the access token's life: mcp-remote renews it with the refresh token instead of failing.
+      await new Promise((r) => setTimeout(r, 7000));
+      const again = await rpc(4, 'tools/call', { name: 'search_issues', arguments: { query: 'printer' } });
+      expect(again.result.content[0].text).toBeDefined();
+      const issued = (await auditEvents(gw)).filter((e) => e.type === 'token_issued' && e.client.id === 'remote');
+      // (It renews ahead of expiry, so with a 1 s token it may renew several times.)
+      expect(issued[0]!.grant).toBe('authorization_code');
+      expect(issued.length).toBeGreaterThan(1);
+      expect(issued.slice(1).every((e) => e.grant === 'refresh_token')).toBe(true);
+      expect((await auditEvents(gw)).some((e) => e.type === 'token_refused' && e.client?.id === 'remote')).toBe(false);
+      expect(issued[0]).toMatchObject({ agent: { id: 'remote-host' }, user: { id: 'pat@example.com' } });
+    } finally {
+      child.kill();
+    }
+  }, 60_000);
 });
