@@ -26,6 +26,7 @@ import { createClientErrorHandler } from './pipeline/client-error.js';
 import { createTrust } from './trust/engine.js';
 import { loadSigningKeys } from './identity/signing-keys.js';
 import { registerTokenRoutes } from './identity/token-routes.js';
+import { createStdioBridge } from './mcp/stdio-bridge.js';
 import { createRegistry, type Registry } from './directory/registry.js';
 import { createDirectoryWriter, type DirectoryWriter } from './directory/writer.js';
 import { seedRegistry } from './directory/seed.js';
@@ -138,7 +139,10 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
         registry,
         onLoad: (r, trigger) => audit.record('policy_reload', { trigger, ok: r.ok, revision: r.revision, previous_revision: r.previous, changed: r.changed, error: r.error ?? null }),
       });
+  // Stdio MCP servers: a bridge each, listening before the proxy does (stdio-bridge.ts).
+  const bridges = [...config.tools.values()].filter((t) => t.stdio).map((t) => createStdioBridge(t, logger));
   const pipeline = createPipeline(config, {
+    stdioSockets: new Map(bridges.map((b) => [b.tool, b.socketPath])),
     tokens,
     decider: deps.decider ?? policy!,
     metrics,
@@ -230,6 +234,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
     // Seeding is audited: with the store or the audit log unavailable it waits for both (calls are refused meanwhile).
     if (state.healthy() && audit.healthy()) await seed().catch(() => seedWhenReady(true));
     else seedWhenReady();
+    for (const b of bridges) await b.listen();
     const proxyUrl = await proxy.listen({ host: config.listen.proxy.host, port: config.listen.proxy.port });
     const adminUrl = await admin.listen({ host: config.listen.admin.host, port: config.listen.admin.port });
     listening = true;
@@ -251,6 +256,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
       await proxy.close();
       await admin.close();
       await pipeline.upstreams.close();
+      await Promise.all(bridges.map((b) => b.close()));
     } finally {
       clearTimeout(grace);
       listening = false;

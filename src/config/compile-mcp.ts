@@ -3,8 +3,10 @@
  * tools/call name, exact), `mcp_resource` (a URI pattern for resources/read, subscribe and
  * unsubscribe), `mcp_prompt` (a prompts/get name, exact) and `mcp_method` (a whole data method).
  */
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from './load.js';
-import { requireSize as size } from './units.js';
+import { requireDuration, requireSize as size } from './units.js';
 import type { RawConfig } from './schema.js';
 import { DATA_METHODS } from '../mcp/protocol.js';
 import type { McpToolRoute, OperationRoute } from './compile.js';
@@ -96,4 +98,43 @@ export function unsafeUri(uri: string): string | undefined {
   if (/(?:^|[/\\])\.{1,2}(?:[/\\?#]|$)/.test(decoded)) return 'contains a dot segment (. or ..)';
   if (decoded.includes('\\')) return 'contains an encoded backslash';
   return undefined;
+}
+
+/** Where the pipeline reaches a stdio server: its bridge, over a Unix socket (forward.ts). */
+export const STDIO_URL = 'http://localhost/mcp';
+
+export interface StdioServer {
+  /** Absolute: resolved at start against the gateway's PATH, since the child gets none. */
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string;
+  readonly maxSessions: number;
+  readonly idleTimeoutMs: number;
+}
+
+export function compileStdio(at: string, t: RawTool, baseDir: string): StdioServer {
+  const u = t.upstream as Exclude<RawTool['upstream'], string>;
+  if (t.protocol !== 'mcp') throw new ConfigError(`${at}.upstream`, 'a command is an MCP server over stdio: it needs protocol: mcp');
+  if (t.credentials) throw new ConfigError(`${at}.credentials`, 'a stdio server gets its secrets through upstream.env, not a header');
+  const cwd = resolve(baseDir, u.cwd ?? '.');
+  const idleTimeoutMs = requireDuration(u.idle_timeout, `${at}.upstream.idle_timeout`);
+  if (idleTimeoutMs <= 0) throw new ConfigError(`${at}.upstream.idle_timeout`, 'must be longer than 0s');
+  return { command: executable(u.command, cwd, `${at}.upstream.command`), args: u.args, env: { ...u.env }, cwd, maxSessions: u.max_sessions, idleTimeoutMs };
+}
+
+/** A path (relative to cwd) or a name looked up in the gateway's PATH; it must be an executable file. */
+function executable(command: string, cwd: string, at: string): string {
+  const candidates = command.includes('/') ? [isAbsolute(command) ? command : resolve(cwd, command)] : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, command));
+  for (const c of candidates) {
+    try {
+      if (statSync(c).isFile()) {
+        accessSync(c, constants.X_OK);
+        return c;
+      }
+    } catch {
+      // not this one
+    }
+  }
+  throw new ConfigError(at, `${JSON.stringify(command)} is not an executable file${command.includes('/') ? '' : ' on the gateway\'s PATH'}`);
 }

@@ -12,7 +12,7 @@ import { compileProxyListen, type ProxyListen } from './compile-listen.js';
 import { compilePolicy, type PolicyConfig } from './compile-policy.js';
 import { compileRate, compileRateLimits, compileTrust, type RateLimitsConfig, type RateRule, type TrustConfig } from './compile-trust.js';
 import type { ActionName, Classification, RawConfig, TrustLevel } from './schema.js';
-import { checkMcpOperation, compileMcp, type ResourceRule } from './compile-mcp.js';
+import { checkMcpOperation, compileMcp, compileStdio, STDIO_URL, type ResourceRule, type StdioServer } from './compile-mcp.js';
 import { compileOAuthClients, type AuthorizationCodeConfig } from './compile-oauth-clients.js';
 import { compileCapture, type CaptureRules } from './compile-capture.js';
 import { compileSso, type SsoConfig } from './compile-sso.js';
@@ -78,6 +78,8 @@ export interface ToolRoute {
   readonly rateLimit?: RateRule;
   /** protocol: mcp only. */
   readonly mcp?: McpToolRoute;
+  /** An MCP server run as a child process (upstream: {command, …}). */
+  readonly stdio?: StdioServer;
 }
 
 export interface McpToolRoute {
@@ -268,9 +270,11 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
 
 function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody: number, baseDir: string): ToolRoute {
   const at = `tools.${name}`;
+  // A stdio server is reached through the gateway's own bridge (src/mcp/stdio-bridge.ts) at this URL.
+  const stdio = typeof t.upstream === 'string' ? undefined : compileStdio(at, t, baseDir);
   let url: URL;
   try {
-    url = new URL(t.upstream);
+    url = new URL(typeof t.upstream === 'string' ? t.upstream : STDIO_URL);
   } catch {
     throw new ConfigError(`${at}.upstream`, `is not a valid URL (got ${JSON.stringify(t.upstream)})`);
   }
@@ -326,6 +330,7 @@ function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody
     capture: compileCapture(t.capture, `${at}.capture`),
     rateLimit: t.rate_limit && compileRate(t.rate_limit, `${at}.rate_limit`),
     mcp: t.protocol === 'mcp' ? compileMcp(at, t, operations) : undefined,
+    stdio,
   };
 }
 

@@ -103,6 +103,9 @@ function describe(e: ValueError): string {
   if (literals) return `must be one of ${literals.join(', ')} (got ${JSON.stringify(e.value)})`;
   if (e.message === 'Unexpected property') return 'unknown key (check the spelling against docs/configuration.md)';
   if (e.value === undefined) return 'is required';
+  // A schema that says in words what it accepts (a union of shapes) is described by that.
+  const described = (e.schema as { description?: string }).description;
+  if (described) return `must be ${described} (got ${JSON.stringify(e.value)})`;
   return `${e.message.replace(/^Expected/, 'expected')} (got ${JSON.stringify(e.value)})`;
 }
 

@@ -72,9 +72,25 @@ const Operation = Type.Object(
   Strict,
 );
 
+// An MCP server the gateway runs as a child process, speaking MCP over stdio (docs/mcp.md).
+const StdioUpstream = Type.Object(
+  {
+    command: Type.String({ minLength: 1 }),
+    args: Type.Array(Type.String(), { default: [] }),
+    // The child's whole environment: nothing of the gateway's is inherited (not even PATH).
+    env: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.String(), { default: {} }),
+    cwd: Type.Optional(Type.String({ minLength: 1 })),
+    // One process per MCP session; at most this many at once.
+    max_sessions: Type.Integer({ minimum: 1, maximum: 1024, default: 16 }),
+    // A session unused this long is ended (its process stopped).
+    idle_timeout: Duration('15m'),
+  },
+  Strict,
+);
+
 const Tool = Type.Object(
   {
-    upstream: Type.String({ pattern: '^https?://' }),
+    upstream: Type.Union([Type.String({ pattern: '^https?://' }), StdioUpstream], { description: 'an http:// or https:// URL, or { command, args, env } for an MCP server over stdio' }),
     protocol: Type.Union([Type.Literal('http'), Type.Literal('mcp')], { default: 'http' }),
     classification: Classification,
     credentials: Type.Optional(Type.Object({ header: Type.String({ minLength: 1 }), value: Type.String() }, Strict)),

@@ -32,7 +32,7 @@ export async function startExampleTools(config: RuntimeConfig): Promise<RunningE
   const started: { tool: string; url: string }[] = [];
   try {
     for (const tool of config.tools.values()) {
-      const create = EXAMPLE_TOOLS[tool.name];
+      const create = tool.stdio ? undefined : EXAMPLE_TOOLS[tool.name];
       const url = new URL(tool.origin);
       if (!create || !LOOPBACK.has(url.hostname) || url.protocol !== 'http:') continue;
       const app = create({ credential: tool.credential });

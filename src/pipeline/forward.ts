@@ -29,9 +29,9 @@ export interface Upstreams {
   close(): Promise<void>;
 }
 
-export function createUpstreams(config: RuntimeConfig): Upstreams {
+export function createUpstreams(config: RuntimeConfig, sockets: ReadonlyMap<string, string> = new Map()): Upstreams {
   const pools = new Map<string, Pool>();
-  for (const tool of config.tools.values()) pools.set(tool.name, createPool(tool));
+  for (const tool of config.tools.values()) pools.set(tool.name, createPool(tool, sockets.get(tool.name)));
   const waiting = new Deadlines<CallContext>(DEADLINE_RESOLUTION_MS, headersTimedOut);
 
   async function forward(ctx: CallContext): Promise<UpstreamResponse> {
@@ -105,12 +105,15 @@ function headersTimedOut(ctx: CallContext): void {
   ctx.abort.abort(new GatewayError('upstream_timeout', `The tool's upstream did not answer within ${ctx.tool!.timeoutMs}ms.`));
 }
 
-function createPool(tool: ToolRoute): Pool {
+function createPool(tool: ToolRoute, socketPath: string | undefined): Pool {
+  if (tool.stdio && !socketPath) throw new Error(`the stdio MCP server ${tool.name} has no bridge`);
   return new Pool(tool.origin, {
     connections: 256,
     pipelining: 1,
     keepAliveTimeout: 4_000,
     connect: {
+      // A stdio server is reached through its bridge's private socket.
+      ...(socketPath ? { socketPath } : {}),
       rejectUnauthorized: true,
       ...(tool.tls?.caFile ? { ca: readFileSync(tool.tls.caFile) } : {}),
       ...(tool.tls?.servername ? { servername: tool.tls.servername } : {}),

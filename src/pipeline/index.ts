@@ -78,6 +78,8 @@ export interface PipelineDeps {
   readonly registry: Registry;
   /** True once shutdown began: new calls are refused with 503 while in-flight ones drain. */
   readonly isClosing: () => boolean;
+  /** Stdio MCP servers: tool → the Unix socket of its bridge (src/mcp/stdio-bridge.ts). */
+  readonly stdioSockets?: ReadonlyMap<string, string>;
 }
 
 export interface Pipeline {
@@ -96,7 +98,7 @@ export function createPipeline(config: RuntimeConfig, deps: PipelineDeps): Pipel
   // Aborted once when shutdown begins: calls held for approval are answered at once (hold.ts).
   const draining = new CallAbort();
   const authenticate = createAuthenticate(config, deps.tokens, deps);
-  const upstreams = createUpstreams(config);
+  const upstreams = createUpstreams(config, deps.stdioSockets);
   const serverRequests = createServerRequests({ audit: deps.audit, metrics: deps.metrics, upstreams });
   const pins = createPinKeeper({ ...deps, upstreams });
   const stages: readonly Stage[] = [
