@@ -27,6 +27,7 @@ import { createTrust } from './trust/engine.js';
 import { loadSigningKeys } from './identity/signing-keys.js';
 import { registerTokenRoutes } from './identity/token-routes.js';
 import { createStdioBridge } from './mcp/stdio-bridge.js';
+import { registerVirtualServers } from './mcp/virtual-server.js';
 import { createRegistry, type Registry } from './directory/registry.js';
 import { createDirectoryWriter, type DirectoryWriter } from './directory/writer.js';
 import { seedRegistry } from './directory/seed.js';
@@ -180,6 +181,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   proxy.addContentTypeParser('*', (_request, _payload, done) => done(null));
   proxy.route({ method: METHODS, url: '/*', handler: pipeline.handle });
   proxy.get('/approvals/:id', pipeline.approvalStatus);
+  registerVirtualServers(proxy, config.virtualServers);
   if (ts && signingKeys) registerTokenRoutes(proxy, config, ts, { state, audit, metrics, logger, keys: signingKeys, registry });
   proxy.setNotFoundHandler(pipeline.handle);
   proxy.setErrorHandler((err, request, reply) => {

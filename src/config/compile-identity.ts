@@ -71,6 +71,7 @@ export function compileAgentIdentity(id: string, a: RawConfig['agents'][string],
   for (const [i, scope] of a.scopes.entries()) {
     const [tool, action] = scope.split(':') as [string, string];
     if (!(tool in raw.tools)) throw new ConfigError(`${at}.scopes.${i}`, `names tool ${JSON.stringify(tool)}, which is not in tools`);
+    if (raw.tools[tool]!.servers) throw new ConfigError(`${at}.scopes.${i}`, `names the virtual server ${JSON.stringify(tool)}; grant the scopes of the MCP tools it presents`);
     if (action !== '*' && !(ACTIONS as readonly string[]).includes(action)) {
       throw new ConfigError(`${at}.scopes.${i}`, `names action ${JSON.stringify(action)}; actions are ${ACTIONS.join(', ')} or *`);
     }

@@ -12,7 +12,7 @@ import { DATA_METHODS } from '../mcp/protocol.js';
 import type { McpToolRoute, OperationRoute } from './compile.js';
 
 type RawTool = RawConfig['tools'][string];
-type RawOperation = RawTool['operations'][number];
+type RawOperation = NonNullable<RawTool['operations']>[number];
 
 /** What names an MCP operation: exactly one of these. */
 const SELECTORS = ['mcp_tool', 'mcp_resource', 'mcp_prompt', 'mcp_method'] as const;
@@ -47,7 +47,7 @@ export function compileMcp(at: string, t: RawTool, operations: readonly Operatio
   const prompts = new Map<string, OperationRoute>();
   const resources: ResourceRule[] = [];
   operations.forEach((op, i) => {
-    const raw = t.operations[i]!;
+    const raw = t.operations![i]!;
     const unique = (map: Map<string, OperationRoute>, key: string, what: string) => {
       if (map.has(key)) throw new ConfigError(`${at}.operations.${i}.${what}`, `${JSON.stringify(key)} is already the operation ${map.get(key)!.name}`);
       map.set(key, op);
@@ -114,7 +114,7 @@ export interface StdioServer {
 }
 
 export function compileStdio(at: string, t: RawTool, baseDir: string): StdioServer {
-  const u = t.upstream as Exclude<RawTool['upstream'], string>;
+  const u = t.upstream as Exclude<NonNullable<RawTool['upstream']>, string>;
   if (t.protocol !== 'mcp') throw new ConfigError(`${at}.upstream`, 'a command is an MCP server over stdio: it needs protocol: mcp');
   if (t.credentials) throw new ConfigError(`${at}.credentials`, 'a stdio server gets its secrets through upstream.env, not a header');
   const cwd = resolve(baseDir, u.cwd ?? '.');
@@ -137,4 +137,27 @@ function executable(command: string, cwd: string, at: string): string {
     }
   }
   throw new ConfigError(at, `${JSON.stringify(command)} is not an executable file${command.includes('/') ? '' : ' on the gateway\'s PATH'}`);
+}
+
+/** A virtual MCP server: one endpoint over several MCP tools, each call authorised as its own tool. */
+export interface VirtualServer {
+  readonly name: string;
+  readonly servers: readonly string[];
+}
+
+export function compileVirtualServers(raw: RawConfig, tools: ReadonlyMap<string, { readonly protocol: string }>): ReadonlyMap<string, VirtualServer> {
+  const out = new Map<string, VirtualServer>();
+  for (const [name, t] of Object.entries(raw.tools)) {
+    if (!t.servers) continue;
+    const at = `tools.${name}`;
+    if (t.protocol !== 'mcp') throw new ConfigError(`${at}.servers`, 'a virtual server presents MCP tools: it needs protocol: mcp');
+    for (const key of ['upstream', 'operations', 'credentials', 'mcp', 'tls'] as const) {
+      if (t[key] !== undefined) throw new ConfigError(`${at}.${key}`, 'does not apply to a virtual server: each call is authorised, and sent, as the MCP tool it names');
+    }
+    for (const [i, s] of t.servers.entries()) {
+      if (tools.get(s)?.protocol !== 'mcp') throw new ConfigError(`${at}.servers.${i}`, `names ${JSON.stringify(s)}, which is not an MCP tool (nor may it be another virtual server)`);
+    }
+    out.set(name, { name, servers: [...t.servers] });
+  }
+  return out;
 }

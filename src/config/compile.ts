@@ -12,7 +12,7 @@ import { compileProxyListen, type ProxyListen } from './compile-listen.js';
 import { compilePolicy, type PolicyConfig } from './compile-policy.js';
 import { compileRate, compileRateLimits, compileTrust, type RateLimitsConfig, type RateRule, type TrustConfig } from './compile-trust.js';
 import type { ActionName, Classification, RawConfig, TrustLevel } from './schema.js';
-import { checkMcpOperation, compileMcp, compileStdio, STDIO_URL, type ResourceRule, type StdioServer } from './compile-mcp.js';
+import { checkMcpOperation, compileMcp, compileStdio, compileVirtualServers, STDIO_URL, type ResourceRule, type StdioServer, type VirtualServer } from './compile-mcp.js';
 import { compileOAuthClients, type AuthorizationCodeConfig } from './compile-oauth-clients.js';
 import { compileCapture, type CaptureRules } from './compile-capture.js';
 import { compileSso, type SsoConfig } from './compile-sso.js';
@@ -117,6 +117,8 @@ export interface RuntimeConfig {
   /** oauth_clients and how their codes and refresh tokens live; absent without clients. */
   readonly authorizationCode?: AuthorizationCodeConfig;
   readonly tools: ReadonlyMap<string, ToolRoute>;
+  /** MCP endpoints presenting several MCP tools as one (`servers:`); not tools themselves. */
+  readonly virtualServers: ReadonlyMap<string, VirtualServer>;
   readonly admin: {
     readonly issuers: readonly IssuerConfig[];
     readonly rolesClaim: string;
@@ -177,7 +179,8 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
 
   const defaultMaxBody = size(raw.limits.max_body, 'limits.max_body');
   const tools = new Map<string, ToolRoute>();
-  for (const [name, t] of Object.entries(raw.tools)) tools.set(name, compileTool(name, t, defaultMaxBody, baseDir));
+  for (const [name, t] of Object.entries(raw.tools)) if (!t.servers) tools.set(name, compileTool(name, t, defaultMaxBody, baseDir));
+  const virtualServers = compileVirtualServers(raw, tools);
 
   const roleMap = new Map<string, AdminRole>();
   for (const [group, role] of Object.entries(raw.admin.auth.role_map)) {
@@ -220,6 +223,7 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
     agents,
     tokenService,
     authorizationCode,
+    virtualServers,
     tools,
     admin: {
       issuers: [
@@ -271,6 +275,8 @@ export function compileConfig(raw: RawConfig, baseDir: string): RuntimeConfig {
 function compileTool(name: string, t: RawConfig['tools'][string], defaultMaxBody: number, baseDir: string): ToolRoute {
   const at = `tools.${name}`;
   // A stdio server is reached through the gateway's own bridge (src/mcp/stdio-bridge.ts) at this URL.
+  if (t.upstream === undefined) throw new ConfigError(`${at}.upstream`, 'is required (or servers, for a virtual MCP server)');
+  if (t.operations === undefined) throw new ConfigError(`${at}.operations`, 'is required (or servers, for a virtual MCP server)');
   const stdio = typeof t.upstream === 'string' ? undefined : compileStdio(at, t, baseDir);
   let url: URL;
   try {

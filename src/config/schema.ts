@@ -90,14 +90,17 @@ const StdioUpstream = Type.Object(
 
 const Tool = Type.Object(
   {
-    upstream: Type.Union([Type.String({ pattern: '^https?://' }), StdioUpstream], { description: 'an http:// or https:// URL, or { command, args, env } for an MCP server over stdio' }),
+    // Required, except for a virtual MCP server (`servers`), which has neither upstream nor operations.
+    upstream: Type.Optional(Type.Union([Type.String({ pattern: '^https?://' }), StdioUpstream], { description: 'an http:// or https:// URL, or { command, args, env } for an MCP server over stdio' })),
+    // protocol: mcp only: one endpoint presenting these MCP tools' tools, named <server>__<tool>.
+    servers: Type.Optional(Type.Array(Id, { minItems: 1, uniqueItems: true })),
     protocol: Type.Union([Type.Literal('http'), Type.Literal('mcp')], { default: 'http' }),
     classification: Classification,
     credentials: Type.Optional(Type.Object({ header: Type.String({ minLength: 1 }), value: Type.String() }, Strict)),
     timeout: Duration('10s'),
     max_body: Type.Optional(Type.Union([Type.String(), Type.Number()])),
     tls: Type.Optional(Type.Object({ ca_file: Type.Optional(Type.String()), servername: Type.Optional(Type.String()) }, Strict)),
-    operations: Type.Array(Operation, { minItems: 1 }),
+    operations: Type.Optional(Type.Array(Operation, { minItems: 1 })),
     // protocol: mcp only (docs/mcp.md).
     mcp: Type.Optional(
       Type.Object(
