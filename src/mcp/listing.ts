@@ -5,7 +5,7 @@
  * stream, which may replay earlier responses on resumption, any). The result is marked private:
  * a filtered list must never be served to another caller from a cache.
  */
-import { pipeline, Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { isObject } from './message.js';
 import type { RpcId } from './protocol.js';
 import { sseRewriter } from './sse.js';
@@ -16,7 +16,8 @@ export type ResultRewrite = (result: Record<string, unknown>) => Promise<Record<
 
 export interface ListedResponse {
   readonly headers: Record<string, string | string[]>;
-  readonly body: NodeJS.ReadableStream;
+  /** A JSON answer is read and rewritten whole, and relayed whole (one write, one audit event). */
+  readonly body: NodeJS.ReadableStream | Buffer;
 }
 
 export interface ListingOptions {
@@ -66,7 +67,7 @@ export async function rewriteResults(headers: Record<string, string | string[]>,
     const text = await readAll(body, opts.maxBytes);
     const next = (await rewrite(text)) ?? text;
     out['content-length'] = String(Buffer.byteLength(next));
-    return { headers: out, body: Readable.from([Buffer.from(next)]) };
+    return { headers: out, body: Buffer.from(next) };
   }
   // An empty answer (202 to a notification) or an error page: nothing to filter.
   return { headers: out, body };

@@ -39,6 +39,12 @@ export function registerVirtualServers(app: FastifyInstance, virtualServers: Rea
       const headers: Record<string, string> = {};
       for (const h of PASSED) if (typeof request.headers[h] === 'string') headers[h] = request.headers[h] as string;
       if (session) headers['mcp-session-id'] = session;
+      // SEP-2243 (2026-07-28): the standard headers describe the message as re-sent (a tool's own name).
+      if (request.headers['mcp-method'] !== undefined && body && typeof body.method === 'string') {
+        headers['mcp-method'] = body.method;
+        const name = isObject(body.params) ? body.params.name : undefined;
+        if (body.method === 'tools/call' && typeof name === 'string') headers['mcp-name'] = /^[\x20-\x7e]*$/.test(name) ? name : `=?base64?${Buffer.from(name).toString('base64')}?=`;
+      }
       const res = await app.inject({ method: method as 'POST', url: `/tools/${server}`, headers, payload: body === undefined ? undefined : JSON.stringify(body), remoteAddress: request.ip });
       const out: Record<string, string> = {};
       for (const [k, val] of Object.entries(res.headers)) if (typeof val === 'string') out[k] = val;

@@ -103,7 +103,7 @@ export function createPinKeeper(deps: { state: StateStore; audit: AuditPort; met
         return [];
       },
     });
-    for await (const _ of out.body as AsyncIterable<unknown>);
+    if (!Buffer.isBuffer(out.body)) for await (const _ of out.body as AsyncIterable<unknown>);
   }
 
   return {

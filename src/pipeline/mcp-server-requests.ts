@@ -121,7 +121,7 @@ export function createServerRequests(deps: { audit: AuditPort; metrics: Metrics;
   };
 }
 
-/** A JSON answer read whole (bounded: one result, at most `max_list_bytes`), then rewritten. */
+/** A JSON answer read whole (bounded: one result, at most `max_list_bytes`), then rewritten, and relayed whole. */
 async function whole(ctx: CallContext, res: UpstreamResponse, rewrite: (text: string) => string): Promise<UpstreamResponse> {
   const max = ctx.tool!.mcp!.maxListBytes;
   const chunks: Buffer[] = [];
@@ -135,7 +135,8 @@ async function whole(ctx: CallContext, res: UpstreamResponse, rewrite: (text: st
     chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
   }
   const text = rewrite(Buffer.concat(chunks).toString('utf8'));
-  return { ...res, headers: { ...res.headers, 'content-length': String(Buffer.byteLength(text)) }, body: Readable.from([Buffer.from(text)]) };
+  // Whole, the answer is relayed in one write with its final audit event (no intent, no stream).
+  return { ...res, headers: { ...res.headers, 'content-length': String(Buffer.byteLength(text)) }, body: Buffer.from(text) };
 }
 
 function withoutLength(headers: Record<string, string | string[]>): Record<string, string | string[]> {
