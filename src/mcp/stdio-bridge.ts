@@ -10,7 +10,7 @@
  * exits, or after `idle_timeout` unused; at most `max_sessions` run at once (then 503).
  */
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +40,9 @@ interface Session {
 export function createStdioBridge(tool: ToolRoute, logger: Logger): StdioBridge {
   const spec = tool.stdio!;
   const log = logger.child({ tool: tool.name });
-  const socketPath = join(tmpdir(), `portcullis-${process.pid}-${randomUUID().slice(0, 8)}.sock`);
+  // In a folder of its own (mkdtemp: mode 0700): no other local user can reach the server past the gateway.
+  const folder = mkdtempSync(join(tmpdir(), 'portcullis-stdio-'));
+  const socketPath = join(folder, `${tool.name.slice(0, 40)}.sock`);
   const sessions = new Map<string, Session>();
   let opening = 0;
   let server: Server | undefined;
@@ -132,7 +134,7 @@ export function createStdioBridge(tool: ToolRoute, logger: Logger): StdioBridge 
         server.closeAllConnections();
         await new Promise<void>((r) => server!.close(() => r()));
       }
-      rmSync(socketPath, { force: true });
+      rmSync(folder, { recursive: true, force: true });
     },
   };
 }

@@ -125,8 +125,11 @@ export function registerVirtualServers(app: FastifyInstance, virtualServers: Rea
       const sid = request.headers['mcp-session-id'];
       const known = typeof sid === 'string' ? sessions.get(sid) : undefined;
       if (!known) return reply.code(404).send();
+      // Ended only when its servers accept the caller's DELETE: knowing the id is not enough.
+      const answers = await Promise.all([...known].filter(([, s]) => s).map(([server, s]) => send(request, server, undefined, s, 'DELETE')));
+      const refused = answers.find((a) => a.status >= 300 && a.status !== 404);
+      if (refused) return relay(reply, refused);
       sessions.delete(sid as string);
-      await Promise.all([...known].filter(([, s]) => s).map(([server, s]) => send(request, server, undefined, s, 'DELETE')));
       return reply.code(200).send();
     });
     app.get(`/tools/${v.name}`, (_request, reply) => reply.code(405).header('allow', 'POST, DELETE').send());

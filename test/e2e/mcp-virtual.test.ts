@@ -85,6 +85,10 @@ describe('a virtual MCP server', () => {
     });
     const body = (await res.json()) as { error?: { data?: { reasons?: string[] } } };
     expect(body.error?.data?.reasons).toEqual(['mcp_session_foreign']);
+    // Nor can it end the session: the servers refuse its DELETE, and the session goes on.
+    const del = await fetch(`${g.gw.proxyUrl}/tools/workspace`, { method: 'DELETE', headers: { authorization: `Bearer ${await g.token('kill-bot', 'tracker:read ticketing:read')}`, 'mcp-session-id': sid } });
+    expect(del.status).toBe(403);
+    expect((await c.listTools()).tools.length).toBeGreaterThan(0);
     await c.close();
   });
 });
