@@ -7,6 +7,7 @@ import { ConfigError } from './load.js';
 import { requireDuration } from './units.js';
 import type { RawConfig } from './schema.js';
 import type { TokenServiceConfig } from './compile-identity.js';
+import { uriPattern } from './compile-mcp.js';
 
 export interface OAuthClientConfig {
   readonly id: string;
@@ -21,13 +22,26 @@ export interface AuthorizationCodeConfig {
   readonly codeTtlSec: number;
   readonly refreshTtlSec: number;
   readonly clients: ReadonlyMap<string, OAuthClientConfig>;
+  /** Clients named by a Client ID Metadata Document URL: which URLs may be fetched, and the agent they act as. */
+  readonly metadataDocuments?: { readonly agent: string; readonly allow: readonly RegExp[]; readonly cacheTtlMs: number };
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
+/** Checks a redirect URI the way oauth_clients' are checked (also for those of metadata documents). */
+export function redirectUriProblem(uri: string): string | undefined {
+  try {
+    redirectUri(uri, '');
+    return undefined;
+  } catch (err) {
+    return (err as ConfigError).problem;
+  }
+}
+
 export function compileOAuthClients(raw: RawConfig, ts: TokenServiceConfig | undefined, people: boolean): AuthorizationCodeConfig | undefined {
   const entries = Object.entries(raw.oauth_clients);
-  if (entries.length === 0) return undefined;
+  const documents = raw.token_service.authorization_code.client_metadata_documents;
+  if (entries.length === 0 && !documents) return undefined;
   if (!ts) throw new ConfigError('oauth_clients', 'needs token_service.enabled: the token service issues their tokens');
   if (!people) throw new ConfigError('oauth_clients', 'needs admin.sso (or dev.sso): the person a client acts for signs in there to consent');
   const clients = new Map<string, OAuthClientConfig>();
@@ -47,7 +61,21 @@ export function compileOAuthClients(raw: RawConfig, ts: TokenServiceConfig | und
   if (codeTtlSec <= 0 || codeTtlSec > 600) throw new ConfigError('token_service.authorization_code.code_ttl', 'must be between 1s and 10m (RFC 6749 §4.1.2)');
   const refreshTtlSec = requireDuration(a.refresh_ttl, 'token_service.authorization_code.refresh_ttl') / 1000;
   if (refreshTtlSec < ts.ttlSec) throw new ConfigError('token_service.authorization_code.refresh_ttl', 'must be at least token_service.ttl');
-  return { codeTtlSec, refreshTtlSec, clients };
+  let metadataDocuments: AuthorizationCodeConfig['metadataDocuments'];
+  if (documents) {
+    const at = 'token_service.authorization_code.client_metadata_documents';
+    if (!raw.agents[documents.agent]) throw new ConfigError(`${at}.agent`, `names ${JSON.stringify(documents.agent)}, which is not in agents`);
+    const allow = documents.allow.map((pattern, i) => {
+      const u = URL.canParse(pattern.replaceAll('*', 'x')) ? new URL(pattern.replaceAll('*', 'x')) : undefined;
+      if (!u || (u.protocol === 'http:' && !LOOPBACK.has(u.hostname))) throw new ConfigError(`${at}.allow.${i}`, 'must be an https:// URL pattern (http:// only on loopback)');
+      // The gateway fetches these URLs: only from hosts an operator named, never a host pattern.
+      if ((pattern.split('/')[2] ?? '').includes('*')) throw new ConfigError(`${at}.allow.${i}`, 'must name its host exactly (no *): the gateway fetches only from hosts you chose');
+      if (u.pathname === '/') throw new ConfigError(`${at}.allow.${i}`, 'must have a path: a client ID metadata document URL has one');
+      return uriPattern(pattern);
+    });
+    metadataDocuments = { agent: documents.agent, allow, cacheTtlMs: requireDuration(documents.cache_ttl, `${at}.cache_ttl`) };
+  }
+  return { codeTtlSec, refreshTtlSec, clients, metadataDocuments };
 }
 
 /** An absolute redirect URI without a fragment: https, http on loopback, or an app's private scheme (RFC 8252 §7.1). */

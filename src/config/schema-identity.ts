@@ -81,6 +81,18 @@ export const TokenService = Type.Object(
         code_ttl: Duration('1m'),
         // How long a refresh token lives; each use rotates it (a reused one revokes its family).
         refresh_ttl: Duration('8h'),
+        // Clients identified by a Client ID Metadata Document URL (their client_id), fetched from
+        // URLs matching `allow` only; they act as `agent`.
+        client_metadata_documents: Type.Optional(
+          Type.Object(
+            {
+              agent: Type.String({ minLength: 1, maxLength: 128 }),
+              allow: Type.Array(Type.String({ pattern: '^https?://' }), { minItems: 1 }),
+              cache_ttl: Duration('5m'),
+            },
+            Strict,
+          ),
+        ),
       },
       { ...Strict, default: {} },
     ),

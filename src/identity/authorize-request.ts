@@ -6,7 +6,7 @@
  */
 import type { RuntimeConfig } from '../config/compile.js';
 import type { TokenServiceConfig } from '../config/compile-identity.js';
-import type { AuthorizationCodeConfig, OAuthClientConfig } from '../config/compile-oauth-clients.js';
+import type { OAuthClientConfig } from '../config/compile-oauth-clients.js';
 import type { AgentLookup } from '../directory/registry.js';
 import type { StateStore } from '../state/store.js';
 import { OAuthError } from './oauth-errors.js';
@@ -24,6 +24,7 @@ export interface AuthorizeRequest {
 /** RFC 6749 §4.1.2.1 (and RFC 8707's invalid_target) error codes, by the precise reason. */
 export const AUTHORIZE_REASONS = {
   client_unknown: 'invalid_request',
+  client_metadata_invalid: 'invalid_request',
   redirect_uri_unregistered: 'invalid_request',
   parameter_invalid: 'invalid_request',
   response_type_unsupported: 'unsupported_response_type',
@@ -51,7 +52,13 @@ export class AuthorizeError extends Error {
 
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 
-export function authorizeRequest(query: Record<string, unknown>, config: RuntimeConfig, ts: TokenServiceConfig, ac: AuthorizationCodeConfig, deps: { registry: AgentLookup; state: StateStore }): AuthorizeRequest {
+/** The request's single `client_id`, or undefined (absent or repeated: the client is then unknown). */
+export function clientIdOf(query: Record<string, unknown>): string | undefined {
+  return typeof query.client_id === 'string' ? query.client_id : undefined;
+}
+
+/** Checks the request of `client` (resolved from its client_id by the caller; undefined: unknown). */
+export function authorizeRequest(query: Record<string, unknown>, found: OAuthClientConfig | undefined, config: RuntimeConfig, ts: TokenServiceConfig, deps: { registry: AgentLookup; state: StateStore }): AuthorizeRequest {
   const one = (name: string): string | undefined => {
     const v = query[name];
     if (v === undefined) return undefined;
@@ -59,8 +66,7 @@ export function authorizeRequest(query: Record<string, unknown>, config: Runtime
     return v;
   };
   let back: AuthorizeError['redirect'];
-  let client: OAuthClientConfig | undefined;
-  client = ac.clients.get(one('client_id') ?? '');
+  const client = found;
   if (!client) throw new AuthorizeError('client_unknown', 'The application is not registered with this service (oauth_clients).');
   const redirectUri = one('redirect_uri');
   if (redirectUri === undefined || !client.redirectUris.has(redirectUri)) {

@@ -24,7 +24,8 @@ import type { Metrics } from '../observability/metrics.js';
 import type { AuditPort } from '../pipeline/context.js';
 import type { StateStore } from '../state/store.js';
 import { cookieValue } from '../console/sessions.js';
-import { AuthorizeError, authorizeRequest, type AuthorizeRequest } from './authorize-request.js';
+import { AuthorizeError, authorizeRequest, clientIdOf, type AuthorizeRequest } from './authorize-request.js';
+import { ClientMetadataError, type ClientResolver } from './client-metadata.js';
 import { consentPage, CONSENT_CSP, errorPage } from './consent-page.js';
 import type { GrantTokens } from './grant-tokens.js';
 import { createIdpClient } from './idp-client.js';
@@ -42,6 +43,7 @@ interface Pending extends AuthorizeRequest {
 }
 
 export interface AuthorizeDeps {
+  readonly clients: ClientResolver;
   readonly audit: AuditPort;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -78,7 +80,15 @@ export function registerAuthorize(app: FastifyInstance, config: RuntimeConfig, t
   app.get('/oauth2/authorize', async (request: FastifyRequest<{ Querystring: Record<string, unknown> }>, reply) => {
     let req: AuthorizeRequest;
     try {
-      req = authorizeRequest(request.query, config, ts, ac, deps);
+      const id = clientIdOf(request.query);
+      let client;
+      try {
+        client = id === undefined ? undefined : await deps.clients.resolve(id);
+      } catch (err) {
+        if (!(err instanceof ClientMetadataError)) throw err;
+        throw new AuthorizeError('client_metadata_invalid', `The application's client ID metadata document is unusable: ${err.message}.`);
+      }
+      req = authorizeRequest(request.query, client, config, ts, deps);
     } catch (err) {
       if (!(err instanceof AuthorizeError)) throw err;
       record(request, 'refused', err.reason, { oauth_client: err.client?.id ?? null });

@@ -14,6 +14,7 @@ import type { AgentLookup } from '../directory/registry.js';
 import type { StateStore } from '../state/store.js';
 import { isToolResource } from './authorize-request.js';
 import { claimOnce } from './client-auth.js';
+import type { ClientResolver } from './client-metadata.js';
 import type { GrantTokens, PersonGrant } from './grant-tokens.js';
 import type { Minted } from './grants.js';
 import { OAuthError } from './oauth-errors.js';
@@ -29,10 +30,13 @@ export interface PersonMinted extends Minted {
   readonly refreshToken: string;
 }
 
-export function createPersonGrants(config: RuntimeConfig, ts: TokenServiceConfig, ac: AuthorizationCodeConfig, deps: { state: StateStore; registry: AgentLookup; tokens: GrantTokens }) {
+export function createPersonGrants(config: RuntimeConfig, ts: TokenServiceConfig, ac: AuthorizationCodeConfig, deps: { state: StateStore; registry: AgentLookup; tokens: GrantTokens; clients: ClientResolver }) {
+  /** The client by its id: registered, or named by an allowed metadata document URL (its code binds it; nothing is fetched here). */
   function clientOf(form: TokenForm, authorization: string | undefined): OAuthClientConfig {
-    const client = ac.clients.get(required(form, 'client_id'));
-    if (!client) throw new OAuthError('client_unknown', 'The client is not one of oauth_clients.');
+    const id = required(form, 'client_id');
+    const docs = ac.metadataDocuments;
+    const client = ac.clients.get(id) ?? (deps.clients.known(id) && docs ? { id, name: id, agent: docs.agent, redirectUris: new Set<string>(), scopes: null } : undefined);
+    if (!client) throw new OAuthError('client_unknown', 'The client is not one of oauth_clients, nor an allowed client ID metadata document URL.');
     if (form.has('client_secret') || form.has('client_assertion') || authorization !== undefined) {
       throw new OAuthError('client_method_not_allowed', `Client ${JSON.stringify(client.id)} is public: it authenticates with PKCE, never a secret.`);
     }

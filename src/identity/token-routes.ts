@@ -13,19 +13,22 @@ import { createTokenEndpoint, type TokenEndpointDeps } from './token-endpoint.js
 import { registerAuthorize, type AuthorizeDeps } from './authorize.js';
 import { createGrantTokens } from './grant-tokens.js';
 import { createPersonGrants } from './person-grants.js';
+import { createClientResolver } from './client-metadata.js';
 import { registerResourceMetadata } from './resource-metadata.js';
 
-export function registerTokenRoutes(app: FastifyInstance, config: RuntimeConfig, ts: TokenServiceConfig, deps: TokenEndpointDeps & Omit<AuthorizeDeps, 'tokens'>): void {
+export function registerTokenRoutes(app: FastifyInstance, config: RuntimeConfig, ts: TokenServiceConfig, deps: TokenEndpointDeps & Omit<AuthorizeDeps, 'tokens' | 'clients'>): void {
   const ac = config.authorizationCode;
   const sso = config.admin.sso;
   const people = ac !== undefined && sso !== undefined;
   const tokens = createGrantTokens(ts, deps.keys);
-  const person = people ? createPersonGrants(config, ts, ac, { state: deps.state, registry: deps.registry, tokens }) : undefined;
+  const clients = ac ? createClientResolver(ac) : undefined;
+  const person = people ? createPersonGrants(config, ts, ac, { state: deps.state, registry: deps.registry, tokens, clients: clients! }) : undefined;
   const metadata = JSON.stringify({
     issuer: ts.issuer,
     token_endpoint: ts.tokenEndpoint,
     jwks_uri: `${ts.issuer}/oauth2/jwks`,
     ...(people ? { authorization_endpoint: `${ts.issuer}/oauth2/authorize`, code_challenge_methods_supported: ['S256'], authorization_response_iss_parameter_supported: true } : {}),
+    ...(people && ac.metadataDocuments ? { client_id_metadata_document_supported: true } : {}),
     grant_types_supported: [GRANTS.clientCredentials, GRANTS.tokenExchange, ...(people ? [GRANTS.authorizationCode, GRANTS.refreshToken] : [])],
     response_types_supported: people ? ['code'] : [],
     token_endpoint_auth_methods_supported: ['private_key_jwt', 'client_secret_basic', 'client_secret_post', ...(people ? ['none'] : [])],
@@ -45,7 +48,7 @@ export function registerTokenRoutes(app: FastifyInstance, config: RuntimeConfig,
   app.get('/oauth2/jwks', (_request, reply) => reply.header('content-type', json).header('cache-control', 'public, max-age=300').send(jwks));
   app.post('/oauth2/token', createTokenEndpoint(config, ts, { ...deps, person }));
   if (people) {
-    registerAuthorize(app, config, ts, ac, sso, { ...deps, tokens });
+    registerAuthorize(app, config, ts, ac, sso, { ...deps, tokens, clients: clients! });
     registerResourceMetadata(app, config, ts);
   }
 }

@@ -10,6 +10,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -29,6 +31,10 @@ import { TRACKER_OPERATIONS } from '../e2e/mcp-fixtures.js';
 const REDIRECT = 'http://127.0.0.1:33418/oauth/callback';
 const MCP_REMOTE = join(dirname(createRequire(import.meta.url).resolve('mcp-remote/package.json')), 'dist', 'proxy.js');
 let remotePort: number;
+let docs: Server;
+let docsUrl: string;
+/** Client ID metadata documents served by the test, by path. */
+const documents = new Map<string, unknown>();
 let idp: TestIdp;
 let up: McpUpstream;
 let gw: RunningGateway & { issuerUrl: string };
@@ -37,6 +43,13 @@ let mcpUrl: string;
 beforeAll(async () => {
   const port = await freePort();
   remotePort = await freePort();
+  docs = createServer((req, res) => {
+    const doc = documents.get(req.url ?? '');
+    if (doc === undefined) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'application/json' }).end(typeof doc === 'string' ? doc : JSON.stringify(doc));
+  });
+  await new Promise<void>((r) => docs.listen(0, '127.0.0.1', r));
+  docsUrl = `http://127.0.0.1:${(docs.address() as AddressInfo).port}`;
   const issuerUrl = `http://127.0.0.1:${port}`;
   idp = await startIdp({ 'pat@example.com': { groups: ['support-team'] } }, { redirectUris: [`${issuerUrl}/oauth2/callback`] });
   up = await startV2Upstream();
@@ -45,7 +58,9 @@ beforeAll(async () => {
     tools: { tracker: { upstream: up.url, protocol: 'mcp', classification: 'internal', credentials: CREDENTIAL, operations: TRACKER_OPERATIONS } },
     // remote-host's tokens live 1 s (+5 s clock tolerance): the mcp-remote test outlives one.
     agents: { 'desktop-host': { scopes: ['tracker:read'] }, 'remote-host': { scopes: ['tracker:read'], max_token_ttl: '1s' } },
-    tokenService: { subject_issuers: [{ issuer: idp.issuer, jwks_uri: idp.jwksUri, audiences: [idp.clientId], roles_claim: 'groups', role_map: { 'support-team': 'support' } }] },
+    tokenService: {
+      authorization_code: { client_metadata_documents: { agent: 'desktop-host', allow: [`${docsUrl}/clients/*`], cache_ttl: '0s' } },
+      subject_issuers: [{ issuer: idp.issuer, jwks_uri: idp.jwksUri, audiences: [idp.clientId], roles_claim: 'groups', role_map: { 'support-team': 'support' } }] },
     extra: {
       oauth_clients: {
         desktop: { name: 'Desktop Host', agent: 'desktop-host', redirect_uris: [REDIRECT] },
@@ -61,6 +76,7 @@ afterAll(async () => {
   await gw?.close();
   await up?.close();
   await idp?.close();
+  docs?.close();
 });
 
 /** What an MCP host keeps: the SDK's provider interface, with the browser step left to the test. */
@@ -312,4 +328,41 @@ describe('mcp-remote, a stock stdio bridge for desktop hosts', () => {
       child.kill();
     }
   }, 60_000);
+});
+
+describe('a client named by its Client ID Metadata Document URL', () => {
+  it('is fetched from an allowed URL, shown by its name and host, and signs its person in like a registered one', async () => {
+    const id = `${docsUrl}/clients/desk.json`;
+    documents.set('/clients/desk.json', { client_id: id, client_name: 'Doc Host', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' });
+    const as = (await (await fetch(`${gw.issuerUrl}/.well-known/oauth-authorization-server`)).json()) as Record<string, unknown>;
+    expect(as.client_id_metadata_document_supported).toBe(true);
+    const { verifier, challenge } = pkce();
+    const b = new Browser();
+    const { html, txn, csrf } = await b.consentPage(authorizeUrl({ client_id: id, code_challenge: challenge }));
+    expect(html).toContain('Doc Host (127.0.0.1:');
+    const code = (await b.consent(txn, csrf, 'approve')).searchParams.get('code')!;
+    const t = await token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, client_id: id, code_verifier: verifier });
+    expect(t.status).toBe(200);
+    expect(decodeJwt(t.body.access_token)).toMatchObject({ client_id: id, sub: 'pat@example.com', act: { sub: 'desktop-host' } });
+  });
+
+  it('refuses, with a page and no redirect, a URL not allowed and a document that is unusable', async () => {
+    const cases: [string, unknown][] = [
+      ['/elsewhere/desk.json', null], // not under an allowed URL: never fetched
+      ['/clients/missing.json', undefined], // 404
+      ['/clients/liar.json', { client_id: `${docsUrl}/clients/other.json`, redirect_uris: [REDIRECT] }],
+      ['/clients/secret.json', { client_id: '', client_secret: 's', redirect_uris: [REDIRECT] }],
+      ['/clients/bad-redirect.json', { client_id: '', redirect_uris: ['http://evil.test/cb'] }],
+      ['/clients/not-json.json', 'not json'],
+    ];
+    for (const [path, doc] of cases) {
+      const id = `${docsUrl}${path}`;
+      if (doc !== undefined && doc !== null) documents.set(path, typeof doc === 'object' && (doc as { client_id?: string }).client_id === '' ? { ...(doc as object), client_id: id } : doc);
+      const res = await fetch(authorizeUrl({ client_id: id, code_challenge: pkce().challenge }), { redirect: 'manual' });
+      expect(res.status, path).toBe(400);
+      expect(res.headers.get('location'), path).toBeNull();
+    }
+    const refusals = (await auditEvents(gw)).filter((e) => e.type === 'oauth_authorization' && e.outcome.result === 'refused').map((e) => e.outcome.reason);
+    expect(refusals).toEqual(expect.arrayContaining(['client_unknown', 'client_metadata_invalid']));
+  });
 });
