@@ -50,3 +50,25 @@ describe('token_service config', () => {
     expect(c.tokenService).toMatchObject({ generateKey: true, signingKeys: ['/tmp/pc-dev/token-service.pem'] });
   });
 });
+
+describe('oauth_clients config', () => {
+  const SSO = 'admin: { sso: { issuer: https://sso.example.com, client_id: console } }\n';
+  const client = (c: string) => `oauth_clients: { desk: ${c} }\n`;
+  it('compiles a client with exact redirect URIs, acting as a registered agent', () => {
+    const c = compile(BASE + TS + SSO + client('{ agent: support-bot, redirect_uris: ["http://127.0.0.1:3334/oauth/callback", "com.example.desk:/cb"] }'));
+    expect(c.authorizationCode!.clients.get('desk')).toMatchObject({ agent: 'support-bot', name: 'desk' });
+  });
+  it.each([
+    [client('{ agent: support-bot, redirect_uris: ["https://a.example.com/cb"] }'), 'oauth_clients: needs token_service.enabled'],
+    [TS + client('{ agent: support-bot, redirect_uris: ["https://a.example.com/cb"] }'), 'oauth_clients: needs admin.sso'],
+    [TS + SSO + client('{ agent: nobody, redirect_uris: ["https://a.example.com/cb"] }'), 'oauth_clients.desk.agent: names "nobody"'],
+    [TS + SSO + client('{ agent: support-bot, redirect_uris: ["http://evil.example.com/cb"] }'), 'oauth_clients.desk.redirect_uris.0: must use https://'],
+    [TS + SSO + client('{ agent: support-bot, redirect_uris: ["https://a.example.com/cb#x"] }'), 'oauth_clients.desk.redirect_uris.0: must not carry a fragment'],
+    [
+      TS.replace('signing_keys: [./k.pem]', 'signing_keys: [./k.pem], authorization_code: { client_metadata_documents: { agent: support-bot, allow: ["https://*.example.com/clients/*"] } }') + SSO,
+      'client_metadata_documents.allow.0: must name its host exactly',
+    ],
+  ])('refuses %s', (yaml, message) => {
+    expect(() => compile(BASE + yaml)).toThrow(message);
+  });
+});
