@@ -1,10 +1,11 @@
 // The MCP compatibility matrix kept in docs/mcp.md: each client (the official TypeScript SDK 1.x
-// and 2.x, the official Go SDK) against each server (the example tracker on SDK 2.x, the same tools
-// on SDK 1.x with sessions, and over stdio), each feature tried directly and through Portcullis.
+// and 2.x, the official Go SDK) against each server (@modelcontextprotocol/server-everything, the
+// example tracker on SDK 2.x, the same tools on SDK 1.x with sessions, and over stdio), each feature
+// tried directly and through Portcullis.
 //   npm run build && node scripts/mcp-matrix.mjs           prints the table
 //   node scripts/mcp-matrix.mjs --write                     also replaces it in docs/mcp.md
 // The Go client is built by scripts/go-mcp-client.sh (Go and the module proxy); without Go its rows say so.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -29,7 +30,7 @@ const run = promisify(execFile);
 const CREDENTIAL = { header: 'authorization', value: 'Bearer matrix-credential' };
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-matrix-'));
 const issuer = await benchIssuer(dir);
-const token = await issuer.mint(900, 'support-bot', { scope: 'v2:read v2:write v1:read v1:write stdio:read stdio:write' });
+const token = await issuer.mint(900, 'support-bot', { scope: 'v2:read v2:write v1:read v1:write stdio:read stdio:write everything:read' });
 
 // Servers ---------------------------------------------------------------------------------------
 const v2 = createMcpToolServer(trackerTools(), { credential: CREDENTIAL });
@@ -68,26 +69,47 @@ function v1Server() {
   return server;
 }
 
+// @modelcontextprotocol/server-everything, the reference server (Streamable HTTP, its own process).
+const everythingPort = await new Promise((resolve) => {
+  const probe = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = probe.address();
+    probe.close(() => resolve(port));
+  });
+});
+const everything = spawn(process.execPath, [join(root, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'), 'streamableHttp'], { env: { ...process.env, PORT: String(everythingPort) }, stdio: ['ignore', 'ignore', 'pipe'] });
+await new Promise((resolve, reject) => {
+  everything.stderr.on('data', (c) => String(c).includes('listening') && resolve());
+  everything.once('exit', (code) => reject(new Error(`server-everything exited with ${code}`)));
+});
+const everythingUrl = `http://127.0.0.1:${everythingPort}/mcp`;
+
 // The gateway -----------------------------------------------------------------------------------
 const operations = [
   ['search_issues', 'read'], ['get_issue', 'read'], ['generate_report', 'read'], ['share_issue', 'write'],
 ].map(([name, action]) => ({ name, mcp_tool: name, action }));
-const tool = (upstream) => ({ upstream, protocol: 'mcp', classification: 'internal', operations, ...(typeof upstream === 'string' ? { credentials: CREDENTIAL } : {}) });
+const tool = (upstream, ops = operations) => ({ upstream, protocol: 'mcp', classification: 'internal', operations: ops, ...(typeof upstream === 'string' ? { credentials: CREDENTIAL } : {}) });
+const everythingOps = ['echo', 'trigger-long-running-operation'].map((name) => ({ name, mcp_tool: name, action: 'read' }));
 const config = compileConfig(
   validate({
     listen: { proxy: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
     auth: { issuers: [{ issuer: 'https://idp.bench', jwks_file: issuer.jwksFile, audiences: ['portcullis'] }] },
     agents: { 'support-bot': { owner: 'alice@example.com', roles: ['support_agent'], max_classification: 'confidential' } },
-    tools: { v2: tool(v2Url), v1: tool(v1Url), stdio: tool({ command: process.execPath, args: [join(root, 'test/fixtures/stdio-tracker.mjs')] }) },
+    tools: { v2: tool(v2Url), v1: tool(v1Url), stdio: tool({ command: process.execPath, args: [join(root, 'test/fixtures/stdio-tracker.mjs')] }), everything: tool(everythingUrl, everythingOps) },
     policy: { bundle: join(root, 'policies/build/bundle.tar.gz'), watch: false },
     audit: { sinks: [{ type: 'file', path: join(dir, 'audit.jsonl') }], signing_key: join(dir, 'key.pem'), generate_signing_key: true },
     logging: { level: 'silent' },
+    // The refusals the matrix provokes on purpose must not lower the agent's trust for the next rows.
+    trust: { signals: { policy_violation: { weight: 0 }, refusal: { weight: 0 } } },
     state: { file: join(dir, 'state.json') },
   }),
   root,
 );
-// The shipped policy knows tracker, not these names: the matrix tests the protocol, not the policy.
-const gateway = buildGateway(config, { decider: { decide: (ctx) => ({ allow: !(ctx.mcp?.arguments?.email ?? '').endsWith('@evil.test'), approvalRequired: false, reasons: (ctx.mcp?.arguments?.email ?? '').endsWith('@evil.test') ? ['argument email of share_issue: outside the allowed domains'] : [], revision: 'matrix' }) } });
+// The shipped policy knows tracker, not these names: the matrix tests the protocol, so a stand-in
+// policy refuses any call with an argument at @evil.test, naming it.
+const evil = (ctx) => Object.entries(ctx.mcp?.arguments ?? {}).find(([, v]) => typeof v === 'string' && v.endsWith('@evil.test'));
+const gateway = buildGateway(config, {
+  decider: { decide: (ctx) => ({ allow: !evil(ctx), approvalRequired: false, reasons: evil(ctx) ? [`argument ${evil(ctx)[0]}: outside the allowed domains`] : [], revision: 'matrix' }) },
+});
 const { proxyUrl } = await gateway.listen();
 
 // Clients ---------------------------------------------------------------------------------------
@@ -127,25 +149,28 @@ const CLIENTS = {
   },
 };
 
+const TRACKER = { list: 'get_issue', call: ['get_issue', { id: 'ISS-1' }, 'ISS-1'], progress: ['generate_report', { rows: 2000 }], refuse: ['share_issue', { id: 'ISS-1', email: 'm@evil.test' }] };
+const EVERYTHING = { list: 'echo', call: ['echo', { message: 'hello' }, 'hello'], progress: ['trigger-long-running-operation', { duration: 1, steps: 3 }], refuse: ['echo', { message: 'm@evil.test' }] };
 const SERVERS = {
-  'tracker, SDK 2.x (both revisions)': { direct: v2Url, via: `${proxyUrl}/tools/v2` },
-  'tracker, SDK 1.x (sessions)': { direct: v1Url, via: `${proxyUrl}/tools/v1` },
-  'tracker, SDK 1.x over stdio': { direct: undefined, via: `${proxyUrl}/tools/stdio` },
+  'server-everything (reference server)': { direct: everythingUrl, via: `${proxyUrl}/tools/everything`, probe: EVERYTHING },
+  'tracker, SDK 2.x (both revisions)': { direct: v2Url, via: `${proxyUrl}/tools/v2`, probe: TRACKER },
+  'tracker, SDK 1.x (sessions)': { direct: v1Url, via: `${proxyUrl}/tools/v1`, probe: TRACKER },
+  'tracker, SDK 1.x over stdio': { direct: undefined, via: `${proxyUrl}/tools/stdio`, probe: TRACKER },
 };
 
 const FEATURES = {
-  'connect + tools/list': async (c) => ((await c.list()).some((t) => t.name === 'get_issue') ? 'yes' : 'no tools'),
-  'tools/call': async (c) => (JSON.stringify(await c.call('get_issue', { id: 'ISS-1' })).includes('ISS-1') ? 'yes' : 'wrong result'),
-  'progress notifications': async (c) => {
+  'connect + tools/list': async (c, p) => ((await c.list()).some((t) => t.name === p.list) ? 'yes' : 'no tools'),
+  'tools/call': async (c, p) => (JSON.stringify(await c.call(p.call[0], p.call[1])).includes(p.call[2]) ? 'yes' : 'wrong result'),
+  'progress notifications': async (c, p) => {
     const seen = [];
-    const r = await c.call('generate_report', { rows: 2000 }, { onprogress: (p) => seen.push(p.progress), resetTimeoutOnProgress: true });
+    const r = await c.call(p.progress[0], p.progress[1], { onprogress: (x) => seen.push(x.progress), resetTimeoutOnProgress: true });
     if (r.notTried) return 'not tried (test client)';
     return seen.length > 0 ? 'yes' : 'none arrived';
   },
-  'a refusal names its reason': async (c, through) => {
+  'a refusal names its reason': async (c, p, through) => {
     if (!through) return 'n/a';
     try {
-      await c.call('share_issue', { id: 'ISS-1', email: 'm@evil.test' });
+      await c.call(p.refuse[0], p.refuse[1]);
       return 'not refused';
     } catch (err) {
       return /outside the allowed domains/.test(err.message) ? 'yes' : `message: ${err.message.slice(0, 60)}`;
@@ -165,7 +190,7 @@ for (const [clientName, connect] of Object.entries(CLIENTS)) {
         let c;
         try {
           c = await connect(url, through ? { authorization: `Bearer ${token}` } : { [CREDENTIAL.header]: CREDENTIAL.value });
-          for (const [f, check] of Object.entries(FEATURES)) results[f] = await check(c, through).catch((err) => `fails: ${String(err.message).split('\n')[0].slice(0, 60)}`);
+          for (const [f, check] of Object.entries(FEATURES)) results[f] = await check(c, urls.probe, through).catch((err) => `fails: ${String(err.message).split('\n')[0].slice(0, 60)}`);
         } catch (err) {
           for (const f of Object.keys(FEATURES)) results[f] = `fails: ${String(err.message).split('\n')[0].slice(0, 60)}`;
         } finally {
@@ -178,6 +203,7 @@ for (const [clientName, connect] of Object.entries(CLIENTS)) {
 }
 
 await gateway.close();
+everything.kill();
 await v2.close();
 v1Http.closeAllConnections();
 v1Http.close();
