@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as V1Transport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { McpServer as V1Server } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport as V1ServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { Client as V2Client, StreamableHTTPClientTransport as V2Transport } from '@modelcontextprotocol/client';
@@ -23,6 +22,7 @@ import { validate } from '../dist/config/load.js';
 import { buildGateway } from '../dist/gateway.js';
 import { createMcpToolServer } from '../dist/examples/tracker.js';
 import { trackerTools } from '../dist/examples/tracker-tools.js';
+import { trackerServerV1 } from '../dist/examples/tracker-sdk1.js';
 import { benchIssuer } from '../bench/common.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -45,29 +45,13 @@ const v1Http = createServer(async (req, res) => {
   if (!t) {
     if (req.method !== 'POST' || !isInitializeRequest(body)) return void res.writeHead(404).end();
     const transport = new V1ServerTransport({ sessionIdGenerator: randomUUID, onsessioninitialized: (id) => v1Sessions.set(id, transport) });
-    await v1Server().connect(transport);
+    await trackerServerV1(undefined, 'tracker-v1').connect(transport);
     t = transport;
   }
   await t.handleRequest(req, res, body);
 });
 await new Promise((r) => v1Http.listen(0, '127.0.0.1', r));
 const v1Url = `http://127.0.0.1:${v1Http.address().port}/mcp`;
-
-function v1Server() {
-  const server = new V1Server({ name: 'tracker-v1', version: '1.0.0' });
-  for (const t of trackerTools()) {
-    server.registerTool(t.name, { description: t.description, inputSchema: t.shape }, (args, extra) =>
-      t.handler(args, {
-        progress: async (done, total, message) => {
-          const progressToken = extra._meta?.progressToken;
-          if (progressToken !== undefined) await extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress: done, total, message } });
-        },
-        signal: extra.signal,
-      }),
-    );
-  }
-  return server;
-}
 
 // @modelcontextprotocol/server-everything, the reference server (Streamable HTTP, its own process).
 const everythingPort = await new Promise((resolve) => {

@@ -8,19 +8,11 @@ import { spawnSync, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollUntil } from '../helpers/policy.js';
-import { connectClient, startV1Upstream, startV2Upstream, type McpUpstream } from '../helpers/mcp.js';
+import { connectClient, startV1Upstream, startV2Upstream, type McpUpstream, rejection } from '../helpers/mcp.js';
 import { startMcpGateway, type McpGateway } from './mcp-fixtures.js';
 
 const run = promisify(execFile);
 
-async function rejection(p: Promise<unknown>): Promise<{ code: number; message: string; data: any }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as { code: number; message: string; data: any };
-  }
-  throw new Error('expected the call to be refused');
-}
 
 const pendingFor = (g: McpGateway, id: string) => async () =>
   ((await g.admin('GET', '/admin/approvals')).json.approvals as any[]).filter((a) => a.call?.content?.id === id);

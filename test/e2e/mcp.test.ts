@@ -5,17 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollUntil } from '../helpers/policy.js';
-import { connectClient, CREDENTIAL, REVISIONS, startV1Upstream, startV2Upstream, type McpUpstream, type Revision } from '../helpers/mcp.js';
+import { connectClient, CREDENTIAL, REVISIONS, startV1Upstream, startV2Upstream, type McpUpstream, type Revision, rejection } from '../helpers/mcp.js';
 import { startMcpGateway, type McpGateway } from './mcp-fixtures.js';
 
-async function rejection(p: Promise<unknown>): Promise<{ code: number; message: string; data: any }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as { code: number; message: string; data: any };
-  }
-  throw new Error('expected the call to be refused');
-}
 
 describe.each(REVISIONS)('MCP %s through the gateway', (revision: Revision) => {
   let up: McpUpstream;

@@ -18,6 +18,7 @@ import { Client as V2Client, StreamableHTTPClientTransport as V2ClientTransport 
 import * as z from 'zod';
 import { createMcpToolServer } from '../../src/examples/tracker.js';
 import { trackerTools, type TrackerTool, type ToolResult } from '../../src/examples/tracker-tools.js';
+import { registerTrackerToolsV1 } from '../../src/examples/tracker-sdk1.js';
 
 export type Revision = '2025-11-25' | '2026-07-28';
 export const REVISIONS: readonly Revision[] = ['2025-11-25', '2026-07-28'];
@@ -140,7 +141,6 @@ export async function startV1Upstream(tools = testTools(), opts: { extras?: bool
 
 function v1Server(tools: readonly TrackerTool[], extras = false): { server: V1Server; handles: Map<string, RegisteredTool> } {
   const server = new V1Server({ name: 'tracker', version: '1.0.0' });
-  const handles = new Map<string, RegisteredTool>();
   if (extras) {
     server.registerResource('knowledge', 'memory://knowledge-graph', { description: 'the knowledge graph' }, async (uri) => ({ contents: [{ uri: uri.href, text: 'graph' }] }));
     server.registerResource('note', new ResourceTemplate('memory://notes/{name}', { list: undefined }), { description: 'one note' }, async (uri) => ({ contents: [{ uri: uri.href, text: `note ${uri.href}` }] }));
@@ -160,18 +160,7 @@ function v1Server(tools: readonly TrackerTool[], extras = false): { server: V1Se
     server.registerPrompt('triage', { description: 'triage an issue' }, () => ({ messages: [{ role: 'user', content: { type: 'text', text: 'triage' } }] }));
     server.registerPrompt('summarise', { description: 'summarise a topic', argsSchema: { topic: z.string() } }, ({ topic }) => ({ messages: [{ role: 'user', content: { type: 'text', text: `summarise ${topic}` } }] }));
   }
-  for (const t of tools) {
-    const handle = server.registerTool(t.name, { description: t.description, inputSchema: t.shape }, (args: Record<string, unknown>, extra) =>
-      t.handler(args, {
-        async progress(done, total, message) {
-          const token = extra._meta?.progressToken;
-          if (token !== undefined) await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: done, total, message } });
-        },
-        signal: extra.signal,
-      }) as never,
-    );
-    handles.set(t.name, handle);
-  }
+  const handles = registerTrackerToolsV1(server, tools);
   return { server, handles };
 }
 
@@ -200,4 +189,14 @@ export async function connectClient(revision: Revision, url: string, token: stri
     callTool: async (name, args, opts) => (await client.callTool({ name, arguments: args }, opts)) as unknown as ToolResult,
     close: () => client.close(),
   };
+}
+
+/** The JSON-RPC error a call was refused with (the SDKs raise it); fails when the call succeeds. */
+export async function rejection(p: Promise<unknown>): Promise<{ code: number; message: string; data: any }> {
+  try {
+    await p;
+  } catch (err) {
+    return err as { code: number; message: string; data: any };
+  }
+  throw new Error('expected the call to be refused');
 }
