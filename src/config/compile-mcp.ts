@@ -10,6 +10,7 @@ import { requireDuration, requireSize as size } from './units.js';
 import type { RawConfig } from './schema.js';
 import { DATA_METHODS } from '../mcp/protocol.js';
 import type { McpToolRoute, OperationRoute } from './compile.js';
+import { unsafeUri, uriPattern } from '../mcp/resource-uri.js';
 
 type RawTool = RawConfig['tools'][string];
 type RawOperation = NonNullable<RawTool['operations']>[number];
@@ -75,29 +76,6 @@ export function compileMcp(at: string, t: RawTool, operations: readonly Operatio
     maxListBytes: size(m?.max_list_bytes ?? '4mb', `${at}.mcp.max_list_bytes`),
     serverRequests: new Set(m?.server_requests ?? []),
   };
-}
-
-/** `*` matches any run of characters (slashes included); everything else matches itself, exactly. */
-export function uriPattern(pattern: string): RegExp {
-  return new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&')).join('.*')}$`, 's');
-}
-
-/**
- * Why a URI cannot be matched against patterns safely, or undefined. A pattern is matched on the
- * URI as sent, but a server may resolve it: `memory://notes/../secrets` matches `memory://notes/*`
- * and could read what no operation allows. So URIs with dot segments (plain or percent-encoded),
- * (also double-encoded), backslashes, control characters or whitespace are refused whatever the
- * patterns say.
- */
-export function unsafeUri(uri: string): string | undefined {
-  if (uri.length > 2048) return 'longer than 2048 characters';
-  if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(uri)) return 'not an absolute URI (scheme:…)';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0020\u007f-\u009f\\]/.test(uri)) return 'contains whitespace, a control character or a backslash';
-  const decoded = uri.replace(/%25/gi, '%').replace(/%2e/gi, '.').replace(/%2f/gi, '/').replace(/%5c/gi, '\\');
-  if (/(?:^|[/\\])\.{1,2}(?:[/\\?#]|$)/.test(decoded)) return 'contains a dot segment (. or ..)';
-  if (decoded.includes('\\')) return 'contains an encoded backslash';
-  return undefined;
 }
 
 /** Where the pipeline reaches a stdio server: its bridge, over a Unix socket (forward.ts). */

@@ -7,7 +7,7 @@ import { ConfigError } from './load.js';
 import { requireDuration } from './units.js';
 import type { RawConfig } from './schema.js';
 import type { TokenServiceConfig } from './compile-identity.js';
-import { uriPattern } from './compile-mcp.js';
+import { uriPattern } from '../mcp/resource-uri.js';
 
 export interface OAuthClientConfig {
   readonly id: string;

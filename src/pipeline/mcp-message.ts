@@ -8,7 +8,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { McpToolRoute, OperationRoute } from '../config/compile.js';
-import { unsafeUri } from '../config/compile-mcp.js';
+import { unsafeUri } from '../mcp/resource-uri.js';
 import { canonical, sha256Hex } from '../audit/chain.js';
 import { GatewayError } from '../errors.js';
 import { checkHeaders, envelopeVersion, isObject, parseMessage } from '../mcp/message.js';
@@ -69,7 +69,6 @@ export function createMcpMessage(state: StateStore, bodyTimeoutMs: number, hooks
     let call: McpCall = { ...ctx.mcp, revision, modern: isModern(revision ?? undefined) };
 
     if (msg.kind === 'response') {
-      ctx.mcp = call;
       call = { ...call, answers: hooks.methodAnswered?.(ctx) };
     } else {
       const method = msg.method!;
