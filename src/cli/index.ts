@@ -8,16 +8,22 @@ import { agents } from './agents.js';
 import { policy } from './policy.js';
 import { start } from './start.js';
 import { token } from './token.js';
+import { config } from './config.js';
+import { version } from './version.js';
 
-const COMMANDS: Record<string, Command> = { start, token, policy, audit, kill, revive, revoke, approvals, agents };
+const COMMANDS: Record<string, Command> = { start, config, token, policy, audit, kill, revive, revoke, approvals, agents };
 
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
-  return `usage: portcullis <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun \`portcullis <command> --help\` for a command's options.\n`;
+  return `usage: portcullis <command> [options]\n       portcullis --version\n\ncommands:\n${lines.join('\n')}\n\nRun \`portcullis <command> --help\` for a command's options.\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`portcullis ${version()} (Node.js ${process.version})\n`);
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;

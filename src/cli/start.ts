@@ -7,6 +7,7 @@ import { DEV_SSO_CLIENT } from '../config/compile-sso.js';
 import { DEMO_PEOPLE, startDevIdp } from '../console/dev-idp.js';
 import { parse, type Command } from './args.js';
 import { loadRuntimeConfig } from './config-file.js';
+import { configWarnings } from './config.js';
 
 export const start: Command = {
   summary: 'run the gateway',
@@ -29,6 +30,8 @@ export const start: Command = {
       throw err;
     }
     log.info({ proxy: urls.proxyUrl, admin: urls.adminUrl, tools: config.tools.size, agents: config.agents.size }, 'portcullis listening');
+    // What `portcullis config check` warns of: a role the policy grants nothing, a tool it names that is not here.
+    for (const warning of configWarnings(config)) log.warn({ warning }, 'configuration warning');
     if (examples?.started.length) log.info({ tools: examples.started }, 'example tools started');
     if (devIdp) log.info({ issuer: devIdp.issuer, console: `${urls.adminUrl}/console/`, people: Object.keys(DEMO_PEOPLE) }, 'development IdP started (dev.sso): sign in to the console as a demo person');
     if (config.dev.issuer) printFirstSteps(urls.proxyUrl, config.tokenService !== undefined);
