@@ -6,7 +6,7 @@ import { loadRuntimeConfig } from './config-file.js';
 import { help } from './start.js';
 
 const USAGE = `portcullis token mint --agent ID [--user ID] [--roles "r1 r2"] [--via ID,...] [--scope "crm:read tickets:write"]
-       [--ttl 5m] [--task ID] [--agent-version V] [--config gateway.yaml]
+       [--ttl 5m] [--task ID] [--agent-version V] [--config gateway.yaml] [--verbose]
        portcullis token mint --admin --subject ID --groups "sec-ops approvers" [--ttl 15m]`;
 
 export const token: Command = {
@@ -28,6 +28,7 @@ export const token: Command = {
         admin: { type: 'boolean' },
         subject: { type: 'string' },
         groups: { type: 'string' },
+        verbose: { type: 'boolean', short: 'v' },
       },
       true,
     );
@@ -53,6 +54,14 @@ export const token: Command = {
       if (ttlMs / 1000 > config.auth.maxTokenTtlSec) {
         process.stderr.write(`warning: --ttl ${values.ttl} exceeds auth.max_token_ttl; the gateway will refuse this token\n`);
       }
+      // A token the gateway would refuse, or that covers nothing, is worth a word before it is used.
+      for (const id of [values.agent, ...list(values.via)]) {
+        if (!config.agents.has(id)) process.stderr.write(`warning: agent ${JSON.stringify(id)} is not in the registry of this config; its calls will be refused (agent_unknown)\n`);
+      }
+      for (const scope of list(values.scope)) {
+        const tool = scope.slice(0, scope.indexOf(':'));
+        if (!scope.includes(':') || !config.tools.has(tool)) process.stderr.write(`warning: scope ${JSON.stringify(scope)} names no tool of this config (scopes are <tool>:<action> or <tool>:*)\n`);
+      }
       jwt = await mintDevToken(config.dev.keysDir, {
         agent: values.agent,
         user: values.user,
@@ -65,6 +74,10 @@ export const token: Command = {
       });
     }
     process.stdout.write(`${jwt}\n`);
+    if (values.verbose) {
+      const claims = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8')) as { jti?: string; exp?: number };
+      process.stderr.write(`jti ${claims.jti} (revoke: portcullis revoke --jti ${claims.jti}), expires ${new Date((claims.exp ?? 0) * 1000).toISOString()}\n`);
+    }
     return 0;
   },
 };

@@ -49,9 +49,10 @@ export function registerAuditRoutes(app: FastifyInstance, authenticate: AdminAut
     { preHandler: requireRole(authenticate, 'auditor', 'admin') },
     async (request, reply) => {
       const t = trailOr503();
+      // ?from_seq=N starts at record N; Last-Event-ID resumes after the last record received.
       const lastId = request.headers['last-event-id'];
-      const from = Number(request.query.from_seq ?? (typeof lastId === 'string' ? lastId : NaN));
-      const tailer = new LogTailer(t.path, Number.isInteger(from) && from >= 0 ? from : t.head().seq);
+      const from = request.query.from_seq !== undefined ? Number(request.query.from_seq) - 1 : typeof lastId === 'string' ? Number(lastId) : NaN;
+      const tailer = new LogTailer(t.path, Number.isInteger(from) && from >= -1 ? from : t.head().seq);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });

@@ -90,8 +90,14 @@ describe('portcullis start', () => {
       expect(issued.json()).toMatchObject({ token_type: 'Bearer', expires_in: 300, scope: 'ticketing:read ticketing:write' });
       const token = issued.json().access_token as string;
       expect(token.split('.')).toHaveLength(3);
-      const minted = await runCli(['token', 'mint', '--config', config, '--agent', 'support-bot', '--scope', 'ticketing:read ticketing:write', '--task', 'T-2']);
+      const minted = await runCli(['token', 'mint', '--config', config, '--agent', 'support-bot', '--scope', 'ticketing:read ticketing:write', '--task', 'T-2', '--verbose']);
       expect(minted.code).toBe(0);
+      expect(minted.stderr).toMatch(/^jti [0-9a-f-]{36} \(revoke: portcullis revoke --jti [0-9a-f-]{36}\), expires \d{4}-\d\d-\d\dT/);
+      // A token the gateway would refuse, or that covers nothing, is minted with a warning.
+      const odd = await runCli(['token', 'mint', '--config', config, '--agent', 'suport-bot', '--scope', 'tickets:read']);
+      expect(odd.code).toBe(0);
+      expect(odd.stderr).toContain('warning: agent "suport-bot" is not in the registry of this config');
+      expect(odd.stderr).toContain('warning: scope "tickets:read" names no tool of this config');
       expect((await send(proxy, { path: '/tools/ticketing/tickets', headers: { authorization: `Bearer ${minted.stdout.trim()}` } })).status).toBe(200);
 
       const ok = await send(proxy, { path: '/tools/ticketing/tickets', headers: { authorization: `Bearer ${token}` } });

@@ -35,6 +35,7 @@ describe('portcullis config check', () => {
     const yaml = readFileSync(join(root, 'gateway.yaml'), 'utf8')
       .replace('roles: [support_agent]', 'roles: [supprt_agent]')
       .replace(/\n  payments:\n[\s\S]*?(?=\n  [a-z]+:\n)/, '\n')
+      .replace('"payments:*", ', '')
       .replace(/bundle: \.\/policies\/build\/bundle\.tar\.gz/, `bundle: ${join(root, 'policies/build/bundle.tar.gz')}`);
     writeFileSync(join(dir, 'gateway.yaml'), yaml.replaceAll('./examples/', `${join(root, 'examples')}/`));
     const r = await runCli(['config', 'check', '--config', join(dir, 'gateway.yaml')]);
@@ -45,7 +46,7 @@ describe('portcullis config check', () => {
 
   it('refuses an invalid file with the key path and exit 2', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'portcullis-config-check-'));
-    writeFileSync(join(dir, 'gateway.yaml'), readFileSync(join(root, 'gateway.yaml'), 'utf8').replace('classification: confidential', 'classification: secret'));
+    writeFileSync(join(dir, 'gateway.yaml'), readFileSync(join(root, 'gateway.yaml'), 'utf8').replace('classification: confidential\n    credentials', 'classification: secret\n    credentials'));
     const r = await runCli(['config', 'check', '--config', join(dir, 'gateway.yaml')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/config error at tools\.\w+\.classification: must be one of public, internal, confidential, regulated/);

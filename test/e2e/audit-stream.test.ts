@@ -86,3 +86,25 @@ it('a slow subscriber tailing a large backlog leaves the event loop and the prox
   expect(count).toBe(head);
   expect(chunks).toHaveLength(0);
 }, 120_000);
+
+it('starts at record N with ?from_seq=N, and after the last record received with Last-Event-ID', async () => {
+  const u = new URL(gw.adminUrl);
+  const first = (path: string, headers: Record<string, string> = {}) =>
+    new Promise<number>((resolve, reject) => {
+      const req = request({ host: u.hostname, port: u.port, path, headers: { authorization: `Bearer ${BREAK_GLASS}`, ...headers } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => {
+          text += c.toString('utf8');
+          const id = /^id: (\d+)$/m.exec(text)?.[1];
+          if (id !== undefined) {
+            req.destroy();
+            resolve(Number(id));
+          }
+        });
+      });
+      req.on('error', (err) => (String(err).includes('socket hang up') ? undefined : reject(err)));
+      req.end();
+    });
+  expect(await first('/admin/audit/stream?from_seq=5')).toBe(5);
+  expect(await first('/admin/audit/stream', { 'last-event-id': '5' })).toBe(6);
+});
