@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { parse, UsageError, type Command } from './args.js';
 import { ADMIN_OPTIONS, adminCall } from './admin-client.js';
+import { VIEWS } from './table.js';
 import { help } from './start.js';
 import { assert, keygen, secret } from './agent-keys.js';
 import { REGISTRY_OPTIONS, REGISTRY_USAGE, registryCommand } from './agent-registry.js';
@@ -49,7 +50,7 @@ export const agents: Command = {
       const query = new URLSearchParams();
       if (values.level) query.set('level', values.level);
       if (values['below-floor']) query.set('below_floor', 'true');
-      return adminCall(values, 'GET', `/admin/agents${query.size ? `?${query}` : ''}`);
+      return adminCall(values, 'GET', `/admin/agents${query.size ? `?${query}` : ''}`, undefined, VIEWS.agents);
     }
     if (sub === 'attest') {
       if (!id) throw new UsageError('attest needs a file holding the attestation JWT (or - for stdin)');

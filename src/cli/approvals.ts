@@ -1,6 +1,7 @@
 /** `portcullis approvals list | show | approve | deny` — the approver's loop, as a thin admin-API client. */
 import { parse, UsageError, type Command } from './args.js';
 import { ADMIN_OPTIONS, adminCall } from './admin-client.js';
+import { VIEWS } from './table.js';
 import { help } from './start.js';
 
 const USAGE = `portcullis approvals list [--status pending|approved|denied|expired|used]
@@ -19,7 +20,7 @@ export const approvals: Command = {
     if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
     if (sub === 'list') {
       if (id !== undefined) throw new UsageError('list takes no id (use show)');
-      return adminCall(values, 'GET', `/admin/approvals${values.status ? `?status=${encodeURIComponent(values.status)}` : ''}`);
+      return adminCall(values, 'GET', `/admin/approvals${values.status ? `?status=${encodeURIComponent(values.status)}` : ''}`, undefined, VIEWS.approvals);
     }
     if (sub !== 'show' && sub !== 'approve' && sub !== 'deny') throw new UsageError('expected `approvals list`, `show`, `approve` or `deny`');
     if (!id) throw new UsageError(`approvals ${sub} needs the approval id`);

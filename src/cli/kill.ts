@@ -1,6 +1,7 @@
 /** `portcullis kill | revive | revoke` — the operator's stop buttons, as thin clients of the admin API. */
 import { parse, UsageError, type Command } from './args.js';
 import { ADMIN_OPTIONS, adminCall } from './admin-client.js';
+import { VIEWS } from './table.js';
 import { help } from './start.js';
 
 const KILL = `portcullis kill (--agent ID | --user ID | --tool ID | --all) --reason TEXT [--url http://127.0.0.1:8081] [--token T]
@@ -12,7 +13,7 @@ export const kill: Command = {
   async run(argv) {
     const { values } = parse(argv, { ...ADMIN_OPTIONS, agent: { type: 'string' }, user: { type: 'string' }, tool: { type: 'string' }, all: { type: 'boolean' }, reason: { type: 'string' }, list: { type: 'boolean' } });
     if (values.help) return help(KILL);
-    if (values.list) return adminCall(values, 'GET', '/admin/kill');
+    if (values.list) return adminCall(values, 'GET', '/admin/kill', undefined, VIEWS.kills);
     const targets = [values.agent && { agent: values.agent }, values.user && { user: values.user }, values.tool && { tool: values.tool }, values.all && { all: true }].filter(Boolean);
     if (targets.length !== 1) throw new UsageError('name exactly one target: --agent, --user, --tool or --all');
     if (!values.reason) throw new UsageError('--reason is required: it goes into the audit trail');

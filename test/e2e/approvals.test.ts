@@ -223,8 +223,11 @@ describe('portcullis approvals', () => {
     try {
       const env = { PORTCULLIS_ADMIN_TOKEN: await approver() };
       const { approval_id: id } = (await exportCall(short)).json();
-      const list = await runCli(['approvals', 'list', '--status', 'pending', '--url', short.adminUrl], { env });
+      const list = await runCli(['approvals', 'list', '--status', 'pending', '--json', '--url', short.adminUrl], { env });
       expect(JSON.parse(list.stdout).approvals.map((a: { id: string }) => a.id)).toEqual([id]);
+      const table = (await runCli(['approvals', 'list', '--status', 'pending', '--url', short.adminUrl], { env })).stdout.split('\n');
+      expect(table[0]).toMatch(/^ID\s+STATUS\s+AGENT\s+USER\s+TOOL\s+OPERATION\s+CREATED\s+EXPIRES$/);
+      expect(table[1]).toMatch(new RegExp(`^${id}\\s+pending\\s+.*\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$`));
       expect(JSON.parse((await runCli(['approvals', 'show', id, '--url', short.adminUrl], { env })).stdout)).toMatchObject({ id, status: 'pending' });
       const ok = await runCli(['approvals', 'approve', id, '--comment', 'fine', '--url', short.adminUrl], { env });
       expect(JSON.parse(ok.stdout)).toMatchObject({ status: 'approved', comment: 'fine' });

@@ -211,7 +211,13 @@ describe('portcullis kill | revive | revoke', () => {
     expect(k.code).toBe(0);
     const { id } = JSON.parse(k.stdout);
     expect((await call('support-bot')).json().reasons).toEqual(['killed_agent']);
-    expect(JSON.parse((await runCli(['kill', '--list', '--url', gw.adminUrl], { env })).stdout).kills[0].id).toBe(id);
+    expect(JSON.parse((await runCli(['kill', '--list', '--json', '--url', gw.adminUrl], { env })).stdout).kills[0].id).toBe(id);
+    // For people: a table, the target as key=value, the time in RFC 3339.
+    const table = (await runCli(['kill', '--list', '--url', gw.adminUrl], { env })).stdout.split('\n');
+    expect(table[0]).toMatch(/^ID\s+TARGET\s+BY\s+AT\s+REASON$/);
+    expect(table[1]).toContain(id);
+    expect(table[1]).toContain('agent=support-bot');
+    expect(table[1]).toMatch(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
     expect((await runCli(['revive', id, '--url', gw.adminUrl], { env })).code).toBe(0);
     expect((await call('support-bot')).status).toBe(200);
     const r = await runCli(['revoke', '--jti', 'cli-jti', '--url', gw.adminUrl], { env });

@@ -260,9 +260,10 @@ describe('portcullis agents (the CLI)', () => {
   it('lists, explains, caps, lifts and attests through the admin API', async () => {
     const env = { ...process.env, PORTCULLIS_ADMIN_TOKEN: BREAK_GLASS };
     const cli = (...args: string[]) => runCli(['agents', ...args, '--url', gw.adminUrl], { env });
-    const list = await cli('list', '--level', 'standard');
+    const list = await cli('list', '--level', 'standard', '--json');
     expect(list.code).toBe(0);
     expect(JSON.parse(list.stdout).agents.map((a: any) => a.id)).toContain('list-bot');
+    expect((await cli('list', '--level', 'standard')).stdout).toMatch(/^AGENT\s+STATUS\s+OWNER\s+ROLES\s+TRUST\s+CLASSIFICATION\n(.*\n)*list-bot\s+active\s/);
     const capped = await cli('cap', 'list-bot', '--score', '35', '--reason', 'CLI test');
     expect([capped.code, JSON.parse(capped.stdout).trust.level]).toEqual([0, 'provisional']);
     expect(JSON.parse((await cli('trust', 'list-bot')).stdout).components.operator).toMatchObject({ effect: 'cap', cap: 35, reason: 'CLI test' });
