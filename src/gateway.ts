@@ -27,6 +27,7 @@ import { createTrust } from './trust/engine.js';
 import { loadSigningKeys } from './identity/signing-keys.js';
 import { registerTokenRoutes } from './identity/token-routes.js';
 import { createStdioBridge } from './mcp/stdio-bridge.js';
+import { registerStateGauges } from './observability/state-gauges.js';
 import { registerVirtualServers } from './mcp/virtual-server.js';
 import { createRegistry, type Registry } from './directory/registry.js';
 import { createDirectoryWriter, type DirectoryWriter } from './directory/writer.js';
@@ -132,6 +133,7 @@ export function buildGateway(config: RuntimeConfig, deps: GatewayDeps = {}): Gat
   const registry = createRegistry(config, state);
   const directory = createDirectoryWriter({ state, audit, logger, metrics, maxTokenTtlSec: config.auth.maxTokenTtlSec });
   const trust = createTrust(config, { state, audit, metrics, logger, registry });
+  registerStateGauges(metrics.registry, state);
   const policy = deps.decider
     ? undefined
     : createPolicyEngine(config, {
