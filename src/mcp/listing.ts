@@ -64,7 +64,8 @@ export async function rewriteResults(headers: Record<string, string | string[]>,
     return { headers: out, body: stream };
   }
   if (type.startsWith('application/json')) {
-    const text = await readAll(body, opts.maxBytes);
+    const text = await readBounded(body, opts.maxBytes);
+    if (text === undefined) throw new ListingError(`the response exceeds ${opts.maxBytes} bytes (tools.<name>.mcp.max_list_bytes)`);
     const next = (await rewrite(text)) ?? text;
     out['content-length'] = String(Buffer.byteLength(next));
     return { headers: out, body: Buffer.from(next) };
@@ -88,13 +89,15 @@ async function rewriteMessage(data: string, opts: { id: RpcId | undefined; rewri
   return result === undefined ? undefined : JSON.stringify({ ...msg, result });
 }
 
-async function readAll(body: NodeJS.ReadableStream, max: number): Promise<string> {
+/** A body read whole as UTF-8, or undefined once it passes `max` bytes (the caller decides the stream's fate). */
+export async function readBounded(body: NodeJS.ReadableStream, max: number): Promise<string | undefined> {
   const chunks: Buffer[] = [];
   let n = 0;
-  for await (const c of body as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > max) throw new ListingError(`the response exceeds ${max} bytes (tools.<name>.mcp.max_list_bytes)`);
-    chunks.push(c);
+  for await (const c of body as AsyncIterable<Buffer | string>) {
+    const b = Buffer.isBuffer(c) ? c : Buffer.from(c);
+    n += b.length;
+    if (n > max) return undefined;
+    chunks.push(b);
   }
   return Buffer.concat(chunks).toString('utf8');
 }

@@ -16,6 +16,7 @@ import { LRUCache } from 'lru-cache';
 import type { VirtualServer } from '../config/compile-mcp.js';
 import { createParser } from 'eventsource-parser';
 import { isObject } from './message.js';
+import { readBounded } from './listing.js';
 
 const SEPARATOR = '__';
 const MAX_BODY = 1_000_000;
@@ -66,7 +67,7 @@ export function registerVirtualServers(app: FastifyInstance, virtualServers: Rea
     async function post(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
       let body: unknown;
       try {
-        body = JSON.parse(await readBody(request));
+        body = JSON.parse((await readBounded(request.raw, MAX_BODY)) ?? '');
       } catch {
         return rpc(reply, 400, null, { error: { code: -32700, message: 'The body is not one JSON value within 1 MB.' } });
       }
@@ -134,17 +135,6 @@ export function registerVirtualServers(app: FastifyInstance, virtualServers: Rea
     });
     app.get(`/tools/${v.name}`, (_request, reply) => reply.code(405).header('allow', 'POST, DELETE').send());
   }
-}
-
-async function readBody(request: FastifyRequest): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of request.raw as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > MAX_BODY) throw new Error('too large');
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The JSON-RPC message with this id in a JSON answer or an event stream, if any. */

@@ -19,6 +19,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { isObject } from '../mcp/message.js';
 import { rpcRefusal } from '../mcp/rpc-errors.js';
 import { sseRewriter } from '../mcp/sse.js';
+import { readBounded } from '../mcp/listing.js';
 import type { AuditPort, CallContext } from './context.js';
 import { discardBody, type UpstreamResponse, type Upstreams } from './forward.js';
 
@@ -124,17 +125,12 @@ export function createServerRequests(deps: { audit: AuditPort; metrics: Metrics;
 /** A JSON answer read whole (bounded: one result, at most `max_list_bytes`), then rewritten, and relayed whole. */
 async function whole(ctx: CallContext, res: UpstreamResponse, rewrite: (text: string) => string): Promise<UpstreamResponse> {
   const max = ctx.tool!.mcp!.maxListBytes;
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of res.body as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > max) {
-      (res.body as Readable).destroy?.();
-      throw new GatewayError('upstream_reset', `The server's answer exceeds ${max} bytes (tools.${ctx.tool!.name}.mcp.max_list_bytes), so it could not be checked for server requests.`);
-    }
-    chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
+  const read = await readBounded(res.body as NodeJS.ReadableStream, max);
+  if (read === undefined) {
+    (res.body as Readable).destroy?.();
+    throw new GatewayError('upstream_reset', `The server's answer exceeds ${max} bytes (tools.${ctx.tool!.name}.mcp.max_list_bytes), so it could not be checked for server requests.`);
   }
-  const text = rewrite(Buffer.concat(chunks).toString('utf8'));
+  const text = rewrite(read);
   // Whole, the answer is relayed in one write with its final audit event (no intent, no stream).
   return { ...res, headers: { ...res.headers, 'content-length': String(Buffer.byteLength(text)) }, body: Buffer.from(text) };
 }
